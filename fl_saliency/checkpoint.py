@@ -1,0 +1,240 @@
+"""OpenAI Baselines PPO2 checkpoints (``model.pkl``) and the ``config.json`` beside them.
+
+A Baselines ``model.pkl`` is ``joblib.dump`` of one dict from TensorFlow variable names to
+numpy arrays (networks.md, "Baselines checkpoints"). It is read through a restricted
+unpickler that admits numpy arrays and plain containers only, so that nothing in an
+untrusted file can import or call anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from joblib import numpy_pickle
+
+from fl_saliency.errors import FlSaliencyError
+from fl_saliency.io import atomic_write, atomic_write_json
+from fl_saliency.networks import NETWORKS, ActorCritic, check_network_name
+
+MODEL_FILE = "model.pkl"
+CONFIG_FILE = "config.json"
+NETWORK_SCOPE = "ppo2_model/pi/"
+VALUE_SCOPE = "ppo2_model/vf/"
+OPTIMIZER_MARKERS = ("/Adam", "beta1_power", "beta2_power")
+
+# (module, name) pairs a checkpoint pickle may reference: numpy arrays, joblib's wrapper
+# around them, and plain containers. Everything else is refused before it is imported.
+_ALLOWED_GLOBALS = frozenset(
+    {
+        ("joblib.numpy_pickle", "NumpyArrayWrapper"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("collections", "OrderedDict"),
+        ("_codecs", "encode"),
+    }
+)
+
+
+class CheckpointError(FlSaliencyError):
+    """A checkpoint that is missing, corrupt, unsafe, or of another network."""
+
+
+class _RestrictedUnpickler(numpy_pickle.NumpyUnpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise CheckpointError(
+                f"refusing to unpickle {module}.{name}: a checkpoint may only hold numpy arrays and plain containers"
+            )
+        return super().find_class(module, name)
+
+
+def load_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a Baselines ``model.pkl`` (joblib, any compression, or a plain pickle) safely."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with open(path, "rb") as raw, numpy_pickle._validate_fileobject_and_memmap(raw, str(path), None) as (
+            stream,
+            _,
+        ):
+            if isinstance(stream, str):
+                raise CheckpointError(f"{path}: joblib < 0.10 checkpoints (arrays in side files) are not supported")
+            params = _RestrictedUnpickler(str(path), stream, ensure_native_byte_order=True).load()
+    except CheckpointError:
+        raise
+    except Exception as exc:  # any parse failure of an untrusted file is the user's to know, in one line
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, np.ndarray) and not v.dtype.hasobject for k, v in params.items()
+    ):
+        raise CheckpointError(f"{path} is not a Baselines checkpoint: expected a dict of variable names to numpy arrays")
+    return params
+
+
+def save_params(params: dict[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Write ``params`` as Baselines does (``joblib.dump`` of the dict), atomically."""
+    with atomic_write(path, "wb") as f:
+        numpy_pickle.dump(params, f)
+
+
+def is_optimizer_slot(name: str) -> bool:
+    return any(marker in name for marker in OPTIMIZER_MARKERS)
+
+
+def baselines_name(torch_name: str) -> str:
+    """``extractor.features.c1.weight`` -> ``ppo2_model/pi/c1/w:0``; ``vf.bias`` -> ``ppo2_model/vf/b:0``.
+
+    The torch container modules ``features`` (the conv block) and ``fls`` (a lone FLS module)
+    have no TensorFlow scope of their own; per-layer FLS modules (``h1``, ``h2``, ``h3``) do.
+    """
+    *path, kind = torch_name.split(".")
+    leaf = {"weight": "w:0", "bias": "b:0"}[kind]
+    if path[0] == "extractor":
+        scopes = [p for p in path[1:] if p not in ("features", "fls")]
+        return NETWORK_SCOPE + "/".join([*scopes, leaf])
+    return {"pi": NETWORK_SCOPE, "vf": VALUE_SCOPE}[path[0]] + leaf
+
+
+def _to_baselines(tensor: torch.Tensor) -> np.ndarray:
+    array = tensor.detach().cpu().numpy().astype(np.float32)
+    if array.ndim == 4:  # conv weight OIHW -> HWIO
+        return np.ascontiguousarray(array.transpose(2, 3, 1, 0))
+    if array.ndim == 2:  # linear weight [out, in] -> [in, out]
+        return np.ascontiguousarray(array.T)
+    return array
+
+
+def _conv_bias(torch_name: str, model: ActorCritic) -> bool:
+    module = model.get_submodule(torch_name.rsplit(".", 1)[0])
+    return isinstance(module, torch.nn.Conv2d) and torch_name.endswith(".bias")
+
+
+def to_baselines(model: ActorCritic) -> dict[str, np.ndarray]:
+    """The model's weights as a Baselines checkpoint dict (names and layouts of networks.md)."""
+    params = {}
+    for name, tensor in model.state_dict().items():
+        array = _to_baselines(tensor)
+        if _conv_bias(name, model):
+            array = array.reshape(1, -1, 1, 1)
+        params[baselines_name(name)] = array
+    return params
+
+
+def expected_shapes(model: ActorCritic) -> dict[str, tuple[int, ...]]:
+    return {name: array.shape for name, array in to_baselines(model).items()}
+
+
+def check_params(params: dict[str, np.ndarray], model: ActorCritic, source: str = "checkpoint") -> None:
+    """Raise CheckpointError naming the first parameter that the network lacks, misses or misshapes."""
+    expected = expected_shapes(model)
+    given = {k: v for k, v in params.items() if not is_optimizer_slot(k)}
+    for name, shape in expected.items():
+        if name not in given:
+            raise CheckpointError(f"{source} does not match network {model.network}: missing parameter {name}")
+        if tuple(given[name].shape) != shape:
+            raise CheckpointError(
+                f"{source} does not match network {model.network}: {name} has shape "
+                f"{list(given[name].shape)}, expected {list(shape)}"
+            )
+    for name in given:
+        if name not in expected:
+            raise CheckpointError(f"{source} does not match network {model.network}: unexpected parameter {name}")
+
+
+def load_into(model: ActorCritic, params: dict[str, np.ndarray], source: str = "checkpoint") -> None:
+    """Copy a Baselines checkpoint dict into ``model`` (optimizer slots ignored)."""
+    check_params(params, model, source)
+    state = model.state_dict()
+    with torch.no_grad():
+        for name, tensor in state.items():
+            array = params[baselines_name(name)]
+            if tensor.ndim == 4:
+                array = array.transpose(3, 2, 0, 1)
+            elif tensor.ndim == 2:
+                array = array.T
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).reshape(tensor.shape))
+
+
+def n_actions_of(params: dict[str, np.ndarray], source: str = "checkpoint") -> int:
+    bias = params.get(NETWORK_SCOPE + "b:0")
+    if bias is None or bias.ndim != 1:
+        raise CheckpointError(f"{source} has no policy head {NETWORK_SCOPE}b:0 of shape [n_actions]")
+    return int(bias.shape[0])
+
+
+def matching_networks(params: dict[str, np.ndarray]) -> list[str]:
+    """All network names whose parameters have exactly the names and shapes of ``params``."""
+    n_actions = n_actions_of(params)
+    matches = []
+    for name in NETWORKS:
+        try:
+            check_params(params, ActorCritic(name, n_actions))
+        except CheckpointError:
+            continue
+        matches.append(name)
+    return matches
+
+
+# --- experiment folders: model.pkl + config.json ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """What an experiment folder says about its model: at least the network and the game."""
+
+    network: str
+    env_name: str
+    config: dict
+
+
+def load_config(path: str | os.PathLike) -> Experiment:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{CONFIG_FILE} not found: {path}")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} must hold a JSON object")
+    missing = [key for key in ("network", "env_name") if not isinstance(config.get(key), str)]
+    if missing:
+        raise CheckpointError(f"{path} does not name {' and '.join(missing)}")
+    check_network_name(config["network"])
+    return Experiment(network=config["network"], env_name=config["env_name"], config=config)
+
+
+def save_config(config: dict, path: str | os.PathLike) -> None:
+    atomic_write_json(config, path)
+
+
+def load_model(experiment_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ActorCritic, Experiment]:
+    """Build the experiment's network for its game and load its ``model.pkl`` (ours or the paper's)."""
+    from fl_saliency.games import num_actions
+
+    experiment_dir = Path(experiment_dir)
+    experiment = load_config(experiment_dir / CONFIG_FILE)
+    params = load_params(experiment_dir / MODEL_FILE)
+    n_actions = num_actions(experiment.env_name)
+    if n_actions_of(params) != n_actions:
+        raise CheckpointError(
+            f"{experiment_dir / MODEL_FILE} has {n_actions_of(params)} actions but {experiment.env_name} has {n_actions}"
+        )
+    model = ActorCritic(experiment.network, n_actions)
+    load_into(model, params, source=str(experiment_dir / MODEL_FILE))
+    return model.to(device), experiment
+
+
+def save_model(model: ActorCritic, path: str | os.PathLike) -> None:
+    save_params(to_baselines(model), path)
+

@@ -1,0 +1,100 @@
+"""``fl-saliency``: argument parsing and one-line errors; the work happens in the package modules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fl_saliency.errors import FlSaliencyError
+
+
+def _networks(args: argparse.Namespace) -> None:
+    from fl_saliency.games import num_actions
+    from fl_saliency.networks import NETWORKS, ActorCritic, parameter_count
+
+    n_actions = num_actions(args.env_name)
+    rows = []
+    for name in NETWORKS:
+        model = ActorCritic(name, n_actions)
+        grid = model.geometry.grid
+        rows.append({"name": name, "params": parameter_count(model), "grid": f"{grid}x{grid}"})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"{args.env_name}: {n_actions} actions")
+    print(f"{'network':<28} {'params':>10}  attention grid")
+    for row in rows:
+        print(f"{row['name']:<28} {row['params']:>10,}  {row['grid']}")
+
+
+def _inspect(args: argparse.Namespace) -> None:
+    from fl_saliency import checkpoint
+    from fl_saliency.games import num_actions
+    from fl_saliency.networks import ActorCritic
+
+    path = Path(args.path)
+    model_path = path / checkpoint.MODEL_FILE if path.is_dir() else path
+    config_path = model_path.parent / checkpoint.CONFIG_FILE
+    params = checkpoint.load_params(model_path)
+    experiment = checkpoint.load_config(config_path) if config_path.exists() else None
+    n_actions = checkpoint.n_actions_of(params, str(model_path))
+
+    print(f"checkpoint: {model_path}")
+    print(f"network:    {experiment.network if experiment else '(no config.json)'}")
+    print(f"game:       {experiment.env_name if experiment else '(no config.json)'}")
+    print(f"actions:    {n_actions}")
+    slots = [name for name in params if checkpoint.is_optimizer_slot(name)]
+    for name, array in params.items():
+        if not checkpoint.is_optimizer_slot(name):
+            print(f"  {name:<40} {list(array.shape)}")
+    if slots:
+        print(f"  ({len(slots)} optimizer slots ignored)")
+
+    if experiment is None:
+        matches = checkpoint.matching_networks(params)
+        print(f"matches:    {', '.join(matches) if matches else 'no known network'}")
+        if not matches:
+            raise checkpoint.CheckpointError(f"{model_path} matches none of the 15 networks")
+        return
+    game_actions = num_actions(experiment.env_name)
+    if game_actions != n_actions:
+        raise checkpoint.CheckpointError(f"{model_path} has {n_actions} actions but {experiment.env_name} has {game_actions}")
+    checkpoint.check_params(params, ActorCritic(experiment.network, n_actions), str(model_path))
+    print(f"matches:    yes, every parameter of {experiment.network} with the right shape")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fl-saliency",
+        description="Free-Lunch Saliency via Attention in Atari Agents, in PyTorch.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    networks = commands.add_parser("networks", help="list the 15 networks with parameter counts and attention grids")
+    networks.add_argument("--env-name", default="BreakoutNoFrameskip-v4", help="game whose action count sizes the policy head")
+    networks.add_argument("--json", action="store_true", help="print a JSON list of {name, params, grid}")
+    networks.set_defaults(run=_networks)
+
+    inspect = commands.add_parser("inspect", help="show a Baselines model.pkl and check it against its network")
+    inspect.add_argument("path", help="a model.pkl, or an experiment folder holding model.pkl and config.json")
+    inspect.set_defaults(run=_inspect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except FlSaliencyError as exc:
+        print(f"fl-saliency: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fl-saliency: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+import torch
+
+from fl_saliency import checkpoint
+from fl_saliency.checkpoint import CheckpointError, load_into, load_model, load_params, save_params, to_baselines
+from fl_saliency.networks import ActorCritic
+from numpy_reference import random_baselines_params
+
+
+def write_experiment(folder, params, network="cnn_sparse_fls", env_name="BreakoutNoFrameskip-v4"):
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(params, folder / "model.pkl")
+    (folder / "config.json").write_text(json.dumps({"network": network, "env_name": env_name}))
+    return folder
+
+
+@pytest.mark.parametrize("network", ["cnn_sparse_fls", "cnn_sparse_fls_x3", "cnn_rsppo", "cnn_dense_fls"])
+def test_real_joblib_checkpoint_imports_and_exports_unchanged(tmp_path, network):
+    params = random_baselines_params(network, 4, np.random.default_rng(1))
+    joblib.dump(params, tmp_path / "model.pkl")
+
+    model = ActorCritic(network, 4)
+    load_into(model, load_params(tmp_path / "model.pkl"))
+    save_params(to_baselines(model), tmp_path / "again.pkl")
+    again = joblib.load(tmp_path / "again.pkl")  # our own file, written by us: plain joblib is fine here
+
+    weights = {k: v for k, v in params.items() if not checkpoint.is_optimizer_slot(k)}
+    assert set(again) == set(weights)
+    for name, array in weights.items():
+        assert again[name].dtype == np.float32 and again[name].shape == array.shape, name
+        np.testing.assert_array_equal(again[name], array, err_msg=name)
+
+
+def test_compressed_joblib_and_plain_pickle_load_too(tmp_path):
+    params = random_baselines_params("cnn", 4, np.random.default_rng(2))
+    joblib.dump(params, tmp_path / "z.pkl", compress=3)
+    with open(tmp_path / "p.pkl", "wb") as f:
+        pickle.dump(params, f, protocol=2)
+    for name in ("z.pkl", "p.pkl"):
+        loaded = load_params(tmp_path / name)
+        assert set(loaded) == set(params)
+        for key in params:
+            np.testing.assert_array_equal(loaded[key], params[key])
+
+
+def test_exported_names_and_layouts_are_baselines(tmp_path):
+    model = ActorCritic("cnn_sparse_fls_x3", 4)
+    params = to_baselines(model)
+    assert params["ppo2_model/pi/c1/w:0"].shape == (8, 8, 4, 32)
+    assert params["ppo2_model/pi/c1/b:0"].shape == (1, 32, 1, 1)
+    assert params["ppo2_model/pi/h2/h1/w:0"].shape == (3, 3, 64, 256)
+    assert params["ppo2_model/pi/h1/h2/b:0"].shape == (1, 1, 1, 1)
+    assert params["ppo2_model/pi/fc1/w:0"].shape == (3136, 512)
+    assert params["ppo2_model/pi/w:0"].shape == (512, 4)
+    assert params["ppo2_model/vf/w:0"].shape == (512, 1)
+    assert params["ppo2_model/vf/b:0"].shape == (1,)
+    np.testing.assert_array_equal(
+        params["ppo2_model/pi/c2/w:0"], model.extractor.c2.weight.detach().numpy().transpose(2, 3, 1, 0)
+    )
+
+
+class WritesAFile:
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (_touch, (self.target,))
+
+
+def _touch(path):
+    with open(path, "w") as f:
+        f.write("pwned")
+
+
+@pytest.mark.parametrize("via", ["pickle", "joblib"])
+def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, via):
+    target = tmp_path / "written_by_pickle"
+    payload = {"ppo2_model/pi/c1/w:0": np.zeros(3, np.float32), "evil": WritesAFile(str(target))}
+    path = tmp_path / "model.pkl"
+    if via == "joblib":
+        joblib.dump(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload))
+    with pytest.raises(CheckpointError, match="refusing to unpickle .*_touch"):
+        load_params(path)
+    assert not target.exists()
+
+
+def test_os_system_reduce_is_refused(tmp_path):
+    target = tmp_path / "ran"
+    path = tmp_path / "model.pkl"
+    # A classic payload, hand-assembled: os.system("touch <target>")
+    path.write_bytes(b"cos\nsystem\n(V" + f"touch {target}".encode() + b"\ntR.")
+    with pytest.raises(CheckpointError, match="refusing to unpickle os.system"):
+        load_params(path)
+    assert not target.exists()
+
+
+def test_object_arrays_are_refused(tmp_path):
+    path = tmp_path / "model.pkl"
+    joblib.dump({"a": np.array([1, "x"], dtype=object)}, path)
+    with pytest.raises(CheckpointError):
+        load_params(path)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "not a readable checkpoint"),
+        (b"not a pickle at all", "not a readable checkpoint"),
+        (pickle.dumps([1, 2, 3]), "expected a dict"),
+        (pickle.dumps({"a": 1.0}), "expected a dict"),
+    ],
+)
+def test_files_that_are_not_checkpoints_give_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=message):
+        load_params(path)
+
+
+def test_truncated_checkpoint_is_reported(tmp_path):
+    path = tmp_path / "model.pkl"
+    joblib.dump(random_baselines_params("cnn", 4, np.random.default_rng(0)), path)
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_params(path)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        load_params(tmp_path / "nope.pkl")
+
+
+def test_checkpoint_of_another_network_names_first_offending_parameter():
+    params = random_baselines_params("cnn", 4, np.random.default_rng(0))
+    with pytest.raises(CheckpointError, match="network cnn_sparse_fls: missing parameter ppo2_model/pi/h1/w:0"):
+        load_into(ActorCritic("cnn_sparse_fls", 4), params)
+    with pytest.raises(CheckpointError, match="network cnn_sparse_fls_pool: ppo2_model/pi/fc1/w:0 has shape \\[3136, 512\\], expected \\[64, 512\\]"):
+        load_into(ActorCritic("cnn_sparse_fls_pool", 4), random_baselines_params("cnn_sparse_fls", 4, np.random.default_rng(0)))
+    with pytest.raises(CheckpointError, match="unexpected parameter ppo2_model/pi/h1/w:0"):
+        load_into(ActorCritic("cnn", 4), random_baselines_params("cnn_sparse_fls", 4, np.random.default_rng(0)))
+
+
+def test_matching_networks_identifies_architecture():
+    params = random_baselines_params("cnn_sparse_fls_x3", 4, np.random.default_rng(0))
+    assert checkpoint.matching_networks(params) == ["cnn_sparse_fls_x3"]
+    # These share every parameter name and shape: only config.json can tell them apart.
+    params = random_baselines_params("cnn_sparse_fls", 4, np.random.default_rng(0))
+    assert set(checkpoint.matching_networks(params)) == {
+        "cnn_sparse_fls", "cnn_sparse_fls_norm", "cnn_sparse_fls_sp2", "cnn_sparse_fls_norelu",
+    }
+
+
+def test_load_model_from_experiment_folder(tmp_path):
+    params = random_baselines_params("cnn_sparse_fls", 4, np.random.default_rng(3))
+    folder = write_experiment(tmp_path / "exp", params)
+    model, experiment = load_model(folder)
+    assert experiment.network == "cnn_sparse_fls" and model.n_actions == 4
+    torch.testing.assert_close(model.pi.bias.detach(), torch.from_numpy(params["ppo2_model/pi/b:0"]))
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"env_name": "BreakoutNoFrameskip-v4"}, "does not name network"),
+        ({"network": "cnn_sparse_fls"}, "does not name env_name"),
+        ({"network": "cnn_magic", "env_name": "BreakoutNoFrameskip-v4"}, "unknown network 'cnn_magic'"),
+        ({"network": "cnn_sparse_fls", "env_name": "PongNoFrameskip-v4"}, "has 4 actions but PongNoFrameskip-v4 has 6"),
+        ({"network": "cnn_sparse_fls", "env_name": "NotAGame-v4"}, "unknown Atari game"),
+    ],
+)
+def test_bad_experiment_configs(tmp_path, config, message):
+    folder = write_experiment(tmp_path / "exp", random_baselines_params("cnn_sparse_fls", 4, np.random.default_rng(0)))
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(checkpoint.FlSaliencyError, match=message):
+        load_model(folder)
+
+
+def test_save_is_atomic_and_keeps_permissions(tmp_path):
+    path = tmp_path / "model.pkl"
+    save_params({"x": np.ones(2, np.float32)}, path)
+    assert os.listdir(tmp_path) == ["model.pkl"]
+    assert oct(path.stat().st_mode & 0o777) != oct(0o600)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "fl_saliency.cli", *args], capture_output=True, text=True)
+
+
+def test_cli_inspect_experiment_folder(tmp_path):
+    folder = write_experiment(tmp_path / "exp", random_baselines_params("cnn_sparse_fls", 4, np.random.default_rng(0)))
+    result = run_cli("inspect", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "network:    cnn_sparse_fls" in result.stdout and "game:       BreakoutNoFrameskip-v4" in result.stdout
+    assert "ppo2_model/pi/h1/w:0" in result.stdout and "[3, 3, 64, 256]" in result.stdout
+    assert "optimizer slots ignored" in result.stdout and "matches:    yes" in result.stdout
+
+
+def test_cli_inspect_mismatch_is_one_line(tmp_path):
+    folder = write_experiment(tmp_path / "exp", random_baselines_params("cnn", 4, np.random.default_rng(0)))
+    result = run_cli("inspect", str(folder))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "fl-saliency: error: " + str(folder / "model.pkl") + " does not match network cnn_sparse_fls: missing parameter ppo2_model/pi/h1/w:0"
+    ]
+
+
+def test_cli_inspect_bare_model_guesses_network(tmp_path):
+    path = tmp_path / "model.pkl"
+    joblib.dump(random_baselines_params("cnn_dense_fls", 9, np.random.default_rng(0)), path)
+    result = run_cli("inspect", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "matches:    cnn_dense_fls, cnn_dense_fls_norelu" in result.stdout and "actions:    9" in result.stdout
+
+
+def test_cli_inspect_garbage_is_one_line(tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_text("hello")
+    result = run_cli("inspect", str(path))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "not a readable checkpoint" in result.stderr

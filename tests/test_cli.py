@@ -1,0 +1,34 @@
+import json
+import subprocess
+import sys
+
+from test_networks import TABLE_2
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "fl_saliency.cli", *args], capture_output=True, text=True)
+
+
+def test_networks_json_lists_all_fifteen_with_table_2_counts():
+    result = run_cli("networks", "--env-name", "BreakoutNoFrameskip-v4", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 15 and all(set(row) == {"name", "params", "grid"} for row in rows)
+    by_name = {row["name"]: row for row in rows}
+    for name, count in TABLE_2.items():
+        assert by_name[name]["params"] == count
+    assert by_name["cnn_sparse_fls_x3"]["grid"] == "20x20" and by_name["cnn_dense_fls"]["grid"] == "84x84"
+
+
+def test_networks_table_for_a_game_with_more_actions():
+    result = run_cli("networks", "--env-name", "MsPacman")
+    assert result.returncode == 0, result.stderr
+    # MsPacman has 9 actions: 5 more policy outputs x 513 than Breakout's 4.
+    assert "MsPacman: 9 actions" in result.stdout
+    assert f"{TABLE_2['cnn'] + 5 * 513:,}" in result.stdout
+
+
+def test_unknown_game_is_one_line():
+    result = run_cli("networks", "--env-name", "Tetris3000")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "unknown Atari game 'Tetris3000'" in result.stderr
