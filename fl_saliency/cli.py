@@ -65,6 +65,54 @@ def _inspect(args: argparse.Namespace) -> None:
     print(f"matches:    yes, every parameter of {experiment.network} with the right shape")
 
 
+def _train(args: argparse.Namespace) -> None:
+    from fl_saliency.ppo import PPOConfig
+    from fl_saliency.train import TrainSettings, train
+
+    ppo = PPOConfig(num_envs=args.num_env, nsteps=args.nsteps, nminibatches=args.nminibatches,
+                    noptepochs=args.noptepochs, lr=args.lr, cliprange=args.cliprange, ent_coef=args.ent_coef,
+                    vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm, gamma=args.gamma, lam=args.lam)
+    settings = TrainSettings(
+        output_dir=Path(args.output_dir), network=args.network, env_name=args.env_name, train_seed=args.train_seed,
+        num_timesteps=args.num_timesteps, ppo=ppo, env_backend=args.env_backend, save_interval=args.save_interval,
+        log_interval=args.log_interval, device=args.device, resume=args.resume, force=args.force,
+    )
+    model = train(settings)
+    print(f"model saved to {model}")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """The original train_baselines.py flags and defaults, plus the PPO2 settings and run control."""
+    from fl_saliency.envs import BACKENDS
+    from fl_saliency.ppo import PPOConfig
+
+    d = PPOConfig()
+    parser.add_argument("--output-dir", required=True, help="run folder (logs/, tb/, model.pkl, config.json)")
+    parser.add_argument("--network", default="cnn_sparse_fls", help="one of `fl-saliency networks`")
+    parser.add_argument("--env-name", default="BreakoutNoFrameskip-v4", help="gym id or game name")
+    parser.add_argument("--train-seed", type=int, default=1, help="env rank r is seeded train_seed + r")
+    parser.add_argument("--num-timesteps", type=int, default=50_000_000, help="agent steps (4 emulator frames each)")
+    parser.add_argument("--num-env", type=int, default=d.num_envs, help="parallel environments")
+    parser.add_argument("--nsteps", type=int, default=d.nsteps, help="steps per environment per update")
+    parser.add_argument("--nminibatches", type=int, default=d.nminibatches)
+    parser.add_argument("--noptepochs", type=int, default=d.noptepochs)
+    parser.add_argument("--lr", type=float, default=d.lr, help="initial learning rate, decays linearly to 0")
+    parser.add_argument("--cliprange", type=float, default=d.cliprange)
+    parser.add_argument("--ent-coef", type=float, default=d.ent_coef)
+    parser.add_argument("--vf-coef", type=float, default=d.vf_coef)
+    parser.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
+    parser.add_argument("--gamma", type=float, default=d.gamma)
+    parser.add_argument("--lam", type=float, default=d.lam)
+    parser.add_argument("--env-backend", choices=BACKENDS, default="baselines",
+                        help="baselines: the exact Python wrapper chain; ale-vector: ale-py's faster C++ vector env")
+    parser.add_argument("--save-interval", type=int, default=50, help="updates between checkpoints")
+    parser.add_argument("--log-interval", type=int, default=1, help="updates between log rows")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    run = parser.add_mutually_exclusive_group()
+    run.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its checkpoint")
+    run.add_argument("--force", action="store_true", help="delete the run in --output-dir and start over")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fl-saliency",
@@ -80,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="show a Baselines model.pkl and check it against its network")
     inspect.add_argument("path", help="a model.pkl, or an experiment folder holding model.pkl and config.json")
     inspect.set_defaults(run=_inspect)
+
+    train = commands.add_parser("train", help="train a PPO agent (the original train_baselines.py)")
+    add_train_arguments(train)
+    train.set_defaults(run=_train)
     return parser
 
 

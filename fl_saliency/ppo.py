@@ -1,0 +1,218 @@
+"""PPO2 as OpenAI Baselines runs it on Atari (protocol.md section 2), in one readable module.
+
+One update: roll out ``nsteps`` steps in each of ``num_envs`` environments with inference
+under no-grad; compute GAE advantages; then ``noptepochs`` epochs over the shuffled batch in
+``nminibatches`` minibatches, each minimising
+
+    loss = pg_loss - ent_coef * entropy + vf_coef * vf_loss
+
+with the clipped surrogate policy loss and Baselines' max-form clipped value loss,
+advantages normalised per minibatch, the global gradient norm clipped, Adam with eps 1e-5,
+and a learning rate decaying linearly to 0 over the run.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch.distributions import Categorical
+
+from fl_saliency.networks import ActorCritic
+
+LOSS_NAMES = ("policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfrac")
+
+
+@dataclass
+class PPOConfig:
+    """Baselines PPO2's Atari defaults; ``num_envs x nsteps`` agent steps per update."""
+
+    num_envs: int = 8  # parallel environments
+    nsteps: int = 128  # steps per environment per rollout
+    nminibatches: int = 4  # minibatches per epoch
+    noptepochs: int = 4  # passes over each rollout
+    lr: float = 2.5e-4  # initial learning rate, decayed linearly to 0
+    cliprange: float = 0.1  # PPO clip range for the ratio and the value, constant
+    ent_coef: float = 0.01  # entropy bonus
+    vf_coef: float = 0.5  # value loss weight
+    max_grad_norm: float = 0.5  # global gradient norm clip
+    gamma: float = 0.99  # discount
+    lam: float = 0.95  # GAE lambda
+    adam_eps: float = 1e-5
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.nsteps
+
+    @property
+    def minibatch_size(self) -> int:
+        return self.batch_size // self.nminibatches
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def learning_rate(config: PPOConfig, update: int, n_updates: int) -> float:
+    """Baselines: lr x (1 - (update - 1) / n_updates) for updates numbered from 1."""
+    return config.lr * (1.0 - (update - 1.0) / n_updates)
+
+
+def compute_gae(rewards: np.ndarray, values: np.ndarray, dones: np.ndarray, last_values: np.ndarray,
+                last_dones: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+    """GAE advantages (T, N). ``dones[t]`` says the observation of step t began a new episode (Baselines' convention)."""
+    advantages = np.zeros_like(rewards)
+    last_gae = np.zeros_like(last_values)
+    for t in reversed(range(len(rewards))):
+        next_nonterminal = 1.0 - (last_dones if t == len(rewards) - 1 else dones[t + 1])
+        next_values = last_values if t == len(rewards) - 1 else values[t + 1]
+        delta = rewards[t] + gamma * next_values * next_nonterminal - values[t]
+        advantages[t] = last_gae = delta + gamma * lam * next_nonterminal * last_gae
+    return advantages
+
+
+def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
+    """1 - Var[target - predicted] / Var[target]; NaN when the target is constant."""
+    variance = np.var(target)
+    return float("nan") if variance == 0 else float(1.0 - np.var(target - predicted) / variance)
+
+
+def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, old_neglogp: torch.Tensor,
+             old_values: torch.Tensor, returns: torch.Tensor, cliprange: float, ent_coef: float, vf_coef: float):
+    """The PPO2 loss of one minibatch and its diagnostics (all as tensors)."""
+    advantages = returns - old_values
+    advantages = (advantages - advantages.mean()) / (advantages.std(unbiased=False) + 1e-8)
+
+    distribution = Categorical(logits=logits)
+    neglogp = -distribution.log_prob(actions)
+    entropy = distribution.entropy().mean()
+
+    values_clipped = old_values + (values - old_values).clamp(-cliprange, cliprange)
+    vf_loss = 0.5 * torch.maximum((values - returns) ** 2, (values_clipped - returns) ** 2).mean()
+
+    ratio = torch.exp(old_neglogp - neglogp)
+    pg_loss = torch.maximum(-advantages * ratio, -advantages * ratio.clamp(1.0 - cliprange, 1.0 + cliprange)).mean()
+
+    loss = pg_loss - ent_coef * entropy + vf_coef * vf_loss
+    stats = {
+        "policy_loss": pg_loss,
+        "value_loss": vf_loss,
+        "policy_entropy": entropy,
+        "approxkl": 0.5 * ((neglogp - old_neglogp) ** 2).mean(),
+        "clipfrac": ((ratio - 1.0).abs() > cliprange).float().mean(),
+    }
+    return loss, stats
+
+
+@dataclass
+class Rollout:
+    """``nsteps x num_envs`` transitions and what the update needs from them."""
+
+    obs: np.ndarray  # (T, N, 4, 84, 84) uint8
+    actions: np.ndarray  # (T, N) int64
+    values: np.ndarray  # (T, N) float32
+    neglogps: np.ndarray  # (T, N) float32
+    returns: np.ndarray  # (T, N) float32
+    episodes: list[tuple[int, dict]]  # (rank, Monitor episode) finished during the rollout
+
+
+class PPO:
+    """The learner: an actor-critic, its Adam optimizer, and the minibatch shuffling RNG."""
+
+    def __init__(self, model: ActorCritic, config: PPOConfig, seed: int, device: torch.device):
+        self.model = model.to(device)
+        self.config = config
+        self.device = device
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps)
+        self.rng = np.random.default_rng(seed)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Sampled actions, values and -log p(action) for a batch of observations."""
+        logits, values, _ = self.model(torch.from_numpy(obs).to(self.device))
+        distribution = Categorical(logits=logits)
+        actions = distribution.sample()
+        return actions.cpu().numpy(), values.cpu().numpy(), (-distribution.log_prob(actions)).cpu().numpy()
+
+    def rollout(self, env, obs: np.ndarray, dones: np.ndarray) -> tuple[Rollout, np.ndarray, np.ndarray]:
+        """Step ``env`` for nsteps from ``obs``; returns the rollout and the observation/dones to continue from."""
+        c = self.config
+        mb_obs = np.empty((c.nsteps, *obs.shape), np.uint8)
+        mb_actions = np.empty((c.nsteps, c.num_envs), np.int64)
+        mb_values, mb_neglogps, mb_rewards, mb_dones = (np.empty((c.nsteps, c.num_envs), np.float32) for _ in range(4))
+        episodes = []
+        for t in range(c.nsteps):
+            mb_obs[t], mb_dones[t] = obs, dones
+            mb_actions[t], mb_values[t], mb_neglogps[t] = self.act(obs)
+            obs, mb_rewards[t], dones, infos = env.step(mb_actions[t])
+            episodes += [(rank, info["episode"]) for rank, info in enumerate(infos) if "episode" in info]
+        _, last_values, _ = self.act(obs)
+        advantages = compute_gae(mb_rewards, mb_values, mb_dones, last_values, dones.astype(np.float32), c.gamma, c.lam)
+        rollout = Rollout(mb_obs, mb_actions, mb_values, mb_neglogps, advantages + mb_values, episodes)
+        return rollout, obs, dones
+
+    def update(self, rollout: Rollout, lr: float) -> dict[str, float]:
+        """noptepochs x nminibatches gradient steps on the rollout; the mean of each loss statistic."""
+        c = self.config
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        to_device = lambda a: torch.from_numpy(a.reshape(c.batch_size, *a.shape[2:])).to(self.device)
+        obs, actions, values, neglogps, returns = map(
+            to_device, (rollout.obs, rollout.actions, rollout.values, rollout.neglogps, rollout.returns)
+        )
+        totals = torch.zeros(len(LOSS_NAMES), device=self.device)
+        for _ in range(c.noptepochs):
+            order = torch.from_numpy(self.rng.permutation(c.batch_size)).to(self.device)
+            for start in range(0, c.batch_size, c.minibatch_size):
+                idx = order[start : start + c.minibatch_size]
+                logits, new_values, _ = self.model(obs[idx])
+                loss, stats = ppo_loss(logits, new_values, actions[idx], neglogps[idx], values[idx], returns[idx],
+                                       c.cliprange, c.ent_coef, c.vf_coef)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.max_grad_norm)
+                self.optimizer.step()
+                totals += torch.stack([stats[name].detach() for name in LOSS_NAMES])
+        means = (totals / (c.noptepochs * c.nminibatches)).cpu().numpy()
+        return {name: float(v) for name, v in zip(LOSS_NAMES, means)}
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+
+class EpisodeStats:
+    """eprewmean / eplenmean over the last 100 Monitor episodes (NaN before the first)."""
+
+    def __init__(self, maxlen: int = 100):
+        self.rewards: deque[float] = deque(maxlen=maxlen)
+        self.lengths: deque[int] = deque(maxlen=maxlen)
+
+    def add(self, episode: dict) -> None:
+        self.rewards.append(episode["r"])
+        self.lengths.append(episode["l"])
+
+    def means(self) -> dict[str, float]:
+        mean = lambda xs: float(np.mean(xs)) if xs else float("nan")
+        return {"eprewmean": mean(self.rewards), "eplenmean": mean(self.lengths)}
+
+    def state_dict(self) -> dict:
+        return {"rewards": list(self.rewards), "lengths": list(self.lengths)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rewards.extend(state["rewards"])
+        self.lengths.extend(state["lengths"])

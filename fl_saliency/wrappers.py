@@ -1,0 +1,209 @@
+"""The DeepMind Atari wrappers as OpenAI Baselines chains them (protocol.md section 1), in gymnasium.
+
+Innermost first: ALE with one emulator frame per step and no sticky actions, the v4 time
+limit, NoopReset(30), MaxAndSkip(4), [evaluation: TimeLimit(max_eplen)], Monitor,
+EpisodicLife, FireReset, WarpFrame, ClipReward. Frame stacking happens across the vector
+environment (``FrameStacker``), as Baselines' VecFrameStack does.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import TimeLimit
+
+from fl_saliency.games import parse_game, rom_id
+
+NOOP, FIRE = 0, 1
+FRAME_SIZE = 84
+STACK = 4
+
+
+def v4_frame_limit(game: str) -> int:
+    """gym's NoFrameskip-v4 registration: max_episode_steps = frameskip x 100,000 (SpaceInvaders' frameskip is 3)."""
+    return 300_000 if game == "SpaceInvaders" else 400_000
+
+
+class NoopReset(gym.Wrapper):
+    """On a real reset, take 1..noop_max NOOP actions (drawn from the env's seeded RNG)."""
+
+    def __init__(self, env: gym.Env, noop_max: int = 30):
+        super().__init__(env)
+        self.noop_max = noop_max
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        for _ in range(int(self.unwrapped.np_random.integers(1, self.noop_max + 1))):
+            obs, _, terminated, truncated, info = self.env.step(NOOP)
+            if terminated or truncated:
+                obs, info = self.env.reset(**kwargs)
+        return obs, info
+
+
+class MaxAndSkip(gym.Wrapper):
+    """Repeat the action ``skip`` frames, sum the rewards, observe the max of the last two frames.
+
+    As in Baselines, the two-frame buffer persists across steps: a step cut short by the end
+    of a game returns a max over frames partly from the previous step (that observation is
+    never acted on: the vector env resets).
+    """
+
+    def __init__(self, env: gym.Env, skip: int = 4):
+        super().__init__(env)
+        self.skip = skip
+        self.buffer = np.zeros((2, *env.observation_space.shape), env.observation_space.dtype)
+
+    def step(self, action):
+        total_reward = 0.0
+        for i in range(self.skip):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            if i >= self.skip - 2:
+                self.buffer[i - (self.skip - 2)] = obs
+            total_reward += reward
+            if terminated or truncated:
+                break
+        return self.buffer.max(axis=0), total_reward, terminated, truncated, info
+
+
+class Monitor(gym.Wrapper):
+    """Full-game, unclipped score and length; ``info["episode"] = {r, l, t}`` when a game ends."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.t_start = time.time()
+        self.episode_return = 0.0
+        self.episode_length = 0
+
+    def reset(self, **kwargs):
+        self.episode_return = 0.0
+        self.episode_length = 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.episode_return += reward
+        self.episode_length += 1
+        if terminated or truncated:
+            info["episode"] = {
+                "r": round(self.episode_return, 6),
+                "l": self.episode_length,
+                "t": round(time.time() - self.t_start, 6),
+            }
+        return obs, reward, terminated, truncated, info
+
+
+class EpisodicLife(gym.Wrapper):
+    """A lost life ends the agent's episode; the emulator is reset only on a real game over."""
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.lives = 0
+        self.real_done = True
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.real_done = terminated or truncated
+        lives = self.unwrapped.ale.lives()
+        if 0 < lives < self.lives:
+            terminated = True
+        self.lives = lives
+        return obs, reward, terminated, truncated, info
+
+    def reset(self, **kwargs):
+        if self.real_done:
+            obs, info = self.env.reset(**kwargs)
+        else:
+            # Baselines steps a NOOP to leave the life-loss state; its reward reaches only the Monitor.
+            obs, _, _, _, info = self.env.step(NOOP)
+        self.lives = self.unwrapped.ale.lives()
+        return obs, info
+
+
+class FireReset(gym.Wrapper):
+    """After every reset (life losses included, via EpisodicLife) take FIRE, then action 2."""
+
+    def reset(self, **kwargs):
+        self.env.reset(**kwargs)
+        for action in (FIRE, 2):
+            obs, _, terminated, truncated, info = self.env.step(action)
+            if terminated or truncated:
+                obs, info = self.env.reset(**kwargs)
+        return obs, info
+
+
+def has_fire_reset(env: gym.Env) -> bool:
+    meanings = env.unwrapped.get_action_meanings()
+    return len(meanings) >= 3 and meanings[FIRE] == "FIRE"
+
+
+def warp_frame(rgb: np.ndarray) -> np.ndarray:
+    """RGB (210,160,3) -> grayscale 84x84 uint8 with area interpolation, as Baselines' WarpFrame."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(gray, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
+
+
+class WarpFrame(gym.Wrapper):
+    """Observation -> 84x84 grayscale; with ``keep_rgb`` the screen stays available in ``info["rgb"]``."""
+
+    def __init__(self, env: gym.Env, keep_rgb: bool = False):
+        super().__init__(env)
+        self.keep_rgb = keep_rgb
+        self.observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE), np.uint8)
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        if self.keep_rgb:
+            info["rgb"] = obs
+        return warp_frame(obs), info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self.keep_rgb:
+            info["rgb"] = obs
+        return warp_frame(obs), reward, terminated, truncated, info
+
+
+class ClipReward(gym.RewardWrapper):
+    def reward(self, reward):
+        return float(np.sign(reward))
+
+
+def make_ale(game: str) -> gym.Env:
+    """One ALE emulator: v4 NoFrameskip semantics (one frame per step, no sticky actions, minimal actions)."""
+    from ale_py.env import AtariEnv
+
+    env = AtariEnv(rom_id(game), frameskip=1, repeat_action_probability=0.0, full_action_space=False)
+    return TimeLimit(env, max_episode_steps=v4_frame_limit(game))
+
+
+def make_atari_env(env_name: str, max_eplen: int | None = None, keep_rgb: bool = False) -> gym.Env:
+    """The full Baselines chain for one environment (without frame stacking)."""
+    game = parse_game(env_name)
+    env = MaxAndSkip(NoopReset(make_ale(game)), skip=4)
+    if max_eplen is not None:
+        env = TimeLimit(env, max_episode_steps=max_eplen)
+    env = EpisodicLife(Monitor(env))
+    if has_fire_reset(env):
+        env = FireReset(env)
+    return ClipReward(WarpFrame(env, keep_rgb=keep_rgb))
+
+
+class FrameStacker:
+    """Baselines' VecFrameStack: the last 4 frames per env, oldest first; a done zeroes that env's stack."""
+
+    def __init__(self, num_envs: int):
+        self.stack = np.zeros((num_envs, STACK, FRAME_SIZE, FRAME_SIZE), np.uint8)
+
+    def reset(self, frames: np.ndarray) -> np.ndarray:
+        self.stack[:] = 0
+        self.stack[:, -1] = frames
+        return self.stack.copy()
+
+    def push(self, frames: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        self.stack[:, :-1] = self.stack[:, 1:]
+        self.stack[dones] = 0
+        self.stack[:, -1] = frames
+        return self.stack.copy()

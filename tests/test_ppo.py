@@ -1,0 +1,174 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fl_saliency.networks import ActorCritic
+from fl_saliency.ppo import PPO, EpisodeStats, PPOConfig, compute_gae, explained_variance, learning_rate, ppo_loss
+
+
+def test_gae_on_a_tiny_trajectory_with_a_done_and_a_bootstrap_value():
+    rewards = np.array([[1.0], [0.0], [2.0]], np.float32)
+    values = np.array([[0.5], [0.4], [0.3]], np.float32)
+    dones = np.array([[0.0], [0.0], [1.0]], np.float32)  # step 2's observation began a new episode
+    adv = compute_gae(rewards, values, dones, last_values=np.array([0.6], np.float32),
+                      last_dones=np.array([0.0], np.float32), gamma=0.9, lam=0.8)
+    # By hand: A2 = 2 + 0.9*0.6 - 0.3 = 2.24; A1 = 0 - 0.4 (episode ended) = -0.4;
+    # A0 = (1 + 0.9*0.4 - 0.5) + 0.9*0.8*(-0.4) = 0.86 - 0.288 = 0.572.
+    np.testing.assert_allclose(adv[:, 0], [0.572, -0.4, 2.24], rtol=1e-6)
+
+
+def test_gae_cuts_the_bootstrap_at_a_final_done():
+    adv = compute_gae(np.array([[1.0, 1.0]], np.float32), np.array([[0.5, 0.5]], np.float32), np.zeros((1, 2), np.float32),
+                      last_values=np.array([10.0, 10.0], np.float32), last_dones=np.array([1.0, 0.0], np.float32),
+                      gamma=0.5, lam=1.0)
+    np.testing.assert_allclose(adv[0], [0.5, 5.5])
+
+
+def neglogp_of(logits, actions):
+    return -torch.log_softmax(logits, dim=1).gather(1, actions[:, None])[:, 0]
+
+
+def test_policy_loss_with_clipping_active_and_its_diagnostics():
+    logits = torch.tensor([[0.2, -0.3, 1.0], [0.0, 0.5, -1.0]])
+    actions = torch.tensor([2, 0])
+    neglogp = neglogp_of(logits, actions)
+    ratios = torch.tensor([1.5, 0.5])
+    old_neglogp = neglogp + torch.log(ratios)  # ratio = exp(old - new)
+    old_values = torch.zeros(2)
+    returns = torch.tensor([1.0, -1.0])  # advantages normalise to exactly +1, -1
+    values = torch.zeros(2)  # value loss: 0.5 * mean(1, 1) = 0.5
+    _, stats = ppo_loss(logits, values, actions, old_neglogp, old_values, returns, cliprange=0.1, ent_coef=0.0, vf_coef=0.0)
+    # A=+1, r=1.5: max(-1.5, -1.1) = -1.1;  A=-1, r=0.5: max(0.5, 0.9) = 0.9;  mean = -0.1
+    assert stats["policy_loss"].item() == pytest.approx(-0.1, abs=1e-6)
+    assert stats["clipfrac"].item() == 1.0
+    assert stats["approxkl"].item() == pytest.approx(0.5 * (math.log(1.5) ** 2 + math.log(0.5) ** 2) / 2, rel=1e-5)
+    assert stats["value_loss"].item() == pytest.approx(0.5)
+    p = torch.softmax(logits, 1)
+    assert stats["policy_entropy"].item() == pytest.approx(float(-(p * p.log()).sum(1).mean()), rel=1e-6)
+
+
+def test_policy_loss_unclipped_inside_the_range():
+    logits = torch.zeros(2, 2)
+    actions = torch.tensor([0, 1])
+    neglogp = neglogp_of(logits, actions)
+    old_neglogp = neglogp + torch.log(torch.tensor([1.05, 0.98]))
+    _, stats = ppo_loss(logits, torch.zeros(2), actions, old_neglogp, torch.zeros(2), torch.tensor([3.0, 1.0]),
+                        cliprange=0.1, ent_coef=0.0, vf_coef=0.0)
+    assert stats["policy_loss"].item() == pytest.approx((-1.05 + 0.98) / 2, abs=1e-6)
+    assert stats["clipfrac"].item() == 0.0
+
+
+def test_value_loss_where_the_clipped_term_wins():
+    # old 0, new 0.6, return 1.0, clip 0.1: unclipped (0.6-1)^2 = 0.16, clipped (0.1-1)^2 = 0.81 -> 0.5*0.81
+    logits = torch.zeros(1, 2)
+    actions = torch.tensor([0])
+    neglogp = neglogp_of(logits, actions)
+    _, stats = ppo_loss(logits, torch.tensor([0.6]), actions, neglogp, torch.tensor([0.0]), torch.tensor([1.0]),
+                        cliprange=0.1, ent_coef=0.0, vf_coef=0.5)
+    assert stats["value_loss"].item() == pytest.approx(0.405, abs=1e-6)
+
+
+def test_total_loss_combines_terms_with_baselines_signs():
+    logits = torch.tensor([[0.3, -0.2]])
+    actions = torch.tensor([1])
+    neglogp = neglogp_of(logits, actions)
+    loss, stats = ppo_loss(logits, torch.tensor([0.6]), actions, neglogp, torch.tensor([0.0]), torch.tensor([1.0]),
+                           cliprange=0.1, ent_coef=0.01, vf_coef=0.5)
+    expected = stats["policy_loss"] - 0.01 * stats["policy_entropy"] + 0.5 * stats["value_loss"]
+    assert loss.item() == pytest.approx(expected.item())
+
+
+def test_linear_learning_rate_schedule():
+    c = PPOConfig(lr=2.5e-4)
+    assert learning_rate(c, 1, 4) == pytest.approx(2.5e-4)
+    assert learning_rate(c, 2, 4) == pytest.approx(2.5e-4 * 0.75)
+    assert learning_rate(c, 4, 4) == pytest.approx(2.5e-4 * 0.25)
+
+
+def test_explained_variance():
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    assert explained_variance(y, y) == 1.0
+    assert explained_variance(np.zeros(4), y) == pytest.approx(1 - np.var(y) / np.var(y))
+    assert explained_variance(y + 1.0, y) == pytest.approx(1.0)
+    assert explained_variance(2 * y, y) == pytest.approx(1 - np.var(-y) / np.var(y))
+    assert explained_variance(np.full(4, y.mean()), y) == pytest.approx(0.0)
+    assert math.isnan(explained_variance(y, np.ones(4)))
+
+
+def test_episode_stats_keep_the_last_100():
+    stats = EpisodeStats()
+    assert math.isnan(stats.means()["eprewmean"])
+    for i in range(150):
+        stats.add({"r": float(i), "l": 2 * i})
+    assert stats.means() == {"eprewmean": pytest.approx(np.mean(range(50, 150))), "eplenmean": pytest.approx(2 * np.mean(range(50, 150)))}
+
+
+class FakeEnv:
+    """Deterministic env: reward 1 each step, a done every 3rd step, episodes reported."""
+
+    def __init__(self, num_envs):
+        self.num_envs = num_envs
+        self.t = 0
+
+    def step(self, actions):
+        self.t += 1
+        done = self.t % 3 == 0
+        obs = np.full((self.num_envs, 4, 84, 84), self.t % 256, np.uint8)
+        infos = [{"episode": {"r": 3.0, "l": 3, "t": 0.0}} if done else {} for _ in range(self.num_envs)]
+        return obs, np.ones(self.num_envs, np.float32), np.full(self.num_envs, done), infos
+
+
+def test_rollout_shapes_dones_convention_and_returns():
+    torch.manual_seed(0)
+    c = PPOConfig(num_envs=2, nsteps=5, nminibatches=2, noptepochs=1)
+    ppo = PPO(ActorCritic("cnn", 4), c, seed=0, device=torch.device("cpu"))
+    obs = np.zeros((2, 4, 84, 84), np.uint8)
+    rollout, obs, dones = ppo.rollout(FakeEnv(2), obs, np.zeros(2, bool))
+    assert rollout.obs.shape == (5, 2, 4, 84, 84) and rollout.actions.shape == (5, 2)
+    # dones are stored for the observation each step starts from: after steps 3 (t=3) the next obs began an episode
+    assert [o[0, 0, 0, 0] for o in rollout.obs] == [0, 1, 2, 3, 4]
+    assert len(rollout.episodes) == 2 and dones.tolist() == [False, False]
+    stats = ppo.update(rollout, lr=1e-3)
+    assert set(stats) == {"policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfrac"}
+
+
+def test_update_changes_weights_and_clips_the_gradient_norm():
+    torch.manual_seed(0)
+    c = PPOConfig(num_envs=2, nsteps=4, nminibatches=1, noptepochs=1, max_grad_norm=1e-3)
+    model = ActorCritic("cnn", 4)
+    ppo = PPO(model, c, seed=0, device=torch.device("cpu"))
+    rollout, _, _ = ppo.rollout(FakeEnv(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
+    seen = []
+    original_step = ppo.optimizer.step
+
+    def recording_step(*a, **k):
+        seen.append(torch.sqrt(sum(p.grad.pow(2).sum() for p in model.parameters())).item())
+        return original_step(*a, **k)
+
+    ppo.optimizer.step = recording_step
+    before = model.pi.weight.detach().clone()
+    ppo.update(rollout, lr=1e-3)
+    assert seen and seen[0] <= 1e-3 * (1 + 1e-4)
+    assert not torch.equal(before, model.pi.weight)
+
+
+def test_learner_state_round_trips_exactly():
+    c = PPOConfig(num_envs=2, nsteps=4, nminibatches=2, noptepochs=1)
+    torch.manual_seed(0)
+    a = PPO(ActorCritic("cnn_sparse_fls", 4), c, seed=3, device=torch.device("cpu"))
+    rollout, _, _ = a.rollout(FakeEnv(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
+    a.update(rollout, lr=1e-3)
+    state = a.state_dict()
+    torch.manual_seed(99)
+    b = PPO(ActorCritic("cnn_sparse_fls", 4), c, seed=7, device=torch.device("cpu"))
+    b.load_state_dict(state)
+    for (name, pa), pb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert a.rng.integers(1 << 30) == b.rng.integers(1 << 30)
+    after_load = torch.rand(3)  # b restored the torch RNG state saved from a
+    torch.set_rng_state(state["torch_rng"])
+    assert torch.equal(after_load, torch.rand(3))
+    sa, sb = a.optimizer.state_dict()["state"], b.optimizer.state_dict()["state"]
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]) for k in sa)

@@ -1,0 +1,200 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fl_saliency.checkpoint import load_model, load_params
+from fl_saliency.errors import FlSaliencyError
+from fl_saliency.logger import read_monitor
+from fl_saliency.networks import NETWORKS
+from fl_saliency.ppo import PPOConfig
+from fl_saliency.train import PROGRESS_KEYS, TrainSettings, load_checkpoint, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--num-env", "2", "--nsteps", "16", "--nminibatches", "2", "--noptepochs", "1"]
+
+
+def tiny_settings(out, network="cnn", updates=2, nsteps=16, **kwargs):
+    ppo = PPOConfig(num_envs=2, nsteps=nsteps, nminibatches=2, noptepochs=1)
+    return TrainSettings(output_dir=out, network=network, num_timesteps=updates * ppo.batch_size, ppo=ppo,
+                         device="cpu", **kwargs)
+
+
+def run_script(*args, **kwargs):
+    return subprocess.run([sys.executable, str(ROOT / "train_baselines.py"), *args], capture_output=True, text=True,
+                          cwd=ROOT, **kwargs)
+
+
+def read_progress(out):
+    import csv
+
+    with open(out / "logs" / "progress.csv") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("network", list(NETWORKS))
+def test_every_network_trains_two_updates(tmp_path, network):
+    out = tmp_path / network
+    # The dense networks cost ~200x the sparse ones on a CPU: a shorter rollout keeps the test quick.
+    nsteps = 4 if "dense" in network else 16
+    model_path = train(tiny_settings(out, network, nsteps=nsteps), echo=lambda text: None)
+    model, experiment = load_model(out)
+    assert experiment.network == network and model_path == out / "model.pkl"
+    rows = read_progress(out)
+    assert [int(r["nupdates"]) for r in rows] == [1, 2]
+    assert all(np.isfinite(float(rows[-1][k])) for k in ("policy_loss", "value_loss", "policy_entropy"))
+
+
+def test_script_writes_the_original_outputs(tmp_path):
+    out = tmp_path / "run"
+    result = run_script("--output-dir", str(out), "--network", "cnn_sparse_fls", "--env-name", "BreakoutNoFrameskip-v4",
+                        "--train-seed", "3", "--num-timesteps", "1024", "--num-env", "2", "--nsteps", "128",
+                        "--nminibatches", "2", "--noptepochs", "1")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (out / "logs").iterdir()) == ["0.0.monitor.csv", "0.1.monitor.csv", "log.txt", "progress.csv"]
+    assert len(list((out / "tb").glob("events.out.tfevents.*"))) == 1
+    config = json.loads((out / "config.json").read_text())
+    assert config["network"] == "cnn_sparse_fls" and config["train_seed"] == 3 and config["num_timesteps"] == 1024
+    assert config["ppo"]["nsteps"] == 128 and config["ppo"]["cliprange"] == 0.1
+    rows = read_progress(out)
+    assert tuple(rows[0]) == PROGRESS_KEYS and len(rows) == 4
+    assert int(rows[-1]["total_timesteps"]) == 1024 and int(rows[-1]["serial_timesteps"]) == 512
+    # The table printed to stdout is the one in log.txt.
+    log_text = (out / "logs" / "log.txt").read_text()
+    assert "| policy_entropy" in log_text and log_text in result.stdout
+    header, episodes = read_monitor(out / "logs" / "0.0.monitor.csv")
+    assert header["env_id"] == "BreakoutNoFrameskip-v4" and "t_start" in header
+    assert (out / "logs" / "0.0.monitor.csv").read_text().splitlines()[1] == "r,l,t"
+    # 512 steps of a near-random Breakout policy end at least one 5-life game in each env.
+    _, episodes1 = read_monitor(out / "logs" / "0.1.monitor.csv")
+    assert episodes and episodes1 and all(e["l"] > 100 and e["r"] >= 0 for e in episodes + episodes1)
+    assert float(rows[-1]["eprewmean"]) == pytest.approx(np.mean([e["r"] for e in episodes + episodes1]))
+    params = load_params(out / "model.pkl")
+    assert params["ppo2_model/pi/h1/w:0"].shape == (3, 3, 64, 256)
+
+
+def test_same_seed_same_losses_and_model_on_cpu(tmp_path):
+    for name in ("a", "b"):
+        train(tiny_settings(tmp_path / name, "cnn_sparse_fls", updates=2), echo=lambda text: None)
+    drop = {"fps", "time_elapsed"}
+    rows_a, rows_b = read_progress(tmp_path / "a"), read_progress(tmp_path / "b")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in rows_a] == [
+        {k: v for k, v in r.items() if k not in drop} for r in rows_b
+    ]
+    pa, pb = load_params(tmp_path / "a" / "model.pkl"), load_params(tmp_path / "b" / "model.pkl")
+    assert pa.keys() == pb.keys() and all(np.array_equal(pa[k], pb[k]) for k in pa)
+    train(tiny_settings(tmp_path / "c", "cnn_sparse_fls", updates=2, train_seed=2), echo=lambda text: None)
+    pc = load_params(tmp_path / "c" / "model.pkl")
+    assert not np.array_equal(pa["ppo2_model/pi/c1/w:0"], pc["ppo2_model/pi/c1/w:0"])
+
+
+def test_existing_run_is_refused_unless_resume_or_force(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_settings(out), echo=lambda text: None)
+    before = (out / "model.pkl").read_bytes()
+    with pytest.raises(FlSaliencyError, match="already holds a run .*--resume.*--force"):
+        train(tiny_settings(out), echo=lambda text: None)
+    assert (out / "model.pkl").read_bytes() == before
+    with pytest.raises(FlSaliencyError, match="already finished all 2 updates"):
+        train(tiny_settings(out, resume=True), echo=lambda text: None)
+    train(tiny_settings(out, updates=3, force=True), echo=lambda text: None)
+    assert len(read_progress(out)) == 3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--network", "cnn_magic"], "unknown network 'cnn_magic'"),
+        (["--env-name", "Zork"], "unknown Atari game 'Zork'"),
+        (["--num-timesteps", "16"], "below one update of num_env x nsteps = 32"),
+        (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
+    ],
+)
+def test_bad_arguments_are_one_line(tmp_path, args, message):
+    result = run_script("--output-dir", str(tmp_path / "x"), "--num-timesteps", "64", *TINY, *args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_unwritable_output_folder_is_one_line(tmp_path):
+    if os.geteuid() == 0:
+        target = "/proc/fl-saliency-run"  # root may write anywhere else
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        target = str(locked / "run")
+    result = run_script("--output-dir", target, "--num-timesteps", "64", *TINY)
+    assert result.returncode == 2 and "cannot write to output folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def wait_for(path, timeout=60):
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def test_killed_run_resumes_to_the_end(tmp_path):
+    out = tmp_path / "run"
+    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(15 * 32), "--save-interval", "1", *TINY]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for(out / "checkpoint.pt")
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = load_checkpoint(out / "checkpoint.pt")["update"]
+    assert 1 <= saved < 15
+    result = run_script(*args, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert load_checkpoint(out / "checkpoint.pt")["update"] == 15
+    assert [int(r["nupdates"]) for r in read_progress(out)] == list(range(1, 16))
+
+
+def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tmp_path):
+    out = tmp_path / "run"
+    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(200 * 32), "--save-interval", "1000", *TINY]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for(out / "logs" / "progress.csv")
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "checkpoint saved, continue with --resume" in stderr
+    saved = load_checkpoint(out / "checkpoint.pt")["update"]
+    assert 1 <= saved < 200 and (out / "model.pkl").exists()
+    assert int(read_progress(out)[-1]["nupdates"]) == saved
+
+
+def test_resume_restores_exactly_what_was_saved(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_settings(out, "cnn_sparse_fls", updates=2), echo=lambda text: None)
+    saved = load_checkpoint(out / "checkpoint.pt")
+    from fl_saliency.train import PPO, ActorCritic
+
+    ppo = PPO(ActorCritic("cnn_sparse_fls", 4), tiny_settings(out).ppo, seed=123, device=torch.device("cpu"))
+    ppo.load_state_dict(saved["ppo"])
+    restored = ppo.state_dict()
+    for key, tensor in saved["ppo"]["model"].items():
+        assert torch.equal(restored["model"][key], tensor), key
+    assert restored["rng"] == saved["ppo"]["rng"]
+    assert torch.equal(restored["torch_rng"], saved["ppo"]["torch_rng"])
+    opt_saved, opt_restored = saved["ppo"]["optimizer"], restored["optimizer"]
+    assert opt_saved["param_groups"] == opt_restored["param_groups"]
+    for k in opt_saved["state"]:
+        for name in ("exp_avg", "exp_avg_sq", "step"):
+            assert torch.equal(opt_saved["state"][k][name], opt_restored["state"][k][name])
+    assert saved["update"] == 2 and len(saved["episodes"]["rewards"]) >= 0
+    # The Baselines model.pkl written with the checkpoint holds the same weights.
+    params = load_params(out / "model.pkl")
+    w = saved["ppo"]["model"]["extractor.features.c1.weight"].numpy().transpose(2, 3, 1, 0)
+    np.testing.assert_array_equal(params["ppo2_model/pi/c1/w:0"], w)

@@ -1,0 +1,8 @@
+#!/usr/bin/env python3
+"""The original entry point: `python train_baselines.py --output-dir OUT [--network ...]` = `fl-saliency train`."""
+import sys
+
+from fl_saliency.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["train", *sys.argv[1:]]))
