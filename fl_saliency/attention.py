@@ -25,9 +25,14 @@ def render_input(attention: torch.Tensor, geometry: AttentionGeometry) -> torch.
     return rendered[:, 0].clamp_min(0.0)
 
 
+def resize(maps: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, H, W) -> (B, height, width), bilinear with half-pixel centres (align_corners=False)."""
+    return F.interpolate(maps[:, None].float(), size=(height, width), mode="bilinear", align_corners=False)[:, 0]
+
+
 def resize_to_raw(maps: torch.Tensor) -> torch.Tensor:
-    """(B, 84, 84) -> (B, 210, 160), bilinear with half-pixel centres (align_corners=False)."""
-    return F.interpolate(maps[:, None], size=(RAW_HEIGHT, RAW_WIDTH), mode="bilinear", align_corners=False)[:, 0]
+    """(B, 84, 84) -> (B, 210, 160), the raw screen's grid."""
+    return resize(maps, RAW_HEIGHT, RAW_WIDTH)
 
 
 def normalise_common_max(maps: torch.Tensor, maximum: float | torch.Tensor | None = None) -> torch.Tensor:

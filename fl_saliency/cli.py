@@ -113,6 +113,42 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--force", action="store_true", help="delete the run in --output-dir and start over")
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from fl_saliency.evaluate import EvalSettings, evaluate
+
+    output_dir = Path(args.output_dir) if args.output_dir else Path(args.experiment_dir) / "eval"
+    evaluate(EvalSettings(
+        experiment_dir=Path(args.experiment_dir), output_dir=output_dir, num_env=args.num_env,
+        evals_per_env=args.evals_per_env, eval_seed=args.eval_seed, max_eplen=args.max_eplen, raw_obs=args.raw_obs,
+        processed_obs=args.processed_obs, video_format=args.video_format, video_env=args.video_env,
+        deterministic=args.deterministic, env_backend=args.env_backend, device=args.device, progress=args.progress,
+        force=args.force, breakout_infinite=args.breakout_infinite,
+    ))
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    """The original run_baselines.py flags and defaults, plus device, backend, video and policy options."""
+    from fl_saliency.envs import BACKENDS
+    from fl_saliency.video import CODECS
+
+    parser.add_argument("--experiment-dir", required=True, help="folder with model.pkl and config.json (ours or the paper's)")
+    parser.add_argument("--output-dir", help="where results.json (and perception.mkv) go; default EXPERIMENT_DIR/eval")
+    parser.add_argument("--num-env", type=int, default=4, help="parallel environments (paper: 16)")
+    parser.add_argument("--evals-per-env", type=int, default=1, help="full games counted per environment (paper: 512)")
+    parser.add_argument("--eval-seed", type=int, default=1000, help="env rank r is seeded eval_seed + r")
+    parser.add_argument("--max-eplen", type=int, default=108_000, help="truncate a game after this many steps")
+    parser.add_argument("--raw-obs", action="store_true", help="video of the 210x160 screens with attention")
+    parser.add_argument("--processed-obs", action="store_true", help="video of the 84x84 network input with attention")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar")
+    parser.add_argument("--deterministic", action="store_true", help="argmax actions (the original samples)")
+    parser.add_argument("--video-format", choices=tuple(CODECS), default="mkv", help="mkv: lossless FFV1; mp4: H.264")
+    parser.add_argument("--video-env", type=int, help="record only this environment instead of all, tiled")
+    parser.add_argument("--breakout-infinite", action="store_true", help="BreakoutInfinite: bricks respawn after 864")
+    parser.add_argument("--env-backend", choices=BACKENDS, default="baselines")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--force", action="store_true", help="overwrite results already in --output-dir")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fl-saliency",
@@ -132,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a PPO agent (the original train_baselines.py)")
     add_train_arguments(train)
     train.set_defaults(run=_train)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a model: results.json and a perception video")
+    add_evaluate_arguments(evaluate)
+    evaluate.set_defaults(run=_evaluate)
     return parser
 
 

@@ -9,7 +9,7 @@
   observation already starts the next episode, its stack zeroed; ``infos[i]["episode"] =
   {"r", "l", "t"}`` when environment i finished a full game (Monitor: all lives, unclipped
   score, time since the environment started); with ``keep_rgb``, ``infos[i]["rgb"]`` is the
-  210x160 RGB screen of the returned observation's newest frame;
+  emulator's current 210x160 RGB screen (what Baselines' ``get_images()`` shows);
 - ``num_envs``, ``n_actions``, ``close()``.
 
 Backends: ``baselines`` (default) runs the exact Python wrapper chain of wrappers.py, one
@@ -33,72 +33,81 @@ from fl_saliency.wrappers import FrameStacker, make_atari_env
 BACKENDS = ("baselines", "ale-vector")
 
 
-def _unbatch_final_info(info: dict, num_envs: int) -> list[dict]:
-    """Per-env dicts of what gymnasium batched: the final step's info where an env ended, else the step's."""
+def _episodes(info: dict) -> tuple[dict | None, np.ndarray | None]:
+    episodes = info.get("episode")
+    return (episodes, info["_episode"]) if episodes is not None else (None, None)
+
+
+def _unbatch_infos(info: dict, num_envs: int) -> list[dict]:
+    """Per-env dicts of what gymnasium batched: the Monitor episode that ended on the step (in
+    ``final_info`` under SAME_STEP autoreset) or, failing that, one that ended inside the reset that
+    followed (a time limit hit on a hidden FIRE/NOOP step); and the RGB screens if kept."""
     per_env: list[dict] = [{} for _ in range(num_envs)]
-    final = info.get("final_info", {})
-    final_mask = info.get("_final_info", np.zeros(num_envs, bool))
-    episodes = final.get("episode") if final else None
-    if episodes is None:
-        episodes, mask = info.get("episode"), info.get("_episode")
-    else:
-        mask = final.get("_episode") & final_mask
-    if episodes is not None:
+    sources = [_episodes(info)]
+    if "final_info" in info:
+        final, final_mask = _episodes(info["final_info"])
+        if final is not None:
+            sources.insert(0, (final, final_mask & info["_final_info"]))
+    for episodes, mask in sources:
+        if episodes is None:
+            continue
         for i in np.flatnonzero(mask):
-            per_env[i]["episode"] = {"r": float(episodes["r"][i]), "l": int(episodes["l"][i]), "t": float(episodes["t"][i])}
+            per_env[i].setdefault("episode", {"r": float(episodes["r"][i]), "l": int(episodes["l"][i]),
+                                              "t": float(episodes["t"][i])})
     if "rgb" in info:
         for i in range(num_envs):
             per_env[i]["rgb"] = info["rgb"][i]
     return per_env
 
 
-def _make_in_worker(env_name: str, max_eplen: int | None, keep_rgb: bool) -> gym.Env:
+def _make_in_worker(*args) -> gym.Env:
     # Ctrl-C is the training loop's to handle (checkpoint, then stop); workers must outlive it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return make_atari_env(env_name, max_eplen, keep_rgb)
+    return make_atari_env(*args)
 
 
 class BaselinesVecEnv:
     """The exact Baselines chain per environment, stepped in subprocesses (or in-process)."""
 
     def __init__(self, env_name: str, num_envs: int, seed: int, max_eplen: int | None = None,
-                 keep_rgb: bool = False, asynchronous: bool = True):
+                 keep_rgb: bool = False, asynchronous: bool = True, breakout_infinite: bool = False):
         self.num_envs = num_envs
         self.n_actions = num_actions(env_name)
         self.seed = seed
         if asynchronous and num_envs > 1:
-            make = functools.partial(_make_in_worker, env_name, max_eplen, keep_rgb)
+            make = functools.partial(_make_in_worker, env_name, max_eplen, keep_rgb, breakout_infinite)
             self.envs: gym.vector.VectorEnv = AsyncVectorEnv([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
         else:
-            make = functools.partial(make_atari_env, env_name, max_eplen, keep_rgb)
+            make = functools.partial(make_atari_env, env_name, max_eplen, keep_rgb, breakout_infinite)
             self.envs = SyncVectorEnv([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
         self.stacker = FrameStacker(num_envs)
 
     def reset(self) -> np.ndarray:
         frames, info = self.envs.reset(seed=self.seed)
-        self._reset_infos = _unbatch_final_info(info, self.num_envs)
+        self.reset_infos = _unbatch_infos(info, self.num_envs)
         return self.stacker.reset(frames)
 
     def step(self, actions: np.ndarray):
         frames, rewards, terminated, truncated, info = self.envs.step(np.asarray(actions))
         dones = terminated | truncated
-        return self.stacker.push(frames, dones), rewards.astype(np.float32), dones, _unbatch_final_info(info, self.num_envs)
+        return self.stacker.push(frames, dones), rewards.astype(np.float32), dones, _unbatch_infos(info, self.num_envs)
 
     def close(self) -> None:
         self.envs.close()
 
 
 def make_vec_env(env_name: str, num_envs: int, seed: int, backend: str = "baselines", max_eplen: int | None = None,
-                 keep_rgb: bool = False, asynchronous: bool = True):
+                 keep_rgb: bool = False, asynchronous: bool = True, breakout_infinite: bool = False):
     """A vector environment of ``num_envs`` copies of the game, env ``rank`` seeded ``seed + rank``."""
     parse_game(env_name)
     if num_envs < 1:
         raise FlSaliencyError(f"--num-env must be at least 1, got {num_envs}")
     if backend == "baselines":
-        return BaselinesVecEnv(env_name, num_envs, seed, max_eplen, keep_rgb, asynchronous)
+        return BaselinesVecEnv(env_name, num_envs, seed, max_eplen, keep_rgb, asynchronous, breakout_infinite)
     if backend == "ale-vector":
-        if keep_rgb:
-            raise FlSaliencyError("the ale-vector backend gives no RGB screens; use --env-backend baselines")
+        if keep_rgb or breakout_infinite:
+            raise FlSaliencyError("the ale-vector backend gives no RGB screens and no BreakoutInfinite; "
+                                  "use --env-backend baselines")
         from fl_saliency.ale_vector import AleVectorEnv
 
         return AleVectorEnv(env_name, num_envs, seed, max_eplen)

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import TimeLimit
 
+from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game, rom_id
 
 NOOP, FIRE = 0, 1
@@ -117,20 +118,36 @@ class EpisodicLife(gym.Wrapper):
             obs, info = self.env.reset(**kwargs)
         else:
             # Baselines steps a NOOP to leave the life-loss state; its reward reaches only the Monitor.
-            obs, _, _, _, info = self.env.step(NOOP)
+            obs, _, terminated, truncated, info = self.env.step(NOOP)
+            if terminated or truncated:
+                # The game ended on this hidden step (a time limit); Baselines' Monitor would raise here.
+                obs, info = _reset_keeping_episode(self.env, info, **kwargs)
         self.lives = self.unwrapped.ale.lives()
         return obs, info
+
+
+def _reset_keeping_episode(env: gym.Env, info: dict, **kwargs):
+    """Reset after a game ended on a step the agent never sees, passing its Monitor episode on."""
+    episode = info.get("episode")
+    obs, info = env.reset(**kwargs)
+    if episode is not None:
+        info["episode"] = episode
+    return obs, info
 
 
 class FireReset(gym.Wrapper):
     """After every reset (life losses included, via EpisodicLife) take FIRE, then action 2."""
 
     def reset(self, **kwargs):
-        self.env.reset(**kwargs)
+        _, info = self.env.reset(**kwargs)
+        episode = info.get("episode")  # a game that ended inside the reset below, reported with it
         for action in (FIRE, 2):
             obs, _, terminated, truncated, info = self.env.step(action)
             if terminated or truncated:
+                episode = info.get("episode", episode)
                 obs, info = self.env.reset(**kwargs)
+        if episode is not None:
+            info["episode"] = episode
         return obs, info
 
 
@@ -145,25 +162,29 @@ def warp_frame(rgb: np.ndarray) -> np.ndarray:
     return cv2.resize(gray, (FRAME_SIZE, FRAME_SIZE), interpolation=cv2.INTER_AREA)
 
 
-class WarpFrame(gym.Wrapper):
-    """Observation -> 84x84 grayscale; with ``keep_rgb`` the screen stays available in ``info["rgb"]``."""
+class WarpFrame(gym.ObservationWrapper):
+    """Observation -> 84x84 grayscale."""
 
-    def __init__(self, env: gym.Env, keep_rgb: bool = False):
+    def __init__(self, env: gym.Env):
         super().__init__(env)
-        self.keep_rgb = keep_rgb
         self.observation_space = gym.spaces.Box(0, 255, (FRAME_SIZE, FRAME_SIZE), np.uint8)
+
+    def observation(self, observation):
+        return warp_frame(observation)
+
+
+class ScreenCapture(gym.Wrapper):
+    """``info["rgb"]``: the emulator's current 210x160 RGB screen, as Baselines' ``get_images()`` shows it."""
 
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
-        if self.keep_rgb:
-            info["rgb"] = obs
-        return warp_frame(obs), info
+        info["rgb"] = self.unwrapped.ale.getScreenRGB()
+        return obs, info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        if self.keep_rgb:
-            info["rgb"] = obs
-        return warp_frame(obs), reward, terminated, truncated, info
+        info["rgb"] = self.unwrapped.ale.getScreenRGB()
+        return obs, reward, terminated, truncated, info
 
 
 class ClipReward(gym.RewardWrapper):
@@ -171,24 +192,68 @@ class ClipReward(gym.RewardWrapper):
         return float(np.sign(reward))
 
 
-def make_ale(game: str) -> gym.Env:
+def breakout_score(ale) -> int:
+    """Breakout's score as ALE reads it: BCD ones and tens in RAM 77, hundreds in the low nibble of RAM 76."""
+    ones_tens, hundreds = int(ale.getRAM()[77]), int(ale.getRAM()[76])
+    return (ones_tens & 0x0F) + 10 * (ones_tens >> 4) + 100 * (hundreds & 0x0F)
+
+
+def set_breakout_score(ale, score: int) -> None:
+    ram = ale.getRAM()
+    ale.setRAM(76, (int(ram[76]) & 0xF0) | (score // 100))
+    ale.setRAM(77, ((score // 10 % 10) << 4) | (score % 10))
+
+
+class BreakoutInfinite(gym.Wrapper):
+    """The paper's BreakoutInfinite (Table 5): when the score reaches 864 it is rewritten to 432 in RAM,
+    so the bricks keep respawning. ALE sees the rewrite as -432 on the next frame; that is added back,
+    so rewards keep counting the true points earned."""
+
+    PATCH_AT, PATCH_BY = 864, 432
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self.owed = 0
+
+    def reset(self, **kwargs):
+        self.owed = 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        reward, self.owed = reward + self.owed, 0
+        ale = self.unwrapped.ale
+        score = breakout_score(ale)
+        if score >= self.PATCH_AT:
+            set_breakout_score(ale, score - self.PATCH_BY)
+            self.owed = self.PATCH_BY
+        return obs, reward, terminated, truncated, info
+
+
+def make_ale(game: str, breakout_infinite: bool = False) -> gym.Env:
     """One ALE emulator: v4 NoFrameskip semantics (one frame per step, no sticky actions, minimal actions)."""
     from ale_py.env import AtariEnv
 
     env = AtariEnv(rom_id(game), frameskip=1, repeat_action_probability=0.0, full_action_space=False)
+    if breakout_infinite:
+        if game != "Breakout":
+            raise FlSaliencyError(f"--breakout-infinite patches Breakout's score; the game here is {game}")
+        env = BreakoutInfinite(env)
     return TimeLimit(env, max_episode_steps=v4_frame_limit(game))
 
 
-def make_atari_env(env_name: str, max_eplen: int | None = None, keep_rgb: bool = False) -> gym.Env:
+def make_atari_env(env_name: str, max_eplen: int | None = None, keep_rgb: bool = False,
+                   breakout_infinite: bool = False) -> gym.Env:
     """The full Baselines chain for one environment (without frame stacking)."""
     game = parse_game(env_name)
-    env = MaxAndSkip(NoopReset(make_ale(game)), skip=4)
+    env = MaxAndSkip(NoopReset(make_ale(game, breakout_infinite)), skip=4)
     if max_eplen is not None:
         env = TimeLimit(env, max_episode_steps=max_eplen)
     env = EpisodicLife(Monitor(env))
     if has_fire_reset(env):
         env = FireReset(env)
-    return ClipReward(WarpFrame(env, keep_rgb=keep_rgb))
+    env = ClipReward(WarpFrame(env))
+    return ScreenCapture(env) if keep_rgb else env
 
 
 class FrameStacker:

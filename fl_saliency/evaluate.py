@@ -1,0 +1,169 @@
+"""Evaluation of a trained model: ``results.json``, ``summary.json`` and the perception video (protocol.md section 4).
+
+Every environment runs until it has finished ``evals_per_env`` full games (Monitor
+semantics); environments that are done keep stepping (their extra games count only in
+``done_per_env``) until all are, and all environments go through the network in one batch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fl_saliency.checkpoint import load_model
+from fl_saliency.envs import make_vec_env
+from fl_saliency.errors import FlSaliencyError
+from fl_saliency.io import atomic_write_json
+from fl_saliency.train import resolve_device
+
+RESULTS_FILE = "results.json"
+SUMMARY_FILE = "summary.json"
+
+
+@dataclass
+class EvalSettings:
+    experiment_dir: Path
+    output_dir: Path
+    num_env: int = 4
+    evals_per_env: int = 1
+    eval_seed: int = 1000
+    max_eplen: int | None = 108_000
+    raw_obs: bool = False
+    processed_obs: bool = False
+    video_format: str = "mkv"
+    video_env: int | None = None  # one environment instead of all, tiled
+    deterministic: bool = False
+    env_backend: str = "baselines"
+    device: str = "auto"
+    progress: bool = False
+    force: bool = False
+    breakout_infinite: bool = False
+
+    @property
+    def video(self) -> bool:
+        return self.raw_obs or self.processed_obs
+
+
+@dataclass
+class EpisodeLog:
+    """The counted Monitor episodes of each environment, and how many each finished in all."""
+
+    evals_per_env: int
+    episodes: list[list[dict]] = field(default_factory=list)
+    done_per_env: np.ndarray | None = None
+
+    def add(self, rank: int, episode: dict) -> None:
+        self.done_per_env[rank] += 1
+        if len(self.episodes[rank]) < self.evals_per_env:
+            self.episodes[rank].append(episode)
+
+    @property
+    def finished(self) -> np.ndarray:
+        return self.done_per_env >= self.evals_per_env
+
+    def results(self) -> dict:
+        """results.json as the original: float32 values grouped by environment, then done_per_env."""
+        flat = [episode for env_episodes in self.episodes for episode in env_episodes]
+        column = lambda key: np.array([e[key] for e in flat], np.float32).tolist()
+        return {"rewards": column("r"), "lengths": column("l"), "elapsed_time": column("t"),
+                "done_per_env": self.done_per_env.tolist()}
+
+
+def summarise(rewards: list[float]) -> dict:
+    r = np.asarray(rewards, np.float64)
+    return {"n": int(r.size), "mean": float(r.mean()), "std": float(r.std()), "median": float(np.median(r)),
+            "min": float(r.min()), "max": float(r.max())}
+
+
+def check_output_dir(settings: EvalSettings) -> None:
+    out = settings.output_dir
+    if (out / RESULTS_FILE).exists() and not settings.force:
+        raise FlSaliencyError(f"{out} already holds {RESULTS_FILE}; pass --force to overwrite it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FlSaliencyError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+
+
+def evaluate(settings: EvalSettings, echo=print) -> dict:
+    """Run the evaluation; writes results.json, summary.json (and the video) and returns the summary."""
+    if settings.num_env < 1 or settings.evals_per_env < 1:
+        raise FlSaliencyError("--num-env and --evals-per-env must be at least 1")
+    if settings.video_env is not None and not 0 <= settings.video_env < settings.num_env:
+        raise FlSaliencyError(f"--video-env {settings.video_env} is not one of the {settings.num_env} environments")
+    device = resolve_device(settings.device)
+    model, experiment = load_model(settings.experiment_dir, device)
+    model.eval()
+    check_output_dir(settings)
+    backend = "baselines" if settings.raw_obs else settings.env_backend  # only that chain has RGB screens
+    env = make_vec_env(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
+                       max_eplen=settings.max_eplen, keep_rgb=settings.raw_obs,
+                       breakout_infinite=settings.breakout_infinite)
+    recorder = None
+    if settings.video:
+        from fl_saliency.video import PerceptionRecorder
+
+        shown = [settings.video_env] if settings.video_env is not None else list(range(settings.num_env))
+        recorder = PerceptionRecorder(settings.output_dir / f"perception.{settings.video_format}", model.geometry,
+                                      shown, settings.raw_obs, settings.processed_obs, settings.video_format)
+    torch.manual_seed(settings.eval_seed)
+    log = EpisodeLog(settings.evals_per_env, [[] for _ in range(settings.num_env)], np.zeros(settings.num_env, np.int64))
+    total = settings.num_env * settings.evals_per_env
+    bar = tqdm(total=total, unit="episode", disable=None if settings.progress else True, dynamic_ncols=True)
+    t_start = time.perf_counter()
+    steps = 0
+    try:
+        obs = env.reset()
+        rgb = np.stack([info["rgb"] for info in env.reset_infos]) if settings.raw_obs else None
+        while not log.finished.all():
+            with torch.no_grad():
+                logits, _, attention = model(torch.from_numpy(obs).to(device))
+            actions = logits.argmax(1) if settings.deterministic else torch.distributions.Categorical(logits=logits).sample()
+            if recorder:
+                recorder.add(attention, obs, rgb, log.finished)
+            obs, _, _, infos = env.step(actions.cpu().numpy())
+            steps += 1
+            if settings.raw_obs:
+                rgb = np.stack([info["rgb"] for info in infos])
+            counted_before = int(np.minimum(log.done_per_env, settings.evals_per_env).sum())
+            for rank, info in enumerate(infos):
+                if "episode" in info:
+                    log.add(rank, info["episode"])
+            bar.update(int(np.minimum(log.done_per_env, settings.evals_per_env).sum()) - counted_before)
+        video_path = recorder.finish() if recorder else None
+    except BaseException:
+        if recorder:
+            recorder.abort()
+        raise
+    finally:
+        bar.close()
+        env.close()
+
+    results = log.results()
+    atomic_write_json(results, settings.output_dir / RESULTS_FILE)
+    summary = {
+        "experiment_dir": str(settings.experiment_dir),
+        "network": experiment.network,
+        "env_name": experiment.env_name,
+        "rewards": summarise(results["rewards"]),
+        "lengths": summarise(results["lengths"]),
+        "agent_steps": steps,
+        "seconds": time.perf_counter() - t_start,
+        "settings": {
+            "num_env": settings.num_env, "evals_per_env": settings.evals_per_env, "eval_seed": settings.eval_seed,
+            "max_eplen": settings.max_eplen, "deterministic": settings.deterministic, "env_backend": backend,
+            "breakout_infinite": settings.breakout_infinite,
+        },
+        "video": str(video_path) if video_path else None,
+    }
+    atomic_write_json(summary, settings.output_dir / SUMMARY_FILE)
+    r = summary["rewards"]
+    echo(f"{experiment.network} on {experiment.env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
+         f"(std {r['std']:.1f}, median {r['median']:.1f}, min {r['min']:.0f}, max {r['max']:.0f}); "
+         f"results in {settings.output_dir / RESULTS_FILE}" + (f"; video {video_path}" if video_path else ""))
+    return summary

@@ -1,0 +1,8 @@
+#!/usr/bin/env python3
+"""The original entry point: `python run_baselines.py --experiment-dir EXP [...]` = `fl-saliency evaluate`."""
+import sys
+
+from fl_saliency.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["evaluate", *sys.argv[1:]]))
