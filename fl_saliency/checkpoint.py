@@ -57,23 +57,28 @@ class _RestrictedUnpickler(numpy_pickle.NumpyUnpickler):
         return super().find_class(module, name)
 
 
-def load_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a Baselines ``model.pkl`` (joblib, any compression, or a plain pickle) safely."""
+def load_restricted(path: str | os.PathLike, what: str = "checkpoint"):
+    """Unpickle a joblib or plain pickle file that may hold only numpy arrays and plain containers."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"{what} not found: {path}")
     try:
         with open(path, "rb") as raw, numpy_pickle._validate_fileobject_and_memmap(raw, str(path), None) as (
             stream,
             _,
         ):
             if isinstance(stream, str):
-                raise CheckpointError(f"{path}: joblib < 0.10 checkpoints (arrays in side files) are not supported")
-            params = _RestrictedUnpickler(str(path), stream, ensure_native_byte_order=True).load()
+                raise CheckpointError(f"{path}: joblib < 0.10 files (arrays in side files) are not supported")
+            return _RestrictedUnpickler(str(path), stream, ensure_native_byte_order=True).load()
     except CheckpointError:
         raise
     except Exception as exc:  # any parse failure of an untrusted file is the user's to know, in one line
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CheckpointError(f"{path} is not a readable {what} ({type(exc).__name__}: {exc})") from None
+
+
+def load_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a Baselines ``model.pkl`` (joblib, any compression, or a plain pickle) safely."""
+    params = load_restricted(path)
     if not isinstance(params, dict) or not all(
         isinstance(k, str) and isinstance(v, np.ndarray) and not v.dtype.hasobject for k, v in params.items()
     ):
