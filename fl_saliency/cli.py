@@ -149,6 +149,46 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="overwrite results already in --output-dir")
 
 
+def _saliency(args: argparse.Namespace) -> None:
+    from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
+
+    run_benchmark(SaliencySettings(
+        experiment_dir=Path(args.experiment_dir), atari_head_dir=Path(args.atari_head_dir),
+        output_dir=Path(args.output_dir), eval_seed=args.eval_seed, processed_obs=args.processed_obs,
+        gaze_alignment=args.gaze_alignment, sauc_mode=args.sauc_mode, trials=args.trials, video=args.video,
+        device=args.device, progress=args.progress, force=args.force,
+    ))
+
+
+def add_saliency_arguments(parser: argparse.ArgumentParser) -> None:
+    """The original benchmark_atari_head.py flags, plus alignment, sAUC mode, trial subset and video."""
+    from fl_saliency.atari_head.benchmark import SAUC_MODES
+    from fl_saliency.atari_head.gaze import ALIGNMENTS
+
+    parser.add_argument("--experiment-dir", required=True, help="folder with model.pkl and config.json")
+    parser.add_argument("--atari-head-dir", required=True, help="Atari-HEAD as downloaded (release 2 or 4) or extracted")
+    parser.add_argument("--output-dir", required=True, help="where saliency.pkl, saliency.json and saliency.csv go")
+    parser.add_argument("--eval-seed", type=int, default=1000, help="kept for the original's interface (affects nothing)")
+    parser.add_argument("--processed-obs", action="store_true", help="score at 84x84 instead of the raw 210x160")
+    parser.add_argument("--progress", action="store_true", help="show a progress bar over trials")
+    parser.add_argument("--gaze-alignment", choices=ALIGNMENTS, default="original",
+                        help="original: the paper's rows (one PNG early); displayed: the PNGs the stack shows")
+    parser.add_argument("--sauc-mode", choices=SAUC_MODES, default="exact",
+                        help="exact: count-weighted AUC; sampled: the original's 100 random draws, bit for bit")
+    parser.add_argument("--trials", type=lambda s: [int(t) for t in s.split(",")], help="comma-separated trial numbers")
+    parser.add_argument("--video", action="store_true", help="per trial, an MP4 of frames, attention and gaze")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--force", action="store_true", help="overwrite a saliency.pkl already in --output-dir")
+
+
+def _make_sample_trial(args: argparse.Namespace) -> None:
+    from fl_saliency.atari_head.sample import make_sample_trial
+
+    path = make_sample_trial(args.game, args.frames, Path(args.out), layout=args.layout, seed=args.seed,
+                             trial_number=args.trial_number)
+    print(f"synthetic {args.game} trial of {args.frames} frames ({args.layout} layout) written to {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fl-saliency",
@@ -172,6 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="evaluate a model: results.json and a perception video")
     add_evaluate_arguments(evaluate)
     evaluate.set_defaults(run=_evaluate)
+
+    saliency = commands.add_parser("saliency", help="score attention against Atari-HEAD gaze (benchmark_atari_head.py)")
+    add_saliency_arguments(saliency)
+    saliency.set_defaults(run=_saliency)
+
+    sample = commands.add_parser("make-sample-trial", help="write a synthetic Atari-HEAD trial from real emulator frames")
+    sample.add_argument("--game", default="Breakout")
+    sample.add_argument("--frames", type=int, default=2000)
+    sample.add_argument("--out", required=True, help="dataset folder to write (or add) the trial to")
+    sample.add_argument("--layout", choices=("release2", "release4"), default="release2")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--trial-number", type=int, default=900)
+    sample.set_defaults(run=_make_sample_trial)
     return parser
 
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""The original entry point: `python benchmark_atari_head.py --experiment-dir EXP --atari-head-dir D --output-dir O`
+= `fl-saliency saliency`."""
+import sys
+
+from fl_saliency.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["saliency", *sys.argv[1:]]))

@@ -1,0 +1,1 @@
+"""Saliency benchmark on the Atari-HEAD data set."""

@@ -1,0 +1,240 @@
+"""Scoring a model's attention against Atari-HEAD gaze, trial by trial (protocol.md section 5).
+
+For each trial of the experiment's game: the trial's frames go through the agent's
+preprocessing, the network gives one attention map per observation it acts on, the maps are
+rendered onto 84x84 and divided by the trial's maximum (resized to 210x160 for the raw
+resolution), and each is scored with NSS, KL and shuffled AUC against the fixations of its
+label rows. Outputs: ``saliency.pkl`` (the original's records), ``saliency.json`` and
+``saliency.csv`` (mean, std and count per metric, per trial and overall).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from fl_saliency.atari_head import metrics
+from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError, Trial
+from fl_saliency.atari_head.env import agent_observations
+from fl_saliency.atari_head.gaze import ALIGNMENTS, fixation_maps, num_maps, trial_gaze
+from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, render_input, resize
+from fl_saliency.checkpoint import load_model
+from fl_saliency.errors import FlSaliencyError
+from fl_saliency.games import parse_game
+from fl_saliency.io import atomic_write, atomic_write_json
+from fl_saliency.networks import ActorCritic
+from fl_saliency.train import resolve_device
+
+SALIENCY_FILE = "saliency.pkl"
+METRICS = ("nss", "kldiv", "sauc")
+SIGMA = {"raw": 5.0, "processed": 2.0}
+SAUC_MODES = ("exact", "sampled")
+
+
+@dataclass
+class SaliencySettings:
+    experiment_dir: Path
+    atari_head_dir: Path
+    output_dir: Path
+    eval_seed: int = 1000  # kept for the original's interface; nothing here is random but sAUC's fixed draws
+    processed_obs: bool = False
+    gaze_alignment: str = "original"
+    sauc_mode: str = "exact"
+    trials: list[int] | None = None  # a subset of the game's trials
+    video: bool = False
+    batch_size: int = 64
+    device: str = "auto"
+    progress: bool = False
+    force: bool = False
+
+    @property
+    def resolution(self) -> str:
+        return "processed" if self.processed_obs else "raw"
+
+
+@torch.no_grad()
+def trial_attention(model: ActorCritic, frames, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Grid attention (K, g, g) for every observation of the trial the network acts on."""
+    maps, batch = [], []
+
+    def flush():
+        obs = torch.from_numpy(np.stack(batch)).to(device)
+        maps.append(model(obs)[2].float().cpu())
+        batch.clear()
+
+    for obs in agent_observations(frames):
+        batch.append(obs)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    return torch.cat(maps) if maps else torch.zeros(0, model.geometry.grid, model.geometry.grid)
+
+
+def trial_peak(attention: torch.Tensor, model: ActorCritic, chunk: int = 256) -> float:
+    """The maximum of all the trial's maps rendered onto 84x84: the common scale of the trial."""
+    return max((float(render_input(attention[i : i + chunk], model.geometry).max())
+                for i in range(0, len(attention), chunk)), default=0.0)
+
+
+def saliency_maps(attention: torch.Tensor, model: ActorCritic, peak: float, resolution: str, chunk: int = 256):
+    """Yield the trial's maps rendered onto 84x84, divided by ``peak``, at the scoring resolution (float64)."""
+    for i in range(0, len(attention), chunk):
+        rendered = normalise_common_max(render_input(attention[i : i + chunk], model.geometry), peak)
+        if resolution == "raw":
+            rendered = resize(rendered, RAW_HEIGHT, RAW_WIDTH)
+        yield from rendered.double().numpy()
+
+
+def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, settings: SaliencySettings,
+                device: torch.device) -> dict[str, np.ndarray]:
+    """Per-map NSS, KL and sAUC (float64, NaN where undefined) for one trial.
+
+    Memory stays small however long the trial: the grid maps and gaze samples are kept, while
+    full-resolution saliency and fixation maps are made one at a time.
+    """
+    labels = dataset.labels(trial)
+    n_frames = len(labels.gaze)
+    counted = {"frames": 0}
+
+    def frames():
+        counted["frames"] = 0
+        for frame in dataset.frames(trial):
+            counted["frames"] += 1
+            yield frame
+
+    attention = trial_attention(model, frames, settings.batch_size, device)
+    if counted["frames"] != n_frames or (trial.n_frames is not None and trial.n_frames != n_frames):
+        raise DatasetError(f"trial {trial.number}: {counted['frames']} PNGs, {n_frames} label rows, "
+                           f"{trial.n_frames} frames in the meta file")
+    k_maps = num_maps(n_frames)
+    if len(attention) != k_maps:
+        raise DatasetError(f"trial {trial.number}: {len(attention)} observations for {k_maps} maps")
+
+    index = 0 if settings.resolution == "raw" else 1
+    fixation_map = lambda samples: fixation_maps(samples)[index]
+    gaze = [trial_gaze(labels.gaze, k, settings.gaze_alignment) for k in range(k_maps)]
+    peak = trial_peak(attention, model)
+    # A rendered map is finite exactly when its grid map and the trial's peak are.
+    finite = torch.isfinite(attention).flatten(1).all(1).numpy() & np.isfinite(peak)
+    counts = [int(fixation_map(g).sum()) if ok else 0 for g, ok in zip(gaze, finite)]
+    others = metrics.other_maps_for_sauc(counts)
+    sigma = SIGMA[settings.resolution]
+    result = {name: np.full(k_maps, np.nan) for name in METRICS}
+    for k, smap in enumerate(saliency_maps(attention, model, peak, settings.resolution)):
+        if counts[k] == 0:
+            continue
+        fmap = fixation_map(gaze[k])
+        omap = fixation_map(np.concatenate([gaze[j] for j in others[k]]))  # the sum of the others' fixation maps
+        result["nss"][k] = metrics.nss(smap, fmap)
+        result["kldiv"][k] = metrics.kl_divergence(smap, fmap, sigma)
+        if settings.sauc_mode == "exact":
+            result["sauc"][k] = metrics.shuffled_auc_exact(smap, fmap, omap)
+        else:
+            result["sauc"][k] = metrics.shuffled_auc_sampled(smap, fmap, omap)
+    if settings.video:
+        write_trial_video(settings.output_dir / f"trial_{trial.number}.mp4", dataset, trial,
+                          saliency_maps(attention, model, peak, "raw"), gaze)
+    return result
+
+
+def write_trial_video(path: Path, dataset: AtariHeadDataset, trial: Trial, smaps, gaze: list[np.ndarray]) -> None:
+    """One frame per scored map: the newest PNG of observation k, its attention as a heat map, the human gaze as dots."""
+    import cv2
+
+    from fl_saliency.video import VideoWriter, heat_overlay
+
+    writer = VideoWriter(path, RAW_WIDTH, RAW_HEIGHT, "mp4", fps=15)
+    try:
+        smaps = iter(smaps)
+        k = 0
+        for n, frame in enumerate(dataset.frames(trial), start=1):
+            if k >= len(gaze) or n != max(1, 4 * k + 1):
+                continue
+            shown = heat_overlay(frame[None], next(smaps)[None])[0]
+            for x, y in gaze[k]:
+                cv2.circle(shown, (int(round(x)), int(round(y))), 2, (255, 255, 255), -1)
+            writer.write(shown)
+            k += 1
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def summarise(records: list[dict]) -> dict:
+    """Mean, std and count per metric for each trial and over all maps of all trials (NaN excluded)."""
+    def stats(values):
+        mean, std, count = metrics.nanmean_std_count(values)
+        # JSON has no NaN: a metric with no defined value has no mean (null), never 0.
+        return {"mean": mean if count else None, "std": std if count else None, "count": count}
+
+    per_trial = {str(r["trial_number"]): {m: stats(r["metrics"][m]) for m in METRICS} for r in records}
+    overall = {m: stats(np.concatenate([r["metrics"][m] for r in records]) if records else np.zeros(0)) for m in METRICS}
+    return {"overall": overall, "trials": per_trial}
+
+
+def summary_csv(summary: dict, resolution: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["trial", "resolution", "metric", "mean", "std", "count"])
+    for trial, values in [*summary["trials"].items(), ("overall", summary["overall"])]:
+        for metric in METRICS:
+            v = values[metric]
+            writer.writerow([trial, resolution, metric, v["mean"], v["std"], v["count"]])
+    return out.getvalue()
+
+
+def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
+    """Score every trial of the experiment's game; writes saliency.pkl, .json, .csv and returns the summary."""
+    if settings.gaze_alignment not in ALIGNMENTS:
+        raise FlSaliencyError(f"unknown --gaze-alignment {settings.gaze_alignment!r}; choose one of {', '.join(ALIGNMENTS)}")
+    if settings.sauc_mode not in SAUC_MODES:
+        raise FlSaliencyError(f"unknown --sauc-mode {settings.sauc_mode!r}; choose one of {', '.join(SAUC_MODES)}")
+    out = settings.output_dir
+    if (out / SALIENCY_FILE).exists() and not settings.force:
+        raise FlSaliencyError(f"{out} already holds {SALIENCY_FILE}; pass --force to overwrite it")
+    device = resolve_device(settings.device)
+    model, experiment = load_model(settings.experiment_dir, device)
+    model.eval()
+    dataset = AtariHeadDataset(settings.atari_head_dir)
+    trials = dataset.trials(parse_game(experiment.env_name))
+    if settings.trials:
+        trials = [t for t in trials if t.number in settings.trials]
+        if not trials:
+            raise FlSaliencyError(f"none of trials {settings.trials} is a {experiment.env_name} trial in {settings.atari_head_dir}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    records, failures = [], {}
+    for trial in tqdm(trials, unit="trial", disable=None if settings.progress else True, dynamic_ncols=True):
+        try:
+            records.append({"trial_number": trial.number, "metrics": score_trial(model, dataset, trial, settings, device)})
+        except DatasetError as exc:
+            failures[str(trial.number)] = str(exc)
+            echo(f"skipped trial {trial.number}: {exc}")
+    if not records:
+        raise FlSaliencyError(f"no trial could be scored: {'; '.join(failures.values())}")
+
+    with atomic_write(out / SALIENCY_FILE, "wb") as f:
+        pickle.dump(records, f)
+    summary = {
+        "experiment_dir": str(settings.experiment_dir), "network": experiment.network, "env_name": experiment.env_name,
+        "resolution": settings.resolution, "gaze_alignment": settings.gaze_alignment, "sauc_mode": settings.sauc_mode,
+        **summarise(records), "failed_trials": failures,
+    }
+    atomic_write_json(summary, out / "saliency.json")
+    with atomic_write(out / "saliency.csv", "w") as f:
+        f.write(summary_csv(summary, settings.resolution))
+    o = summary["overall"]
+    echo(f"{experiment.network} on {experiment.env_name}, {len(records)} trials ({settings.resolution}): "
+         + ", ".join(f"{m.upper()} {o[m]['mean']:.3f} ± {o[m]['std']:.3f} (n={o[m]['count']})" if o[m]["count"]
+                     else f"{m.upper()} undefined (n=0)" for m in METRICS)
+         + (f"; {len(failures)} trials failed" if failures else "") + f"; results in {out / SALIENCY_FILE}")
+    return summary

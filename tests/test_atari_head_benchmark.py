@@ -1,0 +1,191 @@
+import io
+import json
+import math
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import cv2
+import joblib
+import numpy as np
+import pytest
+import scipy.stats
+from sklearn.metrics import roc_auc_score
+
+from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
+from fl_saliency.atari_head.sample import make_sample_trial
+from fl_saliency.checkpoint import load_restricted
+from fl_saliency.errors import FlSaliencyError
+from numpy_reference import random_baselines_params, reference_forward
+
+ROOT = Path(__file__).resolve().parents[1]
+N_FRAMES = 61  # K = 15 maps
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("atari_head")
+    make_sample_trial("Breakout", N_FRAMES, root, layout="release2", seed=1, trial_number=901)
+    make_sample_trial("Breakout", 45, root, layout="release2", seed=2, trial_number=902)
+    return root
+
+
+def experiment(folder, network="cnn_sparse_fls", seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    params = random_baselines_params(network, 4, np.random.default_rng(seed))
+    joblib.dump(params, folder / "model.pkl")
+    (folder / "config.json").write_text(json.dumps({"network": network, "env_name": "BreakoutNoFrameskip-v4"}))
+    return folder, params
+
+
+def read_trial_by_hand(root, number):
+    """PNG frames and gaze rows of one release-2 trial, read with tarfile/cv2 and plain string splitting."""
+    stem = next(p.name[: -len(".tar.bz2")] for p in root.glob(f"{number}_*.tar.bz2"))
+    with tarfile.open(root / f"{stem}.tar.bz2") as tar:
+        members = {int(m.name.rsplit("_", 1)[1][:-4]): m for m in tar.getmembers() if m.name.endswith(".png")}
+        frames = [cv2.cvtColor(cv2.imdecode(np.frombuffer(tar.extractfile(members[n]).read(), np.uint8),
+                                            cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for n in sorted(members)]
+    gaze = []
+    for line in (root / f"{stem}.txt").read_text().splitlines()[1:]:
+        values = line.split(",")[6:]
+        gaze.append([] if values == ["null"] else [(float(x), float(y)) for x, y in zip(values[::2], values[1::2])])
+    return frames, gaze
+
+
+def reference_metrics(frames, gaze, network, params):
+    """The whole protocol, independently: observations by formula, the NumPy network, NumPy rendering,
+    OpenCV resizing and blurring, scipy's entropy and scikit-learn's AUC."""
+    warp = lambda rgb: cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (84, 84), interpolation=cv2.INTER_AREA)
+    k_maps = math.ceil((len(frames) - 1) / 4)
+    singles = [warp(frames[0])] + [warp(np.maximum(frames[4 * k - 1], frames[4 * k])) for k in range(1, k_maps)]
+    stacks = np.stack([np.stack([singles[j] if j >= 0 else np.zeros((84, 84), np.uint8) for j in range(k - 3, k + 1)], -1)
+                       for k in range(k_maps)])
+    attention = reference_forward(network, params, stacks)["attention"]
+    rendered = np.zeros((k_maps, 84, 84))
+    for k in range(k_maps):
+        for i in range(7):
+            for j in range(7):
+                rendered[k, 8 * i : 8 * i + 36, 8 * j : 8 * j + 36] += attention[k, i, j]
+    rendered = np.maximum(rendered, 0) / rendered.max()
+    smaps = [cv2.resize(r.astype(np.float32), (160, 210), interpolation=cv2.INTER_LINEAR).astype(np.float64) for r in rendered]
+    fmaps = []
+    for k in range(k_maps):
+        f = np.zeros((210, 160), np.int64)
+        for n in [4 * k - 13, 4 * k - 12, 4 * k - 9, 4 * k - 8, 4 * k - 5, 4 * k - 4, 4 * k - 1, 4 * k]:
+            if 1 <= n <= len(gaze):
+                for x, y in gaze[n - 1]:
+                    r, c = round(y), round(x)
+                    if 0 <= r < 210 and 0 <= c < 160:
+                        f[r, c] += 1
+        fmaps.append(f)
+    rng = np.random.RandomState(42)
+    out = {m: np.full(k_maps, np.nan) for m in ("nss", "kldiv", "sauc")}
+    for k, (s, f) in enumerate(zip(smaps, fmaps)):
+        if f.sum() == 0:
+            continue
+        z = (s - s.mean()) / s.std()
+        out["nss"][k] = (z * f).sum() / f.sum()
+        p = cv2.GaussianBlur(f.astype(np.float64), (0, 0), 5)
+        out["kldiv"][k] = scipy.stats.entropy(p.ravel(), s.ravel())
+        idx = rng.randint(k_maps - 1, size=10)
+        idx[idx >= k] += 1
+        omap = np.sum([fmaps[j] for j in idx], axis=0)
+        sn = (s - s.min()) / (s.max() - s.min())
+        labels = np.r_[np.ones(sn.size), np.zeros(sn.size)]
+        out["sauc"][k] = roc_auc_score(labels, np.r_[sn.ravel(), sn.ravel()], sample_weight=np.r_[f.ravel(), omap.ravel()])
+    return out
+
+
+def test_metrics_match_an_independent_pipeline(dataset, tmp_path):
+    folder, params = experiment(tmp_path / "exp")
+    run_benchmark(SaliencySettings(folder, dataset, tmp_path / "out", trials=[901], device="cpu"), echo=lambda s: None)
+    records = load_restricted(tmp_path / "out" / "saliency.pkl", "saliency file")
+    assert [r["trial_number"] for r in records] == [901]
+    ours = records[0]["metrics"]
+    assert set(ours) == {"nss", "kldiv", "sauc"} and all(v.dtype == np.float64 and len(v) == 15 for v in ours.values())
+    frames, gaze = read_trial_by_hand(dataset, 901)
+    expected = reference_metrics(frames, gaze, "cnn_sparse_fls", params)
+    for metric in ("nss", "kldiv", "sauc"):
+        np.testing.assert_array_equal(np.isnan(ours[metric]), np.isnan(expected[metric]), err_msg=metric)
+        np.testing.assert_allclose(ours[metric], expected[metric], atol=1e-4, equal_nan=True, err_msg=metric)
+    assert np.isnan(ours["nss"][0])  # the original alignment gives map 0 no fixations
+    assert np.isfinite(ours["nss"][1:]).sum() >= 10
+
+
+def test_outputs_summaries_and_a_failing_trial(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp")
+    broken = tmp_path / "ah"
+    import shutil
+
+    shutil.copytree(dataset, broken)
+    tar = next(broken.glob("902_*.tar.bz2"))
+    tar.write_bytes(tar.read_bytes()[: tar.stat().st_size // 2])
+    lines = []
+    summary = run_benchmark(SaliencySettings(folder, broken, tmp_path / "out", device="cpu"), echo=lines.append)
+    assert list(summary["trials"]) == ["901"] and "902" in summary["failed_trials"]
+    assert "902" in summary["failed_trials"]["902"] and any("skipped trial 902" in line for line in lines)
+    saved = json.loads((tmp_path / "out" / "saliency.json").read_text())
+    records = load_restricted(tmp_path / "out" / "saliency.pkl", "saliency file")
+    nss = records[0]["metrics"]["nss"]
+    assert saved["overall"]["nss"]["count"] == int(np.isfinite(nss).sum())
+    assert saved["overall"]["nss"]["mean"] == pytest.approx(np.nanmean(nss))
+    assert saved["overall"]["nss"]["std"] == pytest.approx(np.nanstd(nss))
+    csv_lines = (tmp_path / "out" / "saliency.csv").read_text().splitlines()
+    assert csv_lines[0] == "trial,resolution,metric,mean,std,count" and len(csv_lines) == 1 + 3 + 3
+    with pytest.raises(FlSaliencyError, match="already holds saliency.pkl"):
+        run_benchmark(SaliencySettings(folder, broken, tmp_path / "out", device="cpu"), echo=lambda s: None)
+
+
+def test_all_zero_attention_is_undefined_never_zero(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp", network="cnn")
+    summary = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "out", device="cpu"), echo=lambda s: None)
+    for metric in ("nss", "kldiv", "sauc"):
+        assert summary["overall"][metric] == {"mean": None, "std": None, "count": 0}
+    records = load_restricted(tmp_path / "out" / "saliency.pkl", "saliency file")
+    assert all(np.isnan(r["metrics"][m]).all() for r in records for m in ("nss", "kldiv", "sauc"))
+    assert "NaN" not in (tmp_path / "out" / "saliency.json").read_text()
+
+
+def test_processed_resolution_alignment_and_sampled_sauc_change_the_scores(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp")
+    base = dict(trials=[901], device="cpu")
+    raw = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "a", **base), echo=lambda s: None)
+    processed = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "b", processed_obs=True, **base), echo=lambda s: None)
+    displayed = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "c", gaze_alignment="displayed", **base),
+                              echo=lambda s: None)
+    sampled = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "d", sauc_mode="sampled", **base), echo=lambda s: None)
+    assert processed["resolution"] == "processed"
+    assert processed["overall"]["nss"]["mean"] != raw["overall"]["nss"]["mean"]
+    # Displayed alignment: map 0 now has PNG 1's gaze, so one more map is scored.
+    assert displayed["overall"]["nss"]["count"] == raw["overall"]["nss"]["count"] + 1
+    assert sampled["overall"]["nss"] == raw["overall"]["nss"]
+    assert sampled["overall"]["sauc"]["mean"] == pytest.approx(raw["overall"]["sauc"]["mean"], abs=0.05)
+
+
+def test_script_with_the_original_flags_and_a_video(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),
+                             "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "o"), "--eval-seed", "1000"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "2 trials (raw): NSS" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "saliency", "--experiment-dir", str(folder),
+                             "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "v"), "--trials", "902",
+                             "--video"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    from fl_saliency.video import read_frames
+
+    frames = list(read_frames(tmp_path / "v" / "trial_902.mp4"))
+    assert len(frames) == math.ceil((45 - 1) / 4) and frames[0].shape == (210, 160, 3)
+
+
+def test_game_missing_from_the_dataset_is_one_line(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp")
+    (folder / "config.json").write_text(json.dumps({"network": "cnn_sparse_fls", "env_name": "PongNoFrameskip-v4"}))
+    joblib.dump(random_baselines_params("cnn_sparse_fls", 6, np.random.default_rng(0)), folder / "model.pkl")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),
+                             "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "o")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "no Atari-HEAD trials for game Pong" in result.stderr

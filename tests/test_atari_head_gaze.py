@@ -1,0 +1,136 @@
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from fl_saliency.atari_head.env import TrialEnv, agent_observations
+from fl_saliency.atari_head.gaze import fixation_maps, gaze_rows, num_maps, trial_gaze
+from fl_saliency.wrappers import FrameStacker, MaxAndSkip, WarpFrame, make_ale
+
+
+@pytest.mark.parametrize("n_frames", [2, 5, 6, 9, 10, 100, 101, 102, 103])
+def test_number_of_maps_is_ceil_of_n_minus_1_over_4(n_frames):
+    assert num_maps(n_frames) == math.ceil((n_frames - 1) / 4)
+    # ... and it is the number of observations the trial env yields.
+    frames = [np.full((210, 160, 3), i % 256, np.uint8) for i in range(n_frames)]
+    assert sum(1 for _ in agent_observations(lambda: iter(frames))) == num_maps(n_frames)
+
+
+def encoded_gaze(n_frames):
+    """Row n's single gaze sample sits at pixel (y, x) = divmod(n, 160): the map reveals its rows."""
+    return [np.array([[n % 160, n // 160]], float) for n in range(1, n_frames + 1)]
+
+
+def rows_seen(raw_map):
+    ys, xs = np.nonzero(raw_map)
+    return sorted(int(y * 160 + x) for y, x in zip(ys, xs))
+
+
+@pytest.mark.parametrize(
+    "k, original, displayed",
+    [
+        (0, [], [1]),
+        (1, [3, 4], [1, 4, 5]),
+        (3, [3, 4, 7, 8, 11, 12], [1, 4, 5, 8, 9, 12, 13]),
+        (10, [27, 28, 31, 32, 35, 36, 39, 40], [28, 29, 32, 33, 36, 37, 40, 41]),
+    ],
+)
+def test_both_alignments_pick_the_rows_of_the_spec(k, original, displayed):
+    gaze = encoded_gaze(200)
+    assert gaze_rows(k, 200, "original") == original
+    assert gaze_rows(k, 200, "displayed") == displayed
+    assert rows_seen(fixation_maps(trial_gaze(gaze, k, "original"))[0]) == original
+    assert rows_seen(fixation_maps(trial_gaze(gaze, k, "displayed"))[0]) == displayed
+
+
+def test_rows_past_the_last_frame_are_dropped():
+    assert gaze_rows(25, 101, "displayed") == [88, 89, 92, 93, 96, 97, 100, 101]
+    assert gaze_rows(25, 100, "displayed") == [88, 89, 92, 93, 96, 97, 100]
+    with pytest.raises(ValueError):
+        gaze_rows(1, 10, "later")
+
+
+def test_fixation_maps_round_half_to_even_and_drop_off_screen_samples():
+    samples = np.array([
+        [2.5, 3.5],     # raw (y=4, x=2): both halves go to the even neighbour
+        [2.5, 3.5],     # counted twice
+        [-0.4, 10.0],   # x rounds to 0: inside
+        [-0.6, 10.0],   # x rounds to -1: dropped
+        [159.6, 10.0],  # x rounds to 160: dropped (raw), processed x = 83.79 -> 84: dropped
+        [80.0, 209.4],  # y rounds to 209: inside
+        [80.0, 209.5],  # y rounds to 210 (half to even): dropped; processed 83.8 -> 84 dropped
+    ])
+    raw, processed = fixation_maps(samples)
+    assert raw.dtype == np.int64 and raw.shape == (210, 160) and processed.shape == (84, 84)
+    assert raw[4, 2] == 2 and raw[10, 0] == 1 and raw[209, 80] == 1 and raw.sum() == 4
+    expected = {}
+    for x, y in samples:
+        r, c = round(y / 210 * 84), round(x / 160 * 84)  # Python's round, as the original
+        if 0 <= r < 84 and 0 <= c < 84:
+            expected[(r, c)] = expected.get((r, c), 0) + 1
+    assert {(int(r), int(c)): int(processed[r, c]) for r, c in zip(*np.nonzero(processed))} == expected
+
+
+def test_trial_env_streams_pngs_and_ends_on_the_last():
+    frames = [np.full((210, 160, 3), i, np.uint8) for i in range(1, 8)]
+    gaze = encoded_gaze(7)
+    env = TrialEnv(lambda: iter(frames), gaze)
+    obs, info = env.reset()
+    assert obs[0, 0, 0] == 1 and info["frame"] == 1 and np.array_equal(info["gaze"], gaze[0])
+    seen = []
+    while True:
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        seen.append((int(obs[0, 0, 0]), info["frame"], terminated))
+        if terminated:
+            break
+    assert seen == [(n, n, n == 7) for n in range(2, 8)]
+    env.reset()  # a second pass re-opens the stream
+    assert env.step(0)[4]["frame"] == 2
+
+
+def record_emulator(n_frames, seed=3):
+    """RGB screens of Breakout, one per emulator frame (each taken before that frame's action), and the
+    actions, one per block of 4 emulator frames: as a human's recording, but replayable by MaxAndSkip."""
+    env = make_ale("Breakout").env
+    screen, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    frames, block_actions = [screen], []
+    while len(frames) < n_frames:
+        if len(frames) % 4 == 1:
+            block_actions.append(int(rng.integers(0, 4)) if block_actions else 1)
+        screen, *_ = env.step(block_actions[-1])
+        frames.append(screen)
+    env.close()
+    return frames, block_actions
+
+
+def warp(rgb):
+    return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (84, 84), interpolation=cv2.INTER_AREA)
+
+
+def test_streamed_trial_gives_the_training_inputs_for_the_same_frames():
+    n_frames = 83  # K = 21 observations
+    frames, actions = record_emulator(n_frames)
+    png_roundtrip = [cv2.cvtColor(cv2.imdecode(cv2.imencode(".png", cv2.cvtColor(f, cv2.COLOR_RGB2BGR))[1],
+                                               cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB) for f in frames]
+    streamed = list(agent_observations(lambda: iter(png_roundtrip)))
+    assert len(streamed) == num_maps(n_frames) == 21
+
+    # Reference 1, by hand: obs 0 is PNG 1, obs k >= 1 is max(PNG 4k, PNG 4k+1); stacks of 4, zeros first.
+    singles = [warp(frames[0])] + [warp(np.maximum(frames[4 * k - 1], frames[4 * k])) for k in range(1, 21)]
+    for k, stack in enumerate(streamed):
+        expected = [singles[j] if j >= 0 else np.zeros((84, 84), np.uint8) for j in range(k - 3, k + 1)]
+        np.testing.assert_array_equal(stack, np.stack(expected), err_msg=f"observation {k}")
+
+    # Reference 2: the training chain itself (MaxAndSkip, WarpFrame, frame stacking) replaying the same
+    # emulator frames: same seed, the same action for each block of 4 frames.
+    env = WarpFrame(MaxAndSkip(make_ale("Breakout").env, skip=4))
+    stacker = FrameStacker(1)
+    first, _ = env.reset(seed=3)
+    training = [stacker.reset(first[None])[0]]
+    for k in range(1, 21):
+        frame, *_ = env.step(actions[k - 1])
+        training.append(stacker.push(frame[None], np.zeros(1, bool))[0])
+    for k in range(21):
+        np.testing.assert_array_equal(streamed[k], training[k], err_msg=f"observation {k}")

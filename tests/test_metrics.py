@@ -1,0 +1,359 @@
+"""fl_saliency.atari_head.metrics against independent references: hand computations, scipy,
+scikit-learn, OpenCV in the test, pysaliency, and a literal re-statement of the original's
+Monte Carlo sAUC (metrics.auc_shuffled / benchmark_atari_head.auc_shuffled_many) on sklearn."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import scipy.stats
+from sklearn.metrics import roc_auc_score
+
+from fl_saliency.atari_head.metrics import (
+    kl_divergence,
+    nanmean_std_count,
+    nss,
+    other_maps_for_sauc,
+    score_maps,
+    shuffled_auc_exact,
+    shuffled_auc_maps,
+    shuffled_auc_sampled,
+)
+from fl_saliency.errors import FlSaliencyError
+
+
+# --------------------------------------------------------------------------- generators
+
+def _smap(rng, shape=(21, 16), levels=None, dtype=np.float64):
+    """Non-negative smooth-ish saliency; with ``levels`` quantised so that ties abound."""
+    s = rng.random(shape)
+    s = cv2.GaussianBlur(s, (0, 0), 2.0) + 0.05
+    if levels:
+        s = np.floor(s / s.max() * levels) / levels + 0.1
+    return s.astype(dtype)
+
+
+def _fmap(rng, shape=(21, 16), n=15):
+    f = np.zeros(shape, np.int64)
+    ys = rng.integers(0, shape[0], n)
+    xs = rng.integers(0, shape[1], n)
+    np.add.at(f, (ys, xs), 1)
+    return f
+
+
+def _omap(rng, shape=(21, 16), n_maps=10, n=15):
+    return sum(_fmap(rng, shape, n) for _ in range(n_maps))
+
+
+# --------------------------------------------------------------------------- references
+
+def _ref_auc_shuffled(smap, fmap, omap, num_splits=100, random_state=42):
+    """The original's auc_shuffled step by step, scikit-learn's roc_auc_score per split."""
+    smap, fmap, omap = smap.ravel(), fmap.ravel(), omap.ravel()
+    s_min, s_max = np.min(smap), np.max(smap)
+    if np.isclose(s_min, s_max):
+        return None
+    smap = (smap - s_min) / (s_max - s_min)
+    n_fix = np.sum(fmap)
+    smap_true = []
+    for v, cnt in zip(smap, fmap):
+        smap_true.extend([v] * cnt)
+    smap_true = np.array(smap_true)
+    rnd = np.random.RandomState(seed=random_state).choice(
+        np.arange(smap.shape[0]), size=(num_splits, n_fix), p=omap / omap.sum())
+    y_true = np.zeros(n_fix * 2, dtype=np.uint8)
+    y_true[n_fix:] = 1
+    return np.mean([roc_auc_score(y_true, np.concatenate([smap[rnd[s]], smap_true]))
+                    for s in range(num_splits)])
+
+
+def _ref_auc_shuffled_many(smaps, fmaps, random_state=42):
+    gen = np.random.RandomState(seed=random_state)
+    out = []
+    for i, (smap, fmap) in enumerate(zip(smaps, fmaps)):
+        if np.allclose(fmap, 0) or not np.isfinite(smap).all():
+            out.append(None)
+            continue
+        idx = gen.randint(len(fmaps) - 1, size=(10,))
+        idx[idx >= i] += 1
+        out.append(_ref_auc_shuffled(smap, fmap, np.sum([fmaps[j] for j in idx], axis=0),
+                                     random_state=random_state))
+    return np.array(out, dtype=np.float64)
+
+
+def _sklearn_weighted_auc(smap, fmap, omap):
+    s = smap.ravel().astype(np.float64)
+    s = (s - s.min()) / (s.max() - s.min())
+    y = np.r_[np.ones(s.size), np.zeros(s.size)]
+    return roc_auc_score(y, np.r_[s, s], sample_weight=np.r_[fmap.ravel(), omap.ravel()])
+
+
+# --------------------------------------------------------------------------- NSS
+
+def test_nss_by_hand():
+    s = np.array([[0.0, 1.0], [2.0, 3.0]])
+    f = np.array([[1, 0], [0, 2]])
+    mean, std = 1.5, math.sqrt(1.25)  # population std of 0, 1, 2, 3
+    expected = (1 * (0 - mean) / std + 2 * (3 - mean) / std) / 3
+    assert nss(s, f) == pytest.approx(expected, rel=1e-14)
+    assert nss(s, np.array([[0, 0], [1, 0]])) == pytest.approx((2 - mean) / std, rel=1e-14)
+
+
+def test_nss_matches_pysaliency():
+    pm = pytest.importorskip("pysaliency.metrics")
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        s, f = _smap(rng, (30, 20)), _fmap(rng, (30, 20), 25)
+        ys, xs = np.nonzero(f)
+        reps = f[ys, xs]
+        # pysaliency returns one z-score per fixation; repeated fixations are listed repeatedly
+        ref = np.mean(pm.NSS(s, np.repeat(xs, reps), np.repeat(ys, reps)))
+        assert nss(s, f) == pytest.approx(ref, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- KL divergence
+
+@pytest.mark.parametrize("shape,sigma", [((210, 160), 5.0), ((84, 84), 2.0), ((21, 16), 1.5)])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_kl_matches_scipy_entropy(shape, sigma, dtype):
+    rng = np.random.default_rng(2)
+    s, f = _smap(rng, shape, dtype=dtype), _fmap(rng, shape, 18)
+    p = cv2.GaussianBlur(f.astype(np.float64), (0, 0), sigmaX=sigma)
+    ref = scipy.stats.entropy(p.ravel(), s.ravel())
+    assert kl_divergence(s, f, sigma) == pytest.approx(ref, rel=1e-12)
+
+
+def test_kl_matches_pysaliency_where_comparable():
+    """pysaliency's image_based_kl_divergence(Q, P) is KL(P||Q) of the maps normalised after
+    adding 1e-20 to every pixel, MIT_KLDiv the same with 2.2204e-16 inside the log and the
+    quotient; both agree with ours up to those regularisations when Q > 0 everywhere."""
+    pm = pytest.importorskip("pysaliency.metrics")
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        s, f = _smap(rng, (210, 160)), _fmap(rng, (210, 160), 20)
+        p = cv2.GaussianBlur(f.astype(np.float64), (0, 0), sigmaX=5.0)
+        ours = kl_divergence(s, f, 5.0)
+        assert ours == pytest.approx(pm.image_based_kl_divergence(s, p), rel=1e-10)
+        with np.errstate(divide="ignore"):  # MIT_KLDiv takes log(0) where P == 0, weighted by 0
+            assert ours == pytest.approx(pm.MIT_KLDiv(s, p), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- sAUC, exact
+
+@pytest.mark.parametrize("levels", [None, 3, 6])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sauc_exact_matches_weighted_sklearn(levels, dtype):
+    rng = np.random.default_rng(4)
+    for _ in range(4):
+        s = _smap(rng, levels=levels, dtype=dtype)
+        f, o = _fmap(rng), _omap(rng)
+        o[np.nonzero(f)] += rng.integers(0, 2, np.count_nonzero(f))  # shared pixels too
+        ref = _sklearn_weighted_auc(s.astype(np.float64) if dtype == np.float64 else s, f, o)
+        assert shuffled_auc_exact(s, f, o) == pytest.approx(ref, rel=1e-12, abs=1e-14)
+
+
+def test_sauc_exact_ties_by_hand():
+    s = np.array([[0.0, 0.5], [0.5, 1.0]])
+    f = np.array([[0, 2], [0, 1]])   # positives: 0.5 (x2), 1.0
+    o = np.array([[1, 0], [3, 0]])   # negatives: 0.0, 0.5 (x3)
+    # 0.5 vs {0.0: win, 0.5 x3: half each} = 1 + 1.5; 1.0 beats all 4
+    expected = (2 * (1 + 1.5) + 4) / (3 * 4)
+    assert shuffled_auc_exact(s, f, o) == pytest.approx(expected, rel=1e-15)
+
+
+# --------------------------------------------------------------------------- sAUC, sampled
+
+@pytest.mark.parametrize("levels", [None, 4])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sauc_sampled_is_the_original_bit_for_bit(levels, dtype):
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        s, f, o = _smap(rng, levels=levels, dtype=dtype), _fmap(rng), _omap(rng)
+        ref = _ref_auc_shuffled(s, f, o, num_splits=100, random_state=42)
+        got = shuffled_auc_sampled(s, f, o)
+        assert got == ref  # same bits, not approximately
+        assert shuffled_auc_sampled(s, f, o, seed=42) == got  # deterministic
+        assert shuffled_auc_sampled(s, f, o, n_splits=7, seed=3) == \
+            _ref_auc_shuffled(s, f, o, num_splits=7, random_state=3)
+
+
+def test_sauc_sampled_mean_over_seeds_approaches_exact():
+    rng = np.random.default_rng(6)
+    for levels in (None, 5):
+        s, f, o = _smap(rng, levels=levels), _fmap(rng, n=12), _omap(rng)
+        exact = shuffled_auc_exact(s, f, o)
+        samples = [shuffled_auc_sampled(s, f, o, seed=seed) for seed in range(200)]
+        assert np.mean(samples) == pytest.approx(exact, abs=0.01)
+        assert len(set(samples)) > 1  # the seed matters
+
+
+# --------------------------------------------------------------------------- undefined cases
+
+def test_undefined_cases_are_nan():
+    rng = np.random.default_rng(7)
+    s, f, o = _smap(rng), _fmap(rng), _omap(rng)
+    const = np.full_like(s, 0.3)
+    none = np.zeros_like(f)
+
+    assert math.isnan(nss(const, f))
+    assert math.isnan(shuffled_auc_exact(const, f, o))
+    assert math.isnan(shuffled_auc_sampled(const, f, o))
+    assert not math.isnan(kl_divergence(const, f, 1.5))  # a constant positive Q is fine
+
+    for fn in (lambda m, fx: nss(m, fx), lambda m, fx: kl_divergence(m, fx, 1.5),
+               lambda m, fx: shuffled_auc_exact(m, fx, o),
+               lambda m, fx: shuffled_auc_sampled(m, fx, o)):
+        assert math.isnan(fn(s, none))  # no fixations
+        bad = s.copy()
+        bad[3, 4] = np.nan
+        assert math.isnan(fn(bad, f))  # non-finite saliency
+        bad[3, 4] = np.inf
+        assert math.isnan(fn(bad, f))
+
+    assert math.isnan(kl_divergence(np.zeros_like(s), f, 1.5))  # the whole map ~0
+    q = s.copy()
+    q[:, :8] = 0.0
+    f_left = np.zeros_like(f)
+    f_left[10, 2] = 3
+    assert math.isnan(kl_divergence(q, f_left, 1.5))  # Q ~0 where P > 0
+    q[:, :8] = 1e-9  # ~0 by isclose as well
+    assert math.isnan(kl_divergence(q, f_left, 1.5))
+
+    assert math.isnan(shuffled_auc_exact(s, f, none))  # empty omap
+    assert math.isnan(shuffled_auc_sampled(s, f, none))
+
+
+def test_bad_input_raises():
+    rng = np.random.default_rng(8)
+    s, f = _smap(rng), _fmap(rng)
+    with pytest.raises(FlSaliencyError):
+        nss(s, f[:-1])
+    with pytest.raises(FlSaliencyError):
+        nss(s, f + 0.5)
+    with pytest.raises(FlSaliencyError):
+        score_maps(s[None], f[None], 1.5, sauc_mode="approx")
+
+
+# --------------------------------------------------------------------------- other maps
+
+def test_other_maps_for_sauc_uses_randomstate_42_in_map_order():
+    counts = [0, 3, 5, 0, 2, 1, 4]
+    k_maps = len(counts)
+    got = other_maps_for_sauc(counts)
+
+    gen = np.random.RandomState(42)
+    expected = []
+    for k, c in enumerate(counts):
+        if c == 0:
+            expected.append(None)
+            continue
+        raw = gen.randint(k_maps - 1, size=10)
+        expected.append(np.array([j if j < k else j + 1 for j in raw]))
+    for k in range(k_maps):
+        if expected[k] is None:
+            assert got[k] is None
+        else:
+            np.testing.assert_array_equal(got[k], expected[k])
+            assert k not in got[k]
+            assert got[k].min() >= 0 and got[k].max() < k_maps
+    # the legacy stream itself is pinned: map 1 draws RandomState(42).randint(6, size=10)
+    np.testing.assert_array_equal(np.random.RandomState(42).randint(6, size=10),
+                                  [3, 4, 2, 4, 4, 1, 2, 2, 2, 4])
+    np.testing.assert_array_equal(got[1], [4, 5, 3, 5, 5, 2, 3, 3, 3, 5])  # raw >= 1 shifted
+
+    # a skipped map (non-finite saliency) consumes no random numbers
+    skip = other_maps_for_sauc(counts, valid=[True, False, True, True, True, True, True])
+    assert skip[1] is None
+    np.testing.assert_array_equal(skip[2], _shift(np.random.RandomState(42).randint(6, size=10), 2))
+    assert other_maps_for_sauc([4]) == [None]  # no other map to draw from
+
+    # a long trial, map by map with one generator, as the original's loop
+    rng = np.random.default_rng(11)
+    counts = rng.integers(0, 3, 300) * rng.integers(0, 2, 300)
+    valid = rng.random(300) > 0.1
+    gen = np.random.RandomState(42)
+    got = other_maps_for_sauc(counts, valid=valid)
+    for k in range(300):
+        if counts[k] == 0 or not valid[k]:
+            assert got[k] is None
+        else:
+            np.testing.assert_array_equal(got[k], _shift(gen.randint(299, size=(10,)), k))
+
+
+def _shift(raw, k):
+    raw = raw.copy()
+    raw[raw >= k] += 1
+    return raw
+
+
+# --------------------------------------------------------------------------- end to end
+
+def test_score_maps_end_to_end():
+    rng = np.random.default_rng(9)
+    k_maps, shape, sigma = 5, (21, 16), 1.5
+    smaps = np.stack([_smap(rng, shape, levels=8 if k % 2 else None) for k in range(k_maps)])
+    fmaps = np.stack([_fmap(rng, shape, 12) for _ in range(k_maps)])
+    fmaps[0] = 0                # no fixations: all undefined, draws nothing
+    smaps[3] = 0.7              # constant: NSS and sAUC undefined, KL defined
+
+    exact = score_maps(smaps, fmaps, sigma)
+    sampled = score_maps(smaps, fmaps, sigma, sauc_mode="sampled")
+    for res in (exact, sampled):
+        assert set(res) == {"nss", "kldiv", "sauc"}
+        assert all(v.dtype == np.float64 and v.shape == (k_maps,) for v in res.values())
+        assert np.isnan(res["nss"][0]) and np.isnan(res["kldiv"][0]) and np.isnan(res["sauc"][0])
+        assert np.isnan(res["nss"][3]) and np.isnan(res["sauc"][3]) and np.isfinite(res["kldiv"][3])
+
+    others = other_maps_for_sauc(fmaps.sum(axis=(1, 2)))
+    for k in range(1, k_maps):
+        p = cv2.GaussianBlur(fmaps[k].astype(np.float64), (0, 0), sigmaX=sigma)
+        assert exact["kldiv"][k] == pytest.approx(scipy.stats.entropy(p.ravel(), smaps[k].ravel()),
+                                                  rel=1e-12)
+        if k == 3:
+            continue
+        assert exact["nss"][k] == nss(smaps[k], fmaps[k])
+        omap = sum(fmaps[j] for j in others[k])
+        assert exact["sauc"][k] == pytest.approx(_sklearn_weighted_auc(smaps[k], fmaps[k], omap),
+                                                 rel=1e-12)
+        assert exact["sauc"][k] == shuffled_auc_exact(smaps[k], fmaps[k], omap)  # same bits
+    np.testing.assert_array_equal(exact["nss"], sampled["nss"])
+    np.testing.assert_array_equal(exact["kldiv"], sampled["kldiv"])
+    # the sampled mode is the original's auc_shuffled_many, bit for bit
+    np.testing.assert_array_equal(sampled["sauc"], _ref_auc_shuffled_many(list(smaps), list(fmaps)))
+    assert np.nanmax(np.abs(sampled["sauc"] - exact["sauc"])) < 0.1
+
+    # a non-finite map is skipped like a map without fixations (no draw for it)
+    smaps[2, 0, 0] = np.nan
+    res = score_maps(smaps, fmaps, sigma, sauc_mode="sampled")
+    assert np.isnan(res["nss"][2]) and np.isnan(res["kldiv"][2]) and np.isnan(res["sauc"][2])
+    np.testing.assert_array_equal(res["sauc"], _ref_auc_shuffled_many(list(smaps), list(fmaps)))
+
+
+def test_nanmean_std_count():
+    mean, std, count = nanmean_std_count([1.0, np.nan, 3.0, None, 5.0])
+    assert (mean, count) == (3.0, 3)
+    assert std == pytest.approx(np.std([1.0, 3.0, 5.0]))
+    mean, std, count = nanmean_std_count([np.nan, None])
+    assert math.isnan(mean) and math.isnan(std) and count == 0
+    assert nanmean_std_count(np.array([0.0, 0.0, np.nan]))[:2] == (0.0, 0.0)
+
+
+def test_sauc_maps_empty_omap_and_modes():
+    rng = np.random.default_rng(10)
+    smaps = np.stack([_smap(rng) for _ in range(3)])
+    fmaps = np.zeros((3, 21, 16), np.int64)
+    fmaps[1] = _fmap(rng)  # the only map with fixations: its omap is empty
+    for mode in ("exact", "sampled"):
+        assert np.isnan(shuffled_auc_maps(smaps, fmaps, mode)).all()
+    fmaps[2, 5, 5] = 4
+    exact, sampled = shuffled_auc_maps(smaps, fmaps), shuffled_auc_maps(smaps, fmaps, "sampled")
+    assert np.isnan(exact[0]) and np.isfinite(exact[1:]).all()
+    np.testing.assert_array_equal(sampled, _ref_auc_shuffled_many(list(smaps), list(fmaps)))
+    np.testing.assert_array_equal(
+        shuffled_auc_maps(smaps, fmaps, "sampled", seed=7, n_splits=5),
+        [np.nan] + [_ref_auc_shuffled(smaps[k], fmaps[k], fmaps[idx].sum(axis=0), 5, 7)
+                    for k, idx in enumerate(other_maps_for_sauc([0, 1, 1], seed=7)) if k])
+    assert shuffled_auc_maps(smaps[:0], fmaps[:0]).shape == (0,)
