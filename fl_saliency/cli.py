@@ -189,6 +189,40 @@ def _make_sample_trial(args: argparse.Namespace) -> None:
     print(f"synthetic {args.game} trial of {args.frames} frames ({args.layout} layout) written to {path}")
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    from fl_saliency.ppo import PPOConfig
+    from fl_saliency.sweep import plan, sweep
+
+    evaluate = None
+    if args.evaluate:
+        try:
+            num_env, evals_per_env = (int(v) for v in args.evaluate.split(":"))
+        except ValueError:
+            raise FlSaliencyError(f"--evaluate takes NUM_ENV:EVALS_PER_ENV, e.g. 16:512; got {args.evaluate!r}") from None
+        evaluate = (num_env, evals_per_env)
+    ppo = PPOConfig(num_envs=args.num_env, nsteps=args.nsteps, nminibatches=args.nminibatches, noptepochs=args.noptepochs)
+    jobs = plan(args.games.split(","), args.networks.split(","), [int(s) for s in args.seeds.split(",")],
+                args.num_timesteps, Path(args.output_dir), ppo=ppo, evaluate=evaluate, max_eplen=args.max_eplen,
+                atari_head_dir=Path(args.saliency) if args.saliency else None, env_backend=args.env_backend,
+                device=args.device)
+    results = sweep(jobs, address=args.address)
+    if any(r["status"] == "failed" for r in results):
+        raise FlSaliencyError("some jobs failed (see above); run the same command again to retry them")
+
+
+def _report(args: argparse.Namespace) -> None:
+    from fl_saliency.report import write_report
+
+    path = write_report(Path(args.sweep_dir), Path(args.output_dir) if args.output_dir else None)
+    print(f"report written to {path}")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from fl_saliency.demo import run_demo
+
+    run_demo(Path(args.output_dir))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fl-saliency",
@@ -216,6 +250,33 @@ def build_parser() -> argparse.ArgumentParser:
     saliency = commands.add_parser("saliency", help="score attention against Atari-HEAD gaze (benchmark_atari_head.py)")
     add_saliency_arguments(saliency)
     saliency.set_defaults(run=_saliency)
+
+    sweep = commands.add_parser("sweep", help="run a grid of games x networks x seeds as Ray tasks")
+    sweep.add_argument("--games", required=True, help="comma-separated, e.g. Breakout,MsPacman")
+    sweep.add_argument("--networks", required=True, help="comma-separated network names")
+    sweep.add_argument("--seeds", default="1", help="comma-separated train seeds (paper: 1,9,17,25,33)")
+    sweep.add_argument("--num-timesteps", type=int, default=50_000_000)
+    sweep.add_argument("--output-dir", required=True, help="sweep folder: <Game>.<network>/<seed>/ per job")
+    sweep.add_argument("--evaluate", metavar="NUM_ENV:EVALS_PER_ENV", help="evaluate each model (paper: 16:512)")
+    sweep.add_argument("--max-eplen", type=int, default=108_000)
+    sweep.add_argument("--saliency", metavar="ATARI_HEAD_DIR", help="score each model against Atari-HEAD")
+    sweep.add_argument("--address", help="an existing Ray cluster (default: start Ray locally)")
+    sweep.add_argument("--num-env", type=int, default=8)
+    sweep.add_argument("--nsteps", type=int, default=128)
+    sweep.add_argument("--nminibatches", type=int, default=4)
+    sweep.add_argument("--noptepochs", type=int, default=4)
+    sweep.add_argument("--env-backend", default="baselines", help="baselines or ale-vector")
+    sweep.add_argument("--device", default="auto")
+    sweep.set_defaults(run=_sweep)
+
+    report = commands.add_parser("report", help="report.md and plots of a sweep folder against the paper's tables")
+    report.add_argument("sweep_dir", help="a sweep folder (ours or the paper's released models)")
+    report.add_argument("--output-dir", help="where report.md and the plots go (default: the sweep folder)")
+    report.set_defaults(run=_report)
+
+    demo = commands.add_parser("demo", help="train, evaluate, score and report on built-in defaults (offline)")
+    demo.add_argument("--output-dir", default="fl-saliency-demo")
+    demo.set_defaults(run=_demo)
 
     sample = commands.add_parser("make-sample-trial", help="write a synthetic Atari-HEAD trial from real emulator frames")
     sample.add_argument("--game", default="Breakout")

@@ -1,0 +1,133 @@
+"""The paper's grid (games x networks x seeds) as Ray tasks: train, then evaluate, then score saliency.
+
+Each job writes the layout of the paper's released models, ``D/<Game>.<network>/<seed:02d>/``
+(``config.json``, ``model.pkl``, ``logs/``, ``results.json``, ``saliency.pkl``). A job skips
+every stage whose output is already there and resumes a training killed halfway from its last
+checkpoint, so running the same sweep again only does what is missing. One job's failure is
+reported and leaves the others running.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from fl_saliency.errors import FlSaliencyError
+from fl_saliency.games import parse_game
+from fl_saliency.networks import check_network_name
+from fl_saliency.ppo import PPOConfig
+
+@dataclass(frozen=True)
+class Job:
+    """One (game, network, seed) of a sweep and what to do with it."""
+
+    game: str
+    network: str
+    seed: int
+    num_timesteps: int
+    root: Path
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    evaluate: tuple[int, int] | None = None  # (num_env, evals_per_env)
+    max_eplen: int = 108_000
+    video: bool = False  # a perception.mkv (raw and processed) with the evaluation
+    atari_head_dir: Path | None = None
+    env_backend: str = "baselines"
+    device: str = "auto"
+
+    @property
+    def folder(self) -> Path:
+        return self.root / f"{self.game}.{self.network}" / f"{self.seed:02d}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.game}.{self.network}/{self.seed:02d}"
+
+
+def run_job(job: Job) -> dict:
+    """Train, evaluate and score one job, skipping finished stages; never raises."""
+    from fl_saliency.atari_head.benchmark import SALIENCY_FILE, SaliencySettings, run_benchmark
+    from fl_saliency.evaluate import RESULTS_FILE, EvalSettings, evaluate
+    from fl_saliency.train import CHECKPOINT_FILE, TrainSettings, load_checkpoint, train
+
+    start = time.perf_counter()
+    done = []
+    quiet = lambda text: None
+    try:
+        folder = job.folder
+        n_updates = job.num_timesteps // job.ppo.batch_size
+        checkpoint = folder / CHECKPOINT_FILE
+        finished = checkpoint.exists() and load_checkpoint(checkpoint)["update"] >= n_updates
+        if not finished:
+            resume = checkpoint.exists()
+            train(TrainSettings(output_dir=folder, network=job.network, env_name=f"{job.game}NoFrameskip-v4",
+                                train_seed=job.seed, num_timesteps=job.num_timesteps, ppo=job.ppo,
+                                env_backend=job.env_backend, device=job.device, resume=resume),
+                  echo=quiet)
+            done.append("resumed training" if resume else "trained")
+        if job.evaluate and not (folder / RESULTS_FILE).exists():
+            num_env, evals_per_env = job.evaluate
+            evaluate(EvalSettings(experiment_dir=folder, output_dir=folder, num_env=num_env,
+                                  evals_per_env=evals_per_env, max_eplen=job.max_eplen, raw_obs=job.video,
+                                  processed_obs=job.video, device=job.device), echo=quiet)
+            done.append("evaluated")
+        if job.atari_head_dir and not (folder / SALIENCY_FILE).exists():
+            run_benchmark(SaliencySettings(experiment_dir=folder, atari_head_dir=job.atari_head_dir,
+                                           output_dir=folder, device=job.device), echo=quiet)
+            done.append("scored")
+        status = "done" if done else "skipped"
+        message = ", ".join(done) if done else "already finished"
+    except FlSaliencyError as exc:
+        status, message = "failed", str(exc)
+    except Exception as exc:  # a job's crash is reported with the others' results, not raised
+        status, message = "failed", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+    return {"job": job.name, "status": status, "message": message, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps: int, root: Path, **job_options) -> list[Job]:
+    games = [parse_game(g) for g in games]
+    for network in networks:
+        check_network_name(network)
+    return [Job(game, network, seed, num_timesteps, root, **job_options)
+            for game in games for network in networks for seed in seeds]
+
+
+def job_resources(job: Job, gpus_available: bool) -> dict:
+    """CPUs for the environments and learner; a GPU when there is one (shared between up to 4 jobs)."""
+    resources = {"num_cpus": min(job.ppo.num_envs, 2)}
+    if gpus_available and job.device in ("auto", "cuda"):
+        resources["num_gpus"] = 0.25
+    return resources
+
+
+def sweep(jobs: list[Job], address: str | None = None, progress: bool = True, echo=print) -> list[dict]:
+    """Run ``jobs`` as Ray tasks (local Ray unless ``address``); prints one line per job as it ends."""
+    import ray
+
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+             configure_logging=False)
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0) > 0
+        remote = ray.remote(run_job)
+        pending = {remote.options(**job_resources(job, gpus)).remote(job): job for job in jobs}
+        results = []
+        bar = tqdm(total=len(jobs), unit="job", disable=None if progress else True, dynamic_ncols=True)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                pending.pop(ref)
+                result = ray.get(ref)
+                results.append(result)
+                line = f"{result['status']:>7}  {result['job']}  ({result['seconds']} s): {result['message'].splitlines()[0]}"
+                bar.write(line) if not bar.disable else echo(line)
+                bar.update(1)
+        bar.close()
+    finally:
+        ray.shutdown()
+    failed = [r for r in results if r["status"] == "failed"]
+    echo(f"sweep: {len(results) - len(failed)} of {len(results)} jobs finished" + (f", {len(failed)} failed" if failed else ""))
+    return results
+

@@ -1,0 +1,107 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fl_saliency.ppo import PPOConfig
+from fl_saliency.report import read_sweep, write_report
+from fl_saliency.sweep import Job, plan, run_job, sweep
+from fl_saliency.train import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)
+
+
+def test_sweep_on_local_ray_makes_the_layout_and_a_report_and_skips_on_rerun(tmp_path):
+    jobs = plan(["Breakout"], ["cnn", "cnn_sparse_fls_pool"], [1], 64, tmp_path, ppo=TINY, evaluate=(1, 1), max_eplen=30,
+                device="cpu")
+    lines = []
+    results = sweep(jobs, progress=False, echo=lines.append)
+    assert sorted(r["status"] for r in results) == ["done", "done"], results
+    for network in ("cnn", "cnn_sparse_fls_pool"):
+        folder = tmp_path / f"Breakout.{network}" / "01"
+        for name in ("config.json", "model.pkl", "results.json", "logs/progress.csv", "logs/0.0.monitor.csv"):
+            assert (folder / name).exists(), (network, name)
+    assert lines[-1] == "sweep: 2 of 2 jobs finished"
+    report = write_report(tmp_path)
+    text = report.read_text()
+    assert "| Breakout | cnn | 1 | 1 |" in text and "| 618 |" in text  # the paper's Table 3 beside ours
+    # Nothing scored: the saliency table shows missing values, not zeros.
+    assert "| Breakout | cnn | 0 | — | — | — | — |" in text
+
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file() and "report" not in p.name}
+    again = sweep(jobs, progress=False, echo=lambda s: None)
+    assert [r["status"] for r in again] == ["skipped", "skipped"]
+    after = {p: p.stat().st_mtime_ns for p in before}
+    assert before == after
+
+
+def test_a_killed_job_resumes_from_its_checkpoint(tmp_path):
+    job = Job("Breakout", "cnn", 1, 12 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    args = ["--output-dir", str(job.folder), "--network", "cnn", "--env-name", "BreakoutNoFrameskip-v4",
+            "--train-seed", "1", "--num-timesteps", str(job.num_timesteps), "--num-env", "2", "--nsteps", "16",
+            "--nminibatches", "2", "--noptepochs", "1", "--save-interval", "1", "--device", "cpu"]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 60
+    while not (job.folder / "checkpoint.pt").exists():
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert load_checkpoint(job.folder / "checkpoint.pt")["update"] < 12
+    result = run_job(job)
+    assert result["status"] == "done" and result["message"] == "resumed training"
+    assert load_checkpoint(job.folder / "checkpoint.pt")["update"] == 12
+    assert run_job(job)["status"] == "skipped"
+
+
+def test_a_failing_job_is_reported_without_raising(tmp_path):
+    job = Job("Breakout", "cnn", 1, 64, tmp_path, ppo=TINY, evaluate=(1, 1), max_eplen=30, device="cpu",
+              atari_head_dir=tmp_path / "no-such-dataset")
+    result = run_job(job)
+    assert result["status"] == "failed" and "no-such-dataset" in result["message"]
+    assert (job.folder / "results.json").exists()  # the stages before the failure are kept
+
+
+def test_report_of_the_papers_released_layout_with_missing_pieces(tmp_path):
+    for seed, rewards in (("01", [600.0, 640.0]), ("09", None)):
+        folder = tmp_path / "Breakout.cnn_sparse_fls" / seed
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"network": "cnn_sparse_fls", "env_name": "BreakoutNoFrameskip-v4"}))
+        if rewards:
+            import pickle
+
+            (folder / "eval.pkl").write_bytes(pickle.dumps({"rewards": rewards, "lengths": [1.0, 2.0]}))
+    runs = read_sweep(tmp_path)
+    assert [(r.seed, r.mean_score) for r in runs] == [("01", 620.0), ("09", None)]
+    text = write_report(tmp_path).read_text()
+    assert "| Breakout | cnn_sparse_fls | 2 | 1 | 620 | 624 |" in text
+    assert "— (no run has a learning curve)" in text
+    # Learning curves from progress.csv, one line per network with a band over seeds.
+    for seed, scale in (("01", 1.0), ("09", 2.0)):
+        logs = tmp_path / "Breakout.cnn_sparse_fls" / seed / "logs"
+        logs.mkdir()
+        (logs / "progress.csv").write_text("nupdates,total_timesteps,eprewmean\n1,1024,nan\n2,2048,1.5\n3,3072,"
+                                           f"{3 * scale}\n")
+    runs = read_sweep(tmp_path)
+    assert runs[1].curve[0].tolist() == [2048.0, 3072.0] and runs[1].curve[1].tolist() == [1.5, 6.0]
+    text = write_report(tmp_path).read_text()
+    assert "![curves_Breakout](curves_Breakout.png)" in text
+    from PIL import Image
+
+    assert Image.open(tmp_path / "curves_Breakout.png").size[0] > 300
+
+
+def test_bad_sweep_arguments_are_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "sweep", "--games", "Breakout", "--networks",
+                             "cnn,cnn_nope", "--output-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "unknown network 'cnn_nope'" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(tmp_path / "nothing")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "sweep folder not found" in result.stderr
