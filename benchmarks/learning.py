@@ -1,0 +1,125 @@
+"""Learning speed on Breakout: our PPO2 (cnn, cnn_sparse_fls) against Stable-Baselines3's PPO (CnnPolicy, cnn).
+
+All three train for ``--steps`` agent steps (default 500k) with the Baselines Atari settings on
+the same environment chain (wrappers.py), one seed each, in parallel processes; then the mean
+score of the last 100 games (eprewmean) is printed every 50k steps side by side. Long: run it
+in the background.
+
+    .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/learning.py --out /tmp/learning
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ENV = "BreakoutNoFrameskip-v4"
+
+
+def train_sb3(out: Path, steps: int, seed: int) -> None:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.vec_env import SubprocVecEnv, VecFrameStack
+
+    from fl_saliency.ppo import PPOConfig
+    from fl_saliency.wrappers import make_atari_env
+
+    torch.set_num_threads(1)
+
+    class ChannelLast(gym.ObservationWrapper):
+        def __init__(self, env):
+            super().__init__(env)
+            self.observation_space = gym.spaces.Box(0, 255, (84, 84, 1), np.uint8)
+
+        def observation(self, obs):
+            return obs[..., None]
+
+    class Progress(BaseCallback):
+        def __init__(self, path):
+            super().__init__()
+            self.file = open(path, "w", newline="")
+            self.writer = csv.writer(self.file)
+            self.writer.writerow(["total_timesteps", "eprewmean"])
+
+        def _on_step(self):
+            return True
+
+        def _on_rollout_end(self):
+            buffer = self.model.ep_info_buffer
+            self.writer.writerow([self.num_timesteps, np.mean([e["r"] for e in buffer]) if buffer else "nan"])
+            self.file.flush()
+
+    c = PPOConfig()
+    make = lambda: ChannelLast(make_atari_env(ENV))
+    env = VecFrameStack(SubprocVecEnv([make] * c.num_envs), 4)
+    env.seed(seed)
+    schedule = lambda fraction: c.lr * fraction
+    model = PPO("CnnPolicy", env, n_steps=c.nsteps, batch_size=c.minibatch_size, n_epochs=c.noptepochs,
+                learning_rate=schedule, clip_range=c.cliprange, ent_coef=c.ent_coef, vf_coef=c.vf_coef,
+                max_grad_norm=c.max_grad_norm, gamma=c.gamma, gae_lambda=c.lam, device="cpu", seed=seed, verbose=0,
+                policy_kwargs={"optimizer_kwargs": {"eps": c.adam_eps}})
+    out.mkdir(parents=True, exist_ok=True)
+    model.learn(steps, callback=Progress(out / "progress.csv"))
+    env.close()
+
+
+def curve(progress: Path) -> tuple[np.ndarray, np.ndarray]:
+    with open(progress) as f:
+        rows = list(csv.DictReader(f))
+    return np.array([float(r["total_timesteps"]) for r in rows]), np.array([float(r["eprewmean"]) for r in rows])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=500_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--every", type=int, default=50_000)
+    parser.add_argument("--sb3-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sb3_worker:
+        train_sb3(args.out / "sb3_cnn", args.steps, args.seed)
+        return
+
+    procs = {}
+    for network in ("cnn", "cnn_sparse_fls"):
+        folder = args.out / f"ours_{network}"
+        resume = ["--resume"] if (folder / "checkpoint.pt").exists() else []
+        if not (folder / "logs" / "progress.csv").exists() or resume:
+            procs[f"ours {network}"] = subprocess.Popen(
+                [sys.executable, "-m", "fl_saliency.cli", "train", "--output-dir", str(folder), "--network", network,
+                 "--env-name", ENV, "--train-seed", str(args.seed), "--num-timesteps", str(args.steps),
+                 "--device", "cpu", "--log-interval", "10", *resume],
+                stdout=subprocess.DEVNULL, stderr=open(args.out / f"ours_{network}.err", "w"))
+    if not (args.out / "sb3_cnn" / "progress.csv").exists():
+        procs["sb3 cnn"] = subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--steps", str(args.steps),
+                                             "--seed", str(args.seed), "--sb3-worker"],
+                                            stdout=subprocess.DEVNULL, stderr=open(args.out / "sb3.err", "w"))
+    for name, proc in procs.items():
+        if proc.wait() != 0:
+            print(f"{name} failed: see {args.out}")
+
+    curves = {"ours cnn": curve(args.out / "ours_cnn" / "logs" / "progress.csv"),
+              "ours cnn_sparse_fls": curve(args.out / "ours_cnn_sparse_fls" / "logs" / "progress.csv"),
+              "SB3 PPO cnn": curve(args.out / "sb3_cnn" / "progress.csv")}
+    print(f"Breakout, seed {args.seed}: eprewmean (mean score of the last 100 games) against agent steps")
+    print(f"{'steps':>8} " + " ".join(f"{name:>20}" for name in curves))
+    for step in range(args.every, args.steps + 1, args.every):
+        cells = []
+        for steps, values in curves.values():
+            before = np.flatnonzero(steps <= step)
+            cells.append(f"{values[before[-1]]:20.2f}" if len(before) else f"{'—':>20}")
+        print(f"{step:>8} " + " ".join(cells))
+    final = {name: values[-1] for name, (_, values) in curves.items()}
+    print(f"final: ours cnn / SB3 cnn = {final['ours cnn'] / final['SB3 PPO cnn']:.2f} (target >= 1, one seed)")
+
+
+if __name__ == "__main__":
+    main()

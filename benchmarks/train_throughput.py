@@ -1,0 +1,142 @@
+"""Training throughput, measured side by side in one run (agent steps per second).
+
+(a) the environments alone with random actions, per backend; (b) the PPO update alone on
+stored data; (c) our full training loop per network; (d) Stable-Baselines3's PPO (CnnPolicy,
+same hyper-parameters, same environments) for ``cnn``. Prints the rates and the ratios the
+project targets: (c, cnn) >= 1.5 x (d); (c) >= 70% of what (a) and (b) allow together;
+cnn_sparse_fls >= 0.85 x cnn.
+
+    .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/train_throughput.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fl_saliency.envs import make_vec_env
+from fl_saliency.networks import ActorCritic
+from fl_saliency.ppo import PPO, PPOConfig
+from fl_saliency.train import TrainSettings, train
+
+ENV = "BreakoutNoFrameskip-v4"
+
+
+def env_rate(backend: str, num_envs: int, steps: int) -> float:
+    env = make_vec_env(ENV, num_envs, seed=0, backend=backend)
+    env.reset()
+    rng = np.random.default_rng(0)
+    t = time.perf_counter()
+    for _ in range(steps):
+        env.step(rng.integers(0, env.n_actions, num_envs))
+    rate = steps * num_envs / (time.perf_counter() - t)
+    env.close()
+    return rate
+
+
+def update_rate(network: str, config: PPOConfig, repeats: int) -> float:
+    torch.manual_seed(0)
+    ppo = PPO(ActorCritic(network, 4), config, seed=0, device=torch.device("cpu"))
+    from fl_saliency.ppo import Rollout
+
+    rng = np.random.default_rng(0)
+    shape = (config.nsteps, config.num_envs)
+    rollout = Rollout(rng.integers(0, 256, (*shape, 4, 84, 84), dtype=np.uint8), rng.integers(0, 4, shape),
+                      rng.normal(size=shape).astype(np.float32), np.full(shape, 1.386, np.float32),
+                      rng.normal(size=shape).astype(np.float32), [])
+    ppo.update(rollout, 2.5e-4)  # warm-up
+    t = time.perf_counter()
+    for _ in range(repeats):
+        ppo.update(rollout, 2.5e-4)
+    return repeats * config.batch_size / (time.perf_counter() - t)
+
+
+def loop_rate(network: str, config: PPOConfig, updates: int, backend: str) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        settings = TrainSettings(output_dir=Path(out) / "run", network=network, env_name=ENV, train_seed=0,
+                                 num_timesteps=(updates + 1) * config.batch_size, ppo=config, env_backend=backend,
+                                 save_interval=10**9, device="cpu")
+        import csv
+
+        train(settings, echo=lambda text: None)
+        with open(Path(out) / "run" / "logs" / "progress.csv") as f:
+            rows = list(csv.DictReader(f))
+    # The first update includes start-up; the rest are steady state.
+    t = float(rows[-1]["time_elapsed"]) - float(rows[0]["time_elapsed"])
+    return (len(rows) - 1) * config.batch_size / t
+
+
+def sb3_rate(config: PPOConfig, updates: int) -> float:
+    import gymnasium as gym
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.vec_env import SubprocVecEnv, VecFrameStack
+
+    from fl_saliency.wrappers import make_atari_env
+
+    class ChannelLast(gym.ObservationWrapper):
+        def __init__(self, env):
+            super().__init__(env)
+            self.observation_space = gym.spaces.Box(0, 255, (84, 84, 1), np.uint8)
+
+        def observation(self, obs):
+            return obs[..., None]
+
+    def make():
+        return ChannelLast(make_atari_env(ENV))
+
+    env = VecFrameStack(SubprocVecEnv([make] * config.num_envs), 4)
+    model = SB3PPO("CnnPolicy", env, n_steps=config.nsteps, batch_size=config.minibatch_size,
+                   n_epochs=config.noptepochs, learning_rate=config.lr, clip_range=config.cliprange,
+                   ent_coef=config.ent_coef, vf_coef=config.vf_coef, max_grad_norm=config.max_grad_norm,
+                   gamma=config.gamma, gae_lambda=config.lam, device="cpu", seed=0, verbose=0)
+    model.learn(config.batch_size)  # warm-up: start-up and the first update
+    t = time.perf_counter()
+    model.learn(updates * config.batch_size, reset_num_timesteps=False)
+    rate = updates * config.batch_size / (time.perf_counter() - t)
+    env.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--updates", type=int, default=3, help="timed updates per training loop")
+    parser.add_argument("--backend", default="baselines", help="env backend of the training loops")
+    parser.add_argument("--skip-sb3", action="store_true")
+    args = parser.parse_args()
+    config = PPOConfig()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {config.batch_size}")
+
+    rates = {}
+    for backend in ("baselines", "ale-vector"):
+        rates[f"(a) env only, {backend}"] = env_rate(backend, config.num_envs, 400)
+    rates["(b) update only, cnn"] = update_rate("cnn", config, 2)
+    rates["(b) update only, cnn_sparse_fls"] = update_rate("cnn_sparse_fls", config, 2)
+    for network in ("cnn", "cnn_sparse_fls"):
+        rates[f"(c) training loop, {network}"] = loop_rate(network, config, args.updates, args.backend)
+    # The dense networks cost ~200x more per sample on a CPU: one small update shows their rate.
+    small = PPOConfig(num_envs=8, nsteps=8, nminibatches=2, noptepochs=1)
+    rates["(b) update only, cnn_dense_fls (1 epoch, 64 samples)"] = update_rate("cnn_dense_fls", small, 1) / 4
+    if not args.skip_sb3:
+        rates["(d) SB3 PPO CnnPolicy, cnn"] = sb3_rate(config, args.updates)
+
+    for name, rate in rates.items():
+        print(f"{name:<58} {rate:9.1f} steps/s")
+    a = rates[f"(a) env only, {args.backend}"]
+    print()
+    for network in ("cnn", "cnn_sparse_fls"):
+        b = rates[f"(b) update only, {network}"]
+        bound = 1.0 / (1.0 / a + 1.0 / b)
+        print(f"(c) {network} / bound of (a)+(b) ({bound:.0f} steps/s): {rates[f'(c) training loop, {network}'] / bound:.2f}  (target >= 0.70)")
+    print(f"(c) cnn_sparse_fls / (c) cnn: {rates['(c) training loop, cnn_sparse_fls'] / rates['(c) training loop, cnn']:.2f}  (target >= 0.85)")
+    if not args.skip_sb3:
+        print(f"(c) cnn / (d) SB3 cnn: {rates['(c) training loop, cnn'] / rates['(d) SB3 PPO CnnPolicy, cnn']:.2f}  (target >= 1.5)")
+    print("(dense update rate is per sample of a 4-epoch update: 1 epoch measured, divided by 4)")
+
+
+if __name__ == "__main__":
+    main()
