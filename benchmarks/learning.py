@@ -71,6 +71,8 @@ def train_sb3(out: Path, steps: int, seed: int) -> None:
 
 
 def curve(progress: Path) -> tuple[np.ndarray, np.ndarray]:
+    if not progress.exists():
+        return np.zeros(0), np.zeros(0)
     with open(progress) as f:
         rows = list(csv.DictReader(f))
     return np.array([float(r["total_timesteps"]) for r in rows]), np.array([float(r["eprewmean"]) for r in rows])
@@ -82,6 +84,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--every", type=int, default=50_000)
+    parser.add_argument("--report-only", action="store_true", help="print the table from the runs so far")
     parser.add_argument("--sb3-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sb3_worker:
@@ -89,7 +92,7 @@ def main() -> None:
         return
 
     procs = {}
-    for network in ("cnn", "cnn_sparse_fls"):
+    for network in () if args.report_only else ("cnn", "cnn_sparse_fls"):
         folder = args.out / f"ours_{network}"
         resume = ["--resume"] if (folder / "checkpoint.pt").exists() else []
         if not (folder / "logs" / "progress.csv").exists() or resume:
@@ -98,7 +101,7 @@ def main() -> None:
                  "--env-name", ENV, "--train-seed", str(args.seed), "--num-timesteps", str(args.steps),
                  "--device", "cpu", "--log-interval", "10", *resume],
                 stdout=subprocess.DEVNULL, stderr=open(args.out / f"ours_{network}.err", "w"))
-    if not (args.out / "sb3_cnn" / "progress.csv").exists():
+    if not args.report_only and not (args.out / "sb3_cnn" / "progress.csv").exists():
         procs["sb3 cnn"] = subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--steps", str(args.steps),
                                              "--seed", str(args.seed), "--sb3-worker"],
                                             stdout=subprocess.DEVNULL, stderr=open(args.out / "sb3.err", "w"))
@@ -117,8 +120,12 @@ def main() -> None:
             before = np.flatnonzero(steps <= step)
             cells.append(f"{values[before[-1]]:20.2f}" if len(before) else f"{'—':>20}")
         print(f"{step:>8} " + " ".join(cells))
-    final = {name: values[-1] for name, (_, values) in curves.items()}
-    print(f"final: ours cnn / SB3 cnn = {final['ours cnn'] / final['SB3 PPO cnn']:.2f} (target >= 1, one seed)")
+    if any(len(steps) == 0 for steps, _ in curves.values()):
+        return
+    reached = min(steps[-1] for steps, _ in curves.values())
+    at = {name: values[np.flatnonzero(steps <= reached)[-1]] for name, (steps, values) in curves.items()}
+    print(f"at {int(reached)} steps (the furthest all runs reached): ours cnn / SB3 cnn = "
+          f"{at['ours cnn'] / at['SB3 PPO cnn']:.2f} (target >= 1, one seed)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from fl_saliency.checkpoint import load_model
 from fl_saliency.envs import make_vec_env
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.io import atomic_write_json
+from fl_saliency.ppo import inference_threads
 from fl_saliency.train import resolve_device
 
 RESULTS_FILE = "results.json"
@@ -115,26 +116,28 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     log = EpisodeLog(settings.evals_per_env, [[] for _ in range(settings.num_env)], np.zeros(settings.num_env, np.int64))
     total = settings.num_env * settings.evals_per_env
     bar = tqdm(total=total, unit="episode", disable=None if settings.progress else True, dynamic_ncols=True)
-    t_start = time.perf_counter()
     steps = 0
     try:
-        obs = env.reset()
-        rgb = np.stack([info["rgb"] for info in env.reset_infos]) if settings.raw_obs else None
-        while not log.finished.all():
-            with torch.no_grad():
-                logits, _, attention = model(torch.from_numpy(obs).to(device))
-            actions = logits.argmax(1) if settings.deterministic else torch.distributions.Categorical(logits=logits).sample()
-            if recorder:
-                recorder.add(attention, obs, rgb, log.finished)
-            obs, _, _, infos = env.step(actions.cpu().numpy())
-            steps += 1
-            if settings.raw_obs:
-                rgb = np.stack([info["rgb"] for info in infos])
-            counted_before = int(np.minimum(log.done_per_env, settings.evals_per_env).sum())
-            for rank, info in enumerate(infos):
-                if "episode" in info:
-                    log.add(rank, info["episode"])
-            bar.update(int(np.minimum(log.done_per_env, settings.evals_per_env).sum()) - counted_before)
+        with inference_threads(device):
+            obs = env.reset()
+            rgb = np.stack([info["rgb"] for info in env.reset_infos]) if settings.raw_obs else None
+            t_start = time.perf_counter()  # playing time, without starting the environments
+            while not log.finished.all():
+                with torch.no_grad():
+                    logits, _, attention = model(torch.from_numpy(obs).to(device))
+                actions = logits.argmax(1) if settings.deterministic else torch.distributions.Categorical(logits=logits).sample()
+                if recorder:
+                    recorder.add(attention, obs, rgb, log.finished)
+                obs, _, _, infos = env.step(actions.cpu().numpy())
+                steps += 1
+                if settings.raw_obs:
+                    rgb = np.stack([info["rgb"] for info in infos])
+                counted_before = int(np.minimum(log.done_per_env, settings.evals_per_env).sum())
+                for rank, info in enumerate(infos):
+                    if "episode" in info:
+                        log.add(rank, info["episode"])
+                bar.update(int(np.minimum(log.done_per_env, settings.evals_per_env).sum()) - counted_before)
+        t_played = time.perf_counter() - t_start
         video_path = recorder.finish() if recorder else None
     except BaseException:
         if recorder:
@@ -153,7 +156,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         "rewards": summarise(results["rewards"]),
         "lengths": summarise(results["lengths"]),
         "agent_steps": steps,
-        "seconds": time.perf_counter() - t_start,
+        "seconds": t_played,
         "settings": {
             "num_env": settings.num_env, "evals_per_env": settings.evals_per_env, "eval_seed": settings.eval_seed,
             "max_eplen": settings.max_eplen, "deterministic": settings.deterministic, "env_backend": backend,

@@ -45,8 +45,9 @@ def conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, same
 
 
 def scale_observation(obs: torch.Tensor) -> torch.Tensor:
-    # A true division, as the original: float32(x) * (1/255) differs in the last bit.
-    return obs.float() / 255.0
+    # A true division, as the original: float32(x) * (1/255) differs in the last bit. Channels-last
+    # memory (the values and their NCHW indexing are unchanged) makes CPU convolutions ~1.5x faster.
+    return (obs.float() / 255.0).contiguous(memory_format=torch.channels_last)
 
 
 def flatten_nhwc(x: torch.Tensor) -> torch.Tensor:
@@ -300,6 +301,7 @@ class ActorCritic(nn.Module):
         self.pi = nn.Linear(LATENT_SIZE, n_actions)
         self.vf = nn.Linear(LATENT_SIZE, 1)
         self.reset_parameters()
+        self.to(memory_format=torch.channels_last)
 
     @property
     def geometry(self) -> AttentionGeometry:

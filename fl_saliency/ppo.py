@@ -13,6 +13,7 @@ and a learning rate decaying linearly to 0 over the run.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from dataclasses import asdict, dataclass
 
@@ -105,6 +106,20 @@ def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, 
     return loss, stats
 
 
+@contextlib.contextmanager
+def inference_threads(device: torch.device):
+    """One intra-op thread for small-batch CPU inference: more would only spin against the env workers."""
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 @dataclass
 class Rollout:
     """``nsteps x num_envs`` transitions and what the update needs from them."""
@@ -142,12 +157,13 @@ class PPO:
         mb_actions = np.empty((c.nsteps, c.num_envs), np.int64)
         mb_values, mb_neglogps, mb_rewards, mb_dones = (np.empty((c.nsteps, c.num_envs), np.float32) for _ in range(4))
         episodes = []
-        for t in range(c.nsteps):
-            mb_obs[t], mb_dones[t] = obs, dones
-            mb_actions[t], mb_values[t], mb_neglogps[t] = self.act(obs)
-            obs, mb_rewards[t], dones, infos = env.step(mb_actions[t])
-            episodes += [(rank, info["episode"]) for rank, info in enumerate(infos) if "episode" in info]
-        _, last_values, _ = self.act(obs)
+        with inference_threads(self.device):
+            for t in range(c.nsteps):
+                mb_obs[t], mb_dones[t] = obs, dones
+                mb_actions[t], mb_values[t], mb_neglogps[t] = self.act(obs)
+                obs, mb_rewards[t], dones, infos = env.step(mb_actions[t])
+                episodes += [(rank, info["episode"]) for rank, info in enumerate(infos) if "episode" in info]
+            _, last_values, _ = self.act(obs)
         advantages = compute_gae(mb_rewards, mb_values, mb_dones, last_values, dones.astype(np.float32), c.gamma, c.lam)
         rollout = Rollout(mb_obs, mb_actions, mb_values, mb_neglogps, advantages + mb_values, episodes)
         return rollout, obs, dones
