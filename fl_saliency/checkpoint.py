@@ -183,7 +183,7 @@ def matching_networks(params: dict[str, np.ndarray]) -> list[str]:
     matches = []
     for name in NETWORKS:
         try:
-            check_params(params, ActorCritic(name, n_actions))
+            check_params(params, ActorCritic(name, n_actions, initialise=False))
         except CheckpointError:
             continue
         matches.append(name)
@@ -235,7 +235,7 @@ def load_model(experiment_dir: str | os.PathLike, device: str | torch.device = "
         raise CheckpointError(
             f"{experiment_dir / MODEL_FILE} has {n_actions_of(params)} actions but {experiment.env_name} has {n_actions}"
         )
-    model = ActorCritic(experiment.network, n_actions)
+    model = ActorCritic(experiment.network, n_actions, initialise=False)
     load_into(model, params, source=str(experiment_dir / MODEL_FILE))
     return model.to(device), experiment
 

@@ -17,7 +17,7 @@ def _networks(args: argparse.Namespace) -> None:
     n_actions = num_actions(args.env_name)
     rows = []
     for name in NETWORKS:
-        model = ActorCritic(name, n_actions)
+        model = ActorCritic(name, n_actions, initialise=False)
         grid = model.geometry.grid
         rows.append({"name": name, "params": parameter_count(model), "grid": f"{grid}x{grid}"})
     if args.json:
@@ -61,7 +61,7 @@ def _inspect(args: argparse.Namespace) -> None:
     game_actions = num_actions(experiment.env_name)
     if game_actions != n_actions:
         raise checkpoint.CheckpointError(f"{model_path} has {n_actions} actions but {experiment.env_name} has {game_actions}")
-    checkpoint.check_params(params, ActorCritic(experiment.network, n_actions), str(model_path))
+    checkpoint.check_params(params, ActorCritic(experiment.network, n_actions, initialise=False), str(model_path))
     print(f"matches:    yes, every parameter of {experiment.network} with the right shape")
 
 

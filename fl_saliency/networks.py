@@ -293,14 +293,16 @@ def check_network_name(name: str) -> str:
 class ActorCritic(nn.Module):
     """A feature extractor with Baselines' policy (``pi``) and value (``vf``) heads on its latent."""
 
-    def __init__(self, network: str, n_actions: int):
+    def __init__(self, network: str, n_actions: int, initialise: bool = True):
+        """``initialise=False`` skips Baselines' orthogonal init (seconds of QR) for weights about to be loaded."""
         super().__init__()
         self.network = check_network_name(network)
         self.n_actions = n_actions
         self.extractor = NETWORKS[network]()
         self.pi = nn.Linear(LATENT_SIZE, n_actions)
         self.vf = nn.Linear(LATENT_SIZE, 1)
-        self.reset_parameters()
+        if initialise:
+            self.reset_parameters()
         self.to(memory_format=torch.channels_last)
 
     @property

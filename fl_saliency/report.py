@@ -200,7 +200,7 @@ def write_report(root: Path, out: Path | None = None) -> Path:
     lines += ["", "## Parameters, 4-action game (paper's Table 2)", "", "| network | ours | paper |", "|---|---:|---:|"]
     for network in sorted({n for _, n in groups}):
         try:
-            ours = parameter_count(ActorCritic(network, 4))
+            ours = parameter_count(ActorCritic(network, 4, initialise=False))
         except FlSaliencyError:
             ours = None
         lines.append(f"| {network} | {_fmt(ours)} | {_fmt(PAPER_TABLE_2.get(network))} |")

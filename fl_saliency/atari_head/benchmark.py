@@ -28,7 +28,7 @@ from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, r
 from fl_saliency.checkpoint import load_model
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game
-from fl_saliency.io import atomic_write, atomic_write_json
+from fl_saliency.io import atomic_write, atomic_write_json, read_ahead
 from fl_saliency.networks import ActorCritic
 from fl_saliency.train import resolve_device
 
@@ -106,7 +106,7 @@ def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, set
 
     def frames():
         counted["frames"] = 0
-        for frame in dataset.frames(trial):
+        for frame in read_ahead(dataset.frames(trial)):
             counted["frames"] += 1
             yield frame
 
