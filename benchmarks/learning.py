@@ -22,24 +22,13 @@ ENV = "BreakoutNoFrameskip-v4"
 
 
 def train_sb3(out: Path, steps: int, seed: int) -> None:
-    import gymnasium as gym
     import torch
-    from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.vec_env import SubprocVecEnv, VecFrameStack
 
     from fl_saliency.ppo import PPOConfig
-    from fl_saliency.wrappers import make_atari_env
+    from sb3_setup import make_sb3_ppo
 
     torch.set_num_threads(1)
-
-    class ChannelLast(gym.ObservationWrapper):
-        def __init__(self, env):
-            super().__init__(env)
-            self.observation_space = gym.spaces.Box(0, 255, (84, 84, 1), np.uint8)
-
-        def observation(self, obs):
-            return obs[..., None]
 
     class Progress(BaseCallback):
         def __init__(self, path):
@@ -56,18 +45,10 @@ def train_sb3(out: Path, steps: int, seed: int) -> None:
             self.writer.writerow([self.num_timesteps, np.mean([e["r"] for e in buffer]) if buffer else "nan"])
             self.file.flush()
 
-    c = PPOConfig()
-    make = lambda: ChannelLast(make_atari_env(ENV))
-    env = VecFrameStack(SubprocVecEnv([make] * c.num_envs), 4)
-    env.seed(seed)
-    schedule = lambda fraction: c.lr * fraction
-    model = PPO("CnnPolicy", env, n_steps=c.nsteps, batch_size=c.minibatch_size, n_epochs=c.noptepochs,
-                learning_rate=schedule, clip_range=c.cliprange, ent_coef=c.ent_coef, vf_coef=c.vf_coef,
-                max_grad_norm=c.max_grad_norm, gamma=c.gamma, gae_lambda=c.lam, device="cpu", seed=seed, verbose=0,
-                policy_kwargs={"optimizer_kwargs": {"eps": c.adam_eps}})
+    model = make_sb3_ppo(ENV, PPOConfig(), seed, linear_lr=True)
     out.mkdir(parents=True, exist_ok=True)
     model.learn(steps, callback=Progress(out / "progress.csv"))
-    env.close()
+    model.get_env().close()
 
 
 def curve(progress: Path) -> tuple[np.ndarray, np.ndarray]:

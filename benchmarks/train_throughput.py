@@ -72,33 +72,14 @@ def loop_rate(network: str, config: PPOConfig, updates: int, backend: str) -> fl
 
 
 def sb3_rate(config: PPOConfig, updates: int) -> float:
-    import gymnasium as gym
-    from stable_baselines3 import PPO as SB3PPO
-    from stable_baselines3.common.vec_env import SubprocVecEnv, VecFrameStack
+    from sb3_setup import make_sb3_ppo
 
-    from fl_saliency.wrappers import make_atari_env
-
-    class ChannelLast(gym.ObservationWrapper):
-        def __init__(self, env):
-            super().__init__(env)
-            self.observation_space = gym.spaces.Box(0, 255, (84, 84, 1), np.uint8)
-
-        def observation(self, obs):
-            return obs[..., None]
-
-    def make():
-        return ChannelLast(make_atari_env(ENV))
-
-    env = VecFrameStack(SubprocVecEnv([make] * config.num_envs), 4)
-    model = SB3PPO("CnnPolicy", env, n_steps=config.nsteps, batch_size=config.minibatch_size,
-                   n_epochs=config.noptepochs, learning_rate=config.lr, clip_range=config.cliprange,
-                   ent_coef=config.ent_coef, vf_coef=config.vf_coef, max_grad_norm=config.max_grad_norm,
-                   gamma=config.gamma, gae_lambda=config.lam, device="cpu", seed=0, verbose=0)
+    model = make_sb3_ppo(ENV, config, seed=0)
     model.learn(config.batch_size)  # warm-up: start-up and the first update
     t = time.perf_counter()
     model.learn(updates * config.batch_size, reset_num_timesteps=False)
     rate = updates * config.batch_size / (time.perf_counter() - t)
-    env.close()
+    model.get_env().close()
     return rate
 
 

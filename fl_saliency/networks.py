@@ -66,38 +66,29 @@ def spatial_softmax(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits.reshape(b, c, h * w), dim=2).reshape(b, c, h, w)
 
 
-class SparseBlock(nn.Module):
+class ConvBlock(nn.Module):
+    """Three convolutions c1, c2, c3 with ReLUs; the last ReLU optional (the ``_norelu`` networks)."""
+
+    def __init__(self, c1: nn.Conv2d, c2: nn.Conv2d, c3: nn.Conv2d, final_relu: bool = True):
+        super().__init__()
+        self.c1, self.c2, self.c3 = c1, c2, c3
+        self.final_relu = final_relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.c1(x))
+        x = F.relu(self.c2(x))
+        x = self.c3(x)
+        return F.relu(x) if self.final_relu else x
+
+
+def sparse_block(final_relu: bool = True) -> ConvBlock:
     """The Nature CNN: 84x84 -> 7x7x64."""
-
-    def __init__(self, final_relu: bool = True):
-        super().__init__()
-        self.c1 = conv(4, 32, 8, stride=4)
-        self.c2 = conv(32, 64, 4, stride=2)
-        self.c3 = conv(64, 64, 3, stride=1)
-        self.final_relu = final_relu
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.c1(x))
-        x = F.relu(self.c2(x))
-        x = self.c3(x)
-        return F.relu(x) if self.final_relu else x
+    return ConvBlock(conv(4, 32, 8, stride=4), conv(32, 64, 4, stride=2), conv(64, 64, 3, stride=1), final_relu)
 
 
-class DenseBlock(nn.Module):
+def dense_block(final_relu: bool = True) -> ConvBlock:
     """Stride-1 SAME convolutions: 84x84 -> 84x84x64."""
-
-    def __init__(self, final_relu: bool = True):
-        super().__init__()
-        self.c1 = conv(4, 32, 7, same=True)
-        self.c2 = conv(32, 64, 5, same=True)
-        self.c3 = conv(64, 64, 3, same=True)
-        self.final_relu = final_relu
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.c1(x))
-        x = F.relu(self.c2(x))
-        x = self.c3(x)
-        return F.relu(x) if self.final_relu else x
+    return ConvBlock(conv(4, 32, 7, same=True), conv(32, 64, 5, same=True), conv(64, 64, 3, same=True), final_relu)
 
 
 class FLS(nn.Module):
@@ -136,7 +127,7 @@ class PlainCNN(FeatureExtractor):
 
     def __init__(self):
         super().__init__(64 * 7 * 7)
-        self.features = SparseBlock()
+        self.features = sparse_block()
 
     def forward(self, obs):
         x = self.features(scale_observation(obs))
@@ -151,7 +142,7 @@ class DAQN(FeatureExtractor):
 
     def __init__(self):
         super().__init__(64)
-        self.features = SparseBlock()
+        self.features = sparse_block()
         self.h1 = conv(64, 256, 1)
         self.h2 = conv(256, 1, 1)
 
@@ -168,7 +159,7 @@ class RSPPO(FeatureExtractor):
 
     def __init__(self, pad: bool):
         super().__init__(64 * 7 * 7)
-        self.features = SparseBlock()
+        self.features = sparse_block()
         self.h1 = conv(64, 512, 1)
         self.h2 = conv(512, 2, 1)
         self.pad = pad
@@ -192,7 +183,7 @@ class SparseFLS(FeatureExtractor):
     def __init__(self, kernel: int = 3, base2: bool = False, final_relu: bool = True,
                  pool: bool = False, normalise: bool = False):
         super().__init__(64 if pool else 64 * 7 * 7)
-        self.features = SparseBlock(final_relu=final_relu)
+        self.features = sparse_block(final_relu)
         self.fls = FLS(64, kernel, base2)
         self.pool = pool
         self.normalise = normalise
@@ -214,7 +205,7 @@ class DenseFLS(FeatureExtractor):
 
     def __init__(self, final_relu: bool = True):
         super().__init__(64)
-        self.features = DenseBlock(final_relu=final_relu)
+        self.features = dense_block(final_relu)
         self.fls = FLS(64)
 
     def forward(self, obs):

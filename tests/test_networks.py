@@ -8,18 +8,10 @@ from fl_saliency.checkpoint import load_into
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import NETWORKS, ActorCritic, check_network_name, parameter_count
 from numpy_reference import NETWORK_NAMES, random_baselines_params, reference_forward
+from test_numpy_reference import TABLE2_PARAMS
 
 # The paper's Table 2 (4-action game, heads included).
-TABLE_2 = {
-    "cnn": 1_686_693,
-    "cnn_daqn": 130_726,
-    "cnn_rsppo": 1_720_999,
-    "cnn_sparse_fls": 1_836_710,
-    "cnn_sparse_fls_pool": 263_846,
-    "cnn_dense_fls": 280_358,
-    "cnn_sparse_fls_h1": 1_762_982,
-    "cnn_sparse_fls_x3": 2_063_016,
-}
+TABLE_2 = TABLE2_PARAMS
 
 GRIDS = {name: 7 for name in NETWORK_NAMES}
 GRIDS.update(cnn_sparse_fls_h1=20, cnn_sparse_fls_x3=20, cnn_dense_fls=84, cnn_dense_fls_norelu=84)
