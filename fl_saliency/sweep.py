@@ -107,7 +107,8 @@ def sweep(jobs: list[Job], address: str | None = None, progress: bool = True, ec
     """Run ``jobs`` as Ray tasks (local Ray unless ``address``); prints one line per job as it ends."""
     import ray
 
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+    # "local" starts a cluster of our own rather than joining one that happens to run on this machine.
+    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
              configure_logging=False)
     try:
         gpus = ray.cluster_resources().get("GPU", 0) > 0
