@@ -115,6 +115,13 @@ class AleVectorEnv:
             obs[self.since_done < STACK - 1 - slot, slot] = 0
         return obs, np.sign(raw_rewards).astype(np.float32), dones, infos
 
+    def step_async(self, actions) -> None:
+        """The C++ steps all environments in one call, in ``step_wait``."""
+        self._pending = actions
+
+    def step_wait(self):
+        return self.step(self._pending)
+
     def close(self) -> None:
         if self.envs is not None:
             self.envs.close()

@@ -10,6 +10,8 @@
   {"r", "l", "t"}`` when environment i finished a full game (Monitor: all lives, unclipped
   score, time since the environment started); with ``keep_rgb``, ``infos[i]["rgb"]`` is the
   emulator's current 210x160 RGB screen (what Baselines' ``get_images()`` shows);
+- ``step_async(actions)`` then ``step_wait()``: the same step in two calls, so that the caller can
+  work while the environments run (a no-op split where they run in-process);
 - ``num_envs``, ``n_actions``, ``close()``.
 
 Backends: ``baselines`` (default) runs the exact Python wrapper chain of wrappers.py, one
@@ -87,10 +89,24 @@ class BaselinesVecEnv:
         self.reset_infos = _unbatch_infos(info, self.num_envs)
         return self.stacker.reset(frames)
 
-    def step(self, actions: np.ndarray):
-        frames, rewards, terminated, truncated, info = self.envs.step(np.asarray(actions))
+    def step_async(self, actions: np.ndarray) -> None:
+        """Start a step; the environments run in their processes until ``step_wait``."""
+        if isinstance(self.envs, AsyncVectorEnv):
+            self.envs.step_async(np.asarray(actions))
+        else:
+            self._pending = np.asarray(actions)
+
+    def step_wait(self):
+        if isinstance(self.envs, AsyncVectorEnv):
+            frames, rewards, terminated, truncated, info = self.envs.step_wait()
+        else:
+            frames, rewards, terminated, truncated, info = self.envs.step(self._pending)
         dones = terminated | truncated
         return self.stacker.push(frames, dones), rewards.astype(np.float32), dones, _unbatch_infos(info, self.num_envs)
+
+    def step(self, actions: np.ndarray):
+        self.step_async(actions)
+        return self.step_wait()
 
     def close(self) -> None:
         self.envs.close()

@@ -75,6 +75,15 @@ class EpisodeLog:
                 "done_per_env": self.done_per_env.tolist()}
 
 
+def env_groups(num_env: int, backend: str) -> list[tuple[int, int]]:
+    """(first rank, size) of the environment groups that take turns: two halves for subprocess
+    environments, one group where stepping runs in-process and cannot overlap the network."""
+    if backend != "baselines" or num_env < 2:
+        return [(0, num_env)]
+    half = (num_env + 1) // 2
+    return [(0, half), (half, num_env - half)]
+
+
 def summarise(rewards: list[float]) -> dict:
     r = np.asarray(rewards, np.float64)
     return {"n": int(r.size), "mean": float(r.mean()), "std": float(r.std()), "median": float(np.median(r)),
@@ -102,9 +111,10 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     model.eval()
     check_output_dir(settings)
     backend = "baselines" if settings.raw_obs else settings.env_backend  # only that chain has RGB screens
-    env = make_vec_env(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
-                       max_eplen=settings.max_eplen, keep_rgb=settings.raw_obs,
-                       breakout_infinite=settings.breakout_infinite)
+    groups = env_groups(settings.num_env, backend)
+    envs = [make_vec_env(experiment.env_name, size, settings.eval_seed + offset, backend=backend,
+                         max_eplen=settings.max_eplen, keep_rgb=settings.raw_obs,
+                         breakout_infinite=settings.breakout_infinite) for offset, size in groups]
     recorder = None
     if settings.video:
         from fl_saliency.video import PerceptionRecorder
@@ -116,27 +126,46 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     log = EpisodeLog(settings.evals_per_env, [[] for _ in range(settings.num_env)], np.zeros(settings.num_env, np.int64))
     total = settings.num_env * settings.evals_per_env
     bar = tqdm(total=total, unit="episode", disable=None if settings.progress else True, dynamic_ncols=True)
+
+    def act(obs: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+        with torch.no_grad():
+            logits, _, attention = model(torch.from_numpy(obs).to(device))
+        actions = logits.argmax(1) if settings.deterministic else torch.distributions.Categorical(logits=logits).sample()
+        return actions.cpu().numpy(), attention
+
+    # The environments run in two groups, pipelined: the network acts for one group while the other
+    # group's environments step in their processes. Each env's game is the same as unsplit.
     steps = 0
     try:
         with inference_threads(device):
-            obs = env.reset()
-            rgb = np.stack([info["rgb"] for info in env.reset_infos]) if settings.raw_obs else None
+            obs = [env.reset() for env in envs]
+            rgb = [np.stack([info["rgb"] for info in env.reset_infos]) if settings.raw_obs else None for env in envs]
+            attention = []
+            for g, env in enumerate(envs):
+                actions, group_attention = act(obs[g])
+                attention.append(group_attention)
+                env.step_async(actions)
             t_start = time.perf_counter()  # playing time, without starting the environments
-            while not log.finished.all():
-                with torch.no_grad():
-                    logits, _, attention = model(torch.from_numpy(obs).to(device))
-                actions = logits.argmax(1) if settings.deterministic else torch.distributions.Categorical(logits=logits).sample()
+            while True:
                 if recorder:
-                    recorder.add(attention, obs, rgb, log.finished)
-                obs, _, _, infos = env.step(actions.cpu().numpy())
-                steps += 1
-                if settings.raw_obs:
-                    rgb = np.stack([info["rgb"] for info in infos])
+                    recorder.add(torch.cat(attention), np.concatenate(obs),
+                                 np.concatenate(rgb) if settings.raw_obs else None, log.finished)
                 counted_before = int(np.minimum(log.done_per_env, settings.evals_per_env).sum())
-                for rank, info in enumerate(infos):
-                    if "episode" in info:
-                        log.add(rank, info["episode"])
+                for g, (env, (offset, _)) in enumerate(zip(envs, groups)):
+                    obs[g], _, _, infos = env.step_wait()
+                    if settings.raw_obs:
+                        rgb[g] = np.stack([info["rgb"] for info in infos])
+                    for rank, info in enumerate(infos, start=offset):
+                        if "episode" in info:
+                            log.add(rank, info["episode"])
+                    actions, attention[g] = act(obs[g])
+                    env.step_async(actions)
+                steps += 1
                 bar.update(int(np.minimum(log.done_per_env, settings.evals_per_env).sum()) - counted_before)
+                if log.finished.all():
+                    for env in envs:
+                        env.step_wait()  # the one step started beyond the end
+                    break
         t_played = time.perf_counter() - t_start
         video_path = recorder.finish() if recorder else None
     except BaseException:
@@ -145,7 +174,8 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         raise
     finally:
         bar.close()
-        env.close()
+        for env in envs:
+            env.close()
 
     results = log.results()
     atomic_write_json(results, settings.output_dir / RESULTS_FILE)
