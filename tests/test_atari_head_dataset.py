@@ -388,7 +388,7 @@ def test_release2_extracted_tar_folder(tmp_path, nested):
     assert_frames(ds.frames(trial), frames)
     ds.check(trial)
     (tmp_path / stem / (f"{stem}/" if nested else "") / "AB_8_5.png").unlink()
-    with pytest.raises(DatasetError, match=f"trial 8 .*no frame 5"):
+    with pytest.raises(DatasetError, match="trial 8 .*no frame 5"):
         list(ds.frames(trial))
 
 
@@ -453,10 +453,10 @@ def test_frames_skip_foreign_members_and_reject_bad_names(tmp_path):
     with pytest.raises(DatasetError, match=f"trial 9 \\({stem}\\).*XY_9_4.png"):
         list(ds.frames(trial))
     (tmp_path / f"{stem}.tar.bz2").write_bytes(tar_bytes(stem, "AB_9", frames, [1, 2, 3, 2]))
-    with pytest.raises(DatasetError, match=f"trial 9 .*duplicate"):
+    with pytest.raises(DatasetError, match="trial 9 .*duplicate"):
         list(ds.frames(trial))
     (tmp_path / f"{stem}.tar.bz2").write_bytes(tar_bytes(stem, "AB_9", frames, [1, 3]))
-    with pytest.raises(DatasetError, match=f"trial 9 .*no frame 2"):
+    with pytest.raises(DatasetError, match="trial 9 .*no frame 2"):
         ds.check(trial)
 
 

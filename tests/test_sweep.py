@@ -6,7 +6,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from fl_saliency.ppo import PPOConfig
 from fl_saliency.report import read_sweep, write_report
