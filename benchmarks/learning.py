@@ -99,7 +99,8 @@ def main() -> None:
         cells = []
         for steps, values in curves.values():
             before = np.flatnonzero(steps <= step)
-            cells.append(f"{values[before[-1]]:20.2f}" if len(before) else f"{'—':>20}")
+            reached = len(steps) and steps[-1] >= step
+            cells.append(f"{values[before[-1]]:20.2f}" if len(before) and reached else f"{'—':>20}")
         print(f"{step:>8} " + " ".join(cells))
     if any(len(steps) == 0 for steps, _ in curves.values()):
         return
