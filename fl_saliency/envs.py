@@ -112,6 +112,34 @@ class BaselinesVecEnv:
         self.envs.close()
 
 
+class EnvGroups:
+    """``num_envs`` environments as vector envs that take turns: two halves of subprocess
+    environments, so that the network can act for one half while the other steps (one group where
+    stepping runs in-process). Env ``rank`` is seeded ``seed + rank`` whatever the split, so every
+    environment plays the same games as unsplit. ``parts`` pairs each group's slice of the ranks
+    with its vector env."""
+
+    def __init__(self, env_name: str, num_envs: int, seed: int, backend: str = "baselines", **options):
+        if backend == "baselines" and num_envs >= 4:
+            half = (num_envs + 1) // 2
+            bounds = [(0, half), (half, num_envs)]
+        else:
+            bounds = [(0, num_envs)]
+        self.parts = [(slice(start, stop), make_vec_env(env_name, stop - start, seed + start, backend, **options))
+                      for start, stop in bounds]
+        self.num_envs = num_envs
+        self.n_actions = self.parts[0][1].n_actions
+
+    def reset(self) -> np.ndarray:
+        obs = np.concatenate([env.reset() for _, env in self.parts])
+        self.reset_infos = [info for _, env in self.parts for info in env.reset_infos]
+        return obs
+
+    def close(self) -> None:
+        for _, env in self.parts:
+            env.close()
+
+
 def make_vec_env(env_name: str, num_envs: int, seed: int, backend: str = "baselines", max_eplen: int | None = None,
                  keep_rgb: bool = False, asynchronous: bool = True, breakout_infinite: bool = False):
     """A vector environment of ``num_envs`` copies of the game, env ``rank`` seeded ``seed + rank``."""

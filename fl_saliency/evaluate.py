@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from fl_saliency.checkpoint import load_model
-from fl_saliency.envs import make_vec_env
+from fl_saliency.envs import EnvGroups
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.io import atomic_write_json
 from fl_saliency.ppo import inference_threads
@@ -75,15 +75,6 @@ class EpisodeLog:
                 "done_per_env": self.done_per_env.tolist()}
 
 
-def env_groups(num_env: int, backend: str) -> list[tuple[int, int]]:
-    """(first rank, size) of the environment groups that take turns: two halves for subprocess
-    environments, one group where stepping runs in-process and cannot overlap the network."""
-    if backend != "baselines" or num_env < 2:
-        return [(0, num_env)]
-    half = (num_env + 1) // 2
-    return [(0, half), (half, num_env - half)]
-
-
 def summarise(rewards: list[float]) -> dict:
     r = np.asarray(rewards, np.float64)
     return {"n": int(r.size), "mean": float(r.mean()), "std": float(r.std()), "median": float(np.median(r)),
@@ -111,10 +102,8 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     model.eval()
     check_output_dir(settings)
     backend = "baselines" if settings.raw_obs else settings.env_backend  # only that chain has RGB screens
-    groups = env_groups(settings.num_env, backend)
-    envs = [make_vec_env(experiment.env_name, size, settings.eval_seed + offset, backend=backend,
-                         max_eplen=settings.max_eplen, keep_rgb=settings.raw_obs,
-                         breakout_infinite=settings.breakout_infinite) for offset, size in groups]
+    envs = EnvGroups(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
+                     max_eplen=settings.max_eplen, keep_rgb=settings.raw_obs, breakout_infinite=settings.breakout_infinite)
     recorder = None
     if settings.video:
         from fl_saliency.video import PerceptionRecorder
@@ -133,37 +122,35 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         actions = logits.argmax(1) if settings.deterministic else torch.distributions.Categorical(logits=logits).sample()
         return actions.cpu().numpy(), attention
 
-    # The environments run in two groups, pipelined: the network acts for one group while the other
-    # group's environments step in their processes. Each env's game is the same as unsplit.
+    # The groups take turns: the network acts for one while the other's environments step.
     steps = 0
     try:
         with inference_threads(device):
-            obs = [env.reset() for env in envs]
-            rgb = [np.stack([info["rgb"] for info in env.reset_infos]) if settings.raw_obs else None for env in envs]
-            attention = []
-            for g, env in enumerate(envs):
-                actions, group_attention = act(obs[g])
-                attention.append(group_attention)
+            obs = envs.reset()
+            rgb = np.stack([info["rgb"] for info in envs.reset_infos]) if settings.raw_obs else None
+            attention = torch.empty(0)
+            for ranks, env in envs.parts:
+                actions, group_attention = act(obs[ranks])
+                attention = torch.cat([attention, group_attention]) if len(attention) else group_attention
                 env.step_async(actions)
             t_start = time.perf_counter()  # playing time, without starting the environments
             while True:
                 if recorder:
-                    recorder.add(torch.cat(attention), np.concatenate(obs),
-                                 np.concatenate(rgb) if settings.raw_obs else None, log.finished)
+                    recorder.add(attention, obs, rgb, log.finished)
                 counted_before = int(np.minimum(log.done_per_env, settings.evals_per_env).sum())
-                for g, (env, (offset, _)) in enumerate(zip(envs, groups)):
-                    obs[g], _, _, infos = env.step_wait()
+                for ranks, env in envs.parts:
+                    obs[ranks], _, _, infos = env.step_wait()
                     if settings.raw_obs:
-                        rgb[g] = np.stack([info["rgb"] for info in infos])
-                    for rank, info in enumerate(infos, start=offset):
+                        rgb[ranks] = np.stack([info["rgb"] for info in infos])
+                    for rank, info in enumerate(infos, start=ranks.start):
                         if "episode" in info:
                             log.add(rank, info["episode"])
-                    actions, attention[g] = act(obs[g])
+                    actions, attention[ranks] = act(obs[ranks])
                     env.step_async(actions)
                 steps += 1
                 bar.update(int(np.minimum(log.done_per_env, settings.evals_per_env).sum()) - counted_before)
                 if log.finished.all():
-                    for env in envs:
+                    for _, env in envs.parts:
                         env.step_wait()  # the one step started beyond the end
                     break
         t_played = time.perf_counter() - t_start
@@ -174,8 +161,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         raise
     finally:
         bar.close()
-        for env in envs:
-            env.close()
+        envs.close()
 
     results = log.results()
     atomic_write_json(results, settings.output_dir / RESULTS_FILE)

@@ -150,19 +150,33 @@ class PPO:
         actions = distribution.sample()
         return actions.cpu().numpy(), values.cpu().numpy(), (-distribution.log_prob(actions)).cpu().numpy()
 
-    def rollout(self, env, obs: np.ndarray, dones: np.ndarray) -> tuple[Rollout, np.ndarray, np.ndarray]:
-        """Step ``env`` for nsteps from ``obs``; returns the rollout and the observation/dones to continue from."""
+    def rollout(self, envs, obs: np.ndarray, dones: np.ndarray) -> tuple[Rollout, np.ndarray, np.ndarray]:
+        """Step the ``EnvGroups`` for nsteps from ``obs``; returns the rollout and the observation/dones to continue from.
+
+        The groups take turns: while one group's environments step in their processes, the
+        network acts for the other.
+        """
         c = self.config
+        obs, dones = obs.copy(), dones.copy()
         mb_obs = np.empty((c.nsteps, *obs.shape), np.uint8)
         mb_actions = np.empty((c.nsteps, c.num_envs), np.int64)
         mb_values, mb_neglogps, mb_rewards, mb_dones = (np.empty((c.nsteps, c.num_envs), np.float32) for _ in range(4))
         episodes = []
+
+        def act_and_step(t: int, ranks: slice, env) -> None:
+            mb_obs[t, ranks], mb_dones[t, ranks] = obs[ranks], dones[ranks]
+            mb_actions[t, ranks], mb_values[t, ranks], mb_neglogps[t, ranks] = self.act(obs[ranks])
+            env.step_async(mb_actions[t, ranks])
+
         with inference_threads(self.device):
+            for ranks, env in envs.parts:
+                act_and_step(0, ranks, env)
             for t in range(c.nsteps):
-                mb_obs[t], mb_dones[t] = obs, dones
-                mb_actions[t], mb_values[t], mb_neglogps[t] = self.act(obs)
-                obs, mb_rewards[t], dones, infos = env.step(mb_actions[t])
-                episodes += [(rank, info["episode"]) for rank, info in enumerate(infos) if "episode" in info]
+                for ranks, env in envs.parts:
+                    obs[ranks], mb_rewards[t, ranks], dones[ranks], infos = env.step_wait()
+                    episodes += [(ranks.start + i, info["episode"]) for i, info in enumerate(infos) if "episode" in info]
+                    if t + 1 < c.nsteps:
+                        act_and_step(t + 1, ranks, env)
             _, last_values, _ = self.act(obs)
         advantages = compute_gae(mb_rewards, mb_values, mb_dones, last_values, dones.astype(np.float32), c.gamma, c.lam)
         rollout = Rollout(mb_obs, mb_actions, mb_values, mb_neglogps, advantages + mb_values, episodes)

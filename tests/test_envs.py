@@ -576,3 +576,25 @@ def test_gym_id_and_plain_name_are_the_same_game():
         runs.append([vec.reset()] + [vec.step(np.array([a]))[0] for a in actions])
         vec.close()
     assert all(np.array_equal(a, b) for a, b in zip(*runs))
+
+
+def test_env_groups_play_the_same_games_as_one_vector_env():
+    from fl_saliency.envs import EnvGroups
+
+    actions = np.random.default_rng(5).integers(0, 4, size=(150, 4))
+    whole = make_vec_env("Breakout", 4, 21, backend="baselines")
+    groups = EnvGroups("Breakout", 4, 21, backend="baselines")
+    assert [(ranks.start, ranks.stop) for ranks, _ in groups.parts] == [(0, 2), (2, 4)]
+    np.testing.assert_array_equal(whole.reset(), groups.reset())
+    for a in actions:
+        obs, rewards, dones, infos = whole.step(a)
+        for ranks, env in groups.parts:
+            env.step_async(a[ranks])
+        for ranks, env in groups.parts:
+            g_obs, g_rewards, g_dones, g_infos = env.step_wait()
+            np.testing.assert_array_equal(g_obs, obs[ranks])
+            np.testing.assert_array_equal(g_rewards, rewards[ranks])
+            np.testing.assert_array_equal(g_dones, dones[ranks])
+            assert [("episode" in i) for i in g_infos] == [("episode" in i) for i in infos[ranks]]
+    whole.close()
+    groups.close()

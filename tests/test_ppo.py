@@ -106,18 +106,30 @@ def test_episode_stats_keep_the_last_100():
 
 
 class FakeEnv:
-    """Deterministic env: reward 1 each step, a done every 3rd step, episodes reported."""
+    """Deterministic env: reward 1 each step (``base`` + step in the observation), a done every 3rd step."""
 
-    def __init__(self, num_envs):
+    def __init__(self, num_envs, base=0):
         self.num_envs = num_envs
+        self.base = base
         self.t = 0
 
-    def step(self, actions):
+    def step_async(self, actions):
+        assert len(actions) == self.num_envs
         self.t += 1
+
+    def step_wait(self):
         done = self.t % 3 == 0
-        obs = np.full((self.num_envs, 4, 84, 84), self.t % 256, np.uint8)
+        obs = np.full((self.num_envs, 4, 84, 84), (self.base + self.t) % 256, np.uint8)
         infos = [{"episode": {"r": 3.0, "l": 3, "t": 0.0}} if done else {} for _ in range(self.num_envs)]
         return obs, np.ones(self.num_envs, np.float32), np.full(self.num_envs, done), infos
+
+
+class FakeGroups:
+    """EnvGroups' interface over FakeEnvs: ``sizes`` environments per group."""
+
+    def __init__(self, *sizes):
+        starts = np.cumsum((0,) + sizes)
+        self.parts = [(slice(a, b), FakeEnv(b - a, base=100 * i)) for i, (a, b) in enumerate(zip(starts, starts[1:]))]
 
 
 def test_rollout_shapes_dones_convention_and_returns():
@@ -125,7 +137,7 @@ def test_rollout_shapes_dones_convention_and_returns():
     c = PPOConfig(num_envs=2, nsteps=5, nminibatches=2, noptepochs=1)
     ppo = PPO(ActorCritic("cnn", 4), c, seed=0, device=torch.device("cpu"))
     obs = np.zeros((2, 4, 84, 84), np.uint8)
-    rollout, obs, dones = ppo.rollout(FakeEnv(2), obs, np.zeros(2, bool))
+    rollout, obs, dones = ppo.rollout(FakeGroups(2), obs, np.zeros(2, bool))
     assert rollout.obs.shape == (5, 2, 4, 84, 84) and rollout.actions.shape == (5, 2)
     # dones are stored for the observation each step starts from: after steps 3 (t=3) the next obs began an episode
     assert [o[0, 0, 0, 0] for o in rollout.obs] == [0, 1, 2, 3, 4]
@@ -134,12 +146,24 @@ def test_rollout_shapes_dones_convention_and_returns():
     assert set(stats) == {"policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfrac"}
 
 
+def test_rollout_over_two_groups_puts_each_group_at_its_ranks():
+    torch.manual_seed(0)
+    c = PPOConfig(num_envs=5, nsteps=4, nminibatches=1, noptepochs=1)
+    ppo = PPO(ActorCritic("cnn", 4), c, seed=0, device=torch.device("cpu"))
+    rollout, obs, dones = ppo.rollout(FakeGroups(3, 2), np.zeros((5, 4, 84, 84), np.uint8), np.zeros(5, bool))
+    assert [o[:, 0, 0, 0].tolist() for o in rollout.obs] == [[0] * 5, [1, 1, 1, 101, 101], [2, 2, 2, 102, 102],
+                                                           [3, 3, 3, 103, 103]]
+    assert obs[:, 0, 0, 0].tolist() == [4, 4, 4, 104, 104] and dones.tolist() == [False] * 5
+    assert rollout.obs[2:, :, 0, 0, 0].min() >= 2 and sorted(rank for rank, _ in rollout.episodes) == [0, 1, 2, 3, 4]
+    assert np.isfinite(rollout.returns).all() and rollout.actions.shape == (4, 5)
+
+
 def test_update_changes_weights_and_clips_the_gradient_norm():
     torch.manual_seed(0)
     c = PPOConfig(num_envs=2, nsteps=4, nminibatches=1, noptepochs=1, max_grad_norm=1e-3)
     model = ActorCritic("cnn", 4)
     ppo = PPO(model, c, seed=0, device=torch.device("cpu"))
-    rollout, _, _ = ppo.rollout(FakeEnv(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
+    rollout, _, _ = ppo.rollout(FakeGroups(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
     seen = []
     original_step = ppo.optimizer.step
 
@@ -158,7 +182,7 @@ def test_learner_state_round_trips_exactly():
     c = PPOConfig(num_envs=2, nsteps=4, nminibatches=2, noptepochs=1)
     torch.manual_seed(0)
     a = PPO(ActorCritic("cnn_sparse_fls", 4), c, seed=3, device=torch.device("cpu"))
-    rollout, _, _ = a.rollout(FakeEnv(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
+    rollout, _, _ = a.rollout(FakeGroups(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
     a.update(rollout, lr=1e-3)
     state = a.state_dict()
     torch.manual_seed(99)
