@@ -9,7 +9,7 @@ from fl_saliency.errors import FlSaliencyError
 
 PAPER_GAMES = ("BeamRider", "Breakout", "Enduro", "MsPacman", "Seaquest", "SpaceInvaders")
 
-_GYM_SUFFIX = re.compile(r"(NoFrameskip)?-v[045]$|Deterministic-v[04]$")
+_V4_SUFFIX = "NoFrameskip-v4"
 
 
 def rom_id(game: str) -> str:
@@ -25,11 +25,17 @@ def _rom_ids() -> frozenset[str]:
 
 
 def parse_game(env_name: str) -> str:
-    """The CamelCase game of a gym id (``BreakoutNoFrameskip-v4``, ``ALE/Breakout-v5``) or plain name.
+    """The CamelCase game of a gym id (``BreakoutNoFrameskip-v4``) or a plain name (``Breakout``).
 
-    Raises FlSaliencyError when ale-py ships no ROM for it.
+    Other gym versions (``-v0``, ``Deterministic-v4``, ``ALE/...-v5``) are refused rather than
+    silently given v4 NoFrameskip semantics. Raises FlSaliencyError when ale-py ships no ROM for it.
     """
-    game = _GYM_SUFFIX.sub("", env_name.removeprefix("ALE/"))
+    game = env_name.removesuffix(_V4_SUFFIX)
+    if "-v" in game or "/" in game:
+        raise FlSaliencyError(
+            f"unsupported environment id {env_name!r}: fl-saliency runs the v4 NoFrameskip semantics of the paper; "
+            f"use <Game>NoFrameskip-v4 or the plain game name"
+        )
     if not game or rom_id(game) not in _rom_ids():
         raise FlSaliencyError(
             f"unknown Atari game {env_name!r}: expected a gym id such as BreakoutNoFrameskip-v4 "

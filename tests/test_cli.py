@@ -32,3 +32,10 @@ def test_unknown_game_is_one_line():
     result = run_cli("networks", "--env-name", "Tetris3000")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "unknown Atari game 'Tetris3000'" in result.stderr
+
+
+def test_other_gym_versions_are_refused_not_silently_changed():
+    # -v0 has sticky actions and Deterministic-v4 a fixed frameskip: not the paper's NoFrameskip-v4.
+    for env_id in ("Breakout-v0", "BreakoutDeterministic-v4", "ALE/Breakout-v5"):
+        result = run_cli("networks", "--env-name", env_id)
+        assert result.returncode == 2 and "unsupported environment id" in result.stderr, env_id
