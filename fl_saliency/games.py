@@ -10,6 +10,7 @@ from fl_saliency.errors import FlSaliencyError
 PAPER_GAMES = ("BeamRider", "Breakout", "Enduro", "MsPacman", "Seaquest", "SpaceInvaders")
 
 _V4_SUFFIX = "NoFrameskip-v4"
+_ANY_GYM_VERSION = re.compile(r"^(ALE/)?(?P<game>[A-Za-z0-9]+?)(NoFrameskip|Deterministic)?-v\d+$")
 
 
 def rom_id(game: str) -> str:
@@ -30,16 +31,17 @@ def parse_game(env_name: str) -> str:
     Other gym versions (``-v0``, ``Deterministic-v4``, ``ALE/...-v5``) are refused rather than
     silently given v4 NoFrameskip semantics. Raises FlSaliencyError when ale-py ships no ROM for it.
     """
-    game = env_name.removesuffix(_V4_SUFFIX)
-    if "-v" in game or "/" in game:
-        raise FlSaliencyError(
-            f"unsupported environment id {env_name!r}: fl-saliency runs the v4 NoFrameskip semantics of the paper; "
-            f"use <Game>NoFrameskip-v4 or the plain game name"
-        )
+    versioned = _ANY_GYM_VERSION.match(env_name)
+    game = versioned["game"] if versioned else env_name
     if not game or rom_id(game) not in _rom_ids():
         raise FlSaliencyError(
             f"unknown Atari game {env_name!r}: expected a gym id such as BreakoutNoFrameskip-v4 "
             f"or a game name such as Breakout (paper games: {', '.join(PAPER_GAMES)})"
+        )
+    if versioned and env_name != game + _V4_SUFFIX:
+        raise FlSaliencyError(
+            f"unsupported environment id {env_name!r}: fl-saliency runs the v4 NoFrameskip semantics of the paper; "
+            f"use {game}{_V4_SUFFIX} or {game}"
         )
     return game
 
