@@ -71,13 +71,10 @@ def _rewards(folder: Path) -> list[float] | None:
 def _saliency(folder: Path) -> dict[str, float]:
     if not (folder / "saliency.pkl").exists():
         return {}
-    records = load_restricted(folder / "saliency.pkl", "saliency file")
-    means = {}
-    for metric in SALIENCY_METRICS:
-        values = np.concatenate([np.asarray(r["metrics"][metric], np.float64) for r in records]) if records else np.zeros(0)
-        if np.isfinite(values).any():
-            means[metric] = float(np.nanmean(values))
-    return means
+    from fl_saliency.atari_head.benchmark import summarise
+
+    overall = summarise(load_restricted(folder / "saliency.pkl", "saliency file"))["overall"]
+    return {metric: stats["mean"] for metric, stats in overall.items() if stats["count"]}
 
 
 def _curve(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:

@@ -193,7 +193,9 @@ def test_resume_restores_exactly_what_was_saved(tmp_path):
     for k in opt_saved["state"]:
         for name in ("exp_avg", "exp_avg_sq", "step"):
             assert torch.equal(opt_saved["state"][k][name], opt_restored["state"][k][name])
-    assert saved["update"] == 2 and len(saved["episodes"]["rewards"]) >= 0
+    assert saved["update"] == 2
+    monitored = [e["r"] for rank in (0, 1) for e in read_monitor(out / "logs" / f"0.{rank}.monitor.csv")[1]]
+    assert sorted(saved["episodes"]["rewards"]) == sorted(monitored)
     # The Baselines model.pkl written with the checkpoint holds the same weights.
     params = load_params(out / "model.pkl")
     w = saved["ppo"]["model"]["extractor.features.c1.weight"].numpy().transpose(2, 3, 1, 0)
