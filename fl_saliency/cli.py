@@ -74,11 +74,17 @@ def _train(args: argparse.Namespace) -> None:
                     vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm, gamma=args.gamma, lam=args.lam)
     settings = TrainSettings(
         output_dir=Path(args.output_dir), network=args.network, env_name=args.env_name, train_seed=args.train_seed,
-        num_timesteps=args.num_timesteps, ppo=ppo, env_backend=args.env_backend, save_interval=args.save_interval,
+        num_timesteps=args.num_timesteps, ppo=ppo, env_backend=args.env_backend, env_workers=args.env_workers,
+        save_interval=args.save_interval,
         log_interval=args.log_interval, device=args.device, resume=args.resume, force=args.force,
     )
     model = train(settings)
     print(f"model saved to {model}")
+
+
+def add_env_workers_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env-workers", type=int, help="processes stepping the baselines backend's environments, "
+                        "each a block of them (default: one per CPU core)")
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +111,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lam", type=float, default=d.lam)
     parser.add_argument("--env-backend", choices=BACKENDS, default="baselines",
                         help="baselines: the exact Python wrapper chain; ale-vector: ale-py's faster C++ vector env")
+    add_env_workers_argument(parser)
     parser.add_argument("--save-interval", type=int, default=50, help="updates between checkpoints")
     parser.add_argument("--log-interval", type=int, default=1, help="updates between log rows")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
@@ -121,7 +128,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         experiment_dir=Path(args.experiment_dir), output_dir=output_dir, num_env=args.num_env,
         evals_per_env=args.evals_per_env, eval_seed=args.eval_seed, max_eplen=args.max_eplen, raw_obs=args.raw_obs,
         processed_obs=args.processed_obs, video_format=args.video_format, video_env=args.video_env,
-        deterministic=args.deterministic, env_backend=args.env_backend, device=args.device, progress=args.progress,
+        deterministic=args.deterministic, env_backend=args.env_backend, env_workers=args.env_workers,
+        device=args.device, progress=args.progress,
         force=args.force, breakout_infinite=args.breakout_infinite,
     ))
 
@@ -145,6 +153,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-env", type=int, help="record only this environment instead of all, tiled")
     parser.add_argument("--breakout-infinite", action="store_true", help="BreakoutInfinite: bricks respawn after 864")
     parser.add_argument("--env-backend", choices=BACKENDS, default="baselines")
+    add_env_workers_argument(parser)
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--force", action="store_true", help="overwrite results already in --output-dir")
 

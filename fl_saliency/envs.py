@@ -14,23 +14,26 @@
   work while the environments run (a no-op split where they run in-process);
 - ``num_envs``, ``n_actions``, ``close()``.
 
-Backends: ``baselines`` (default) runs the exact Python wrapper chain of wrappers.py, one
-process per environment; ``ale-vector`` runs ale-py's C++ vector environment completed in
+Backends: ``baselines`` (default) runs the exact Python wrapper chain of wrappers.py in a few
+processes (by default one per CPU core), each stepping a block of environments; ``ale-vector`` runs ale-py's C++ vector environment completed in
 Python (ale_vector.py; its remaining differences are listed in the README).
 """
 
 from __future__ import annotations
 
 import functools
+import multiprocessing
+import os
 import signal
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
-import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import num_actions, parse_game
-from fl_saliency.wrappers import FrameStacker, make_atari_env
+from fl_saliency.wrappers import FRAME_SIZE, FrameStacker, make_atari_env
 
 BACKENDS = ("baselines", "ale-vector")
 
@@ -62,71 +65,204 @@ def _unbatch_infos(info: dict, num_envs: int) -> list[dict]:
     return per_env
 
 
-def _make_in_worker(*args) -> gym.Env:
+class EnvBlock:
+    """Consecutive ranks of the chain, stepped one after another in one process (SAME_STEP autoreset)."""
+
+    def __init__(self, env_name: str, num_envs: int, seed: int, max_eplen: int | None = None, keep_rgb: bool = False,
+                 breakout_infinite: bool = False):
+        make = functools.partial(make_atari_env, env_name, max_eplen, keep_rgb, breakout_infinite)
+        self.envs = SyncVectorEnv([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+        self.num_envs = num_envs
+        self.seed = seed
+
+    def reset(self) -> tuple[np.ndarray, list[dict]]:
+        frames, info = self.envs.reset(seed=self.seed)
+        return frames, _unbatch_infos(info, self.num_envs)
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+        frames, rewards, terminated, truncated, info = self.envs.step(actions)
+        return frames, rewards.astype(np.float32), terminated | truncated, _unbatch_infos(info, self.num_envs)
+
+    def close(self) -> None:
+        self.envs.close()
+
+
+def _serve_block(conn, frames_buffer, block_args: tuple) -> None:
+    """Worker process: build an EnvBlock, then answer reset/step/close; frames go into shared memory."""
     # Ctrl-C is the training loop's to handle (checkpoint, then stop); workers must outlive it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return make_atari_env(*args)
+    try:
+        block = EnvBlock(*block_args)
+        frames_out = np.frombuffer(frames_buffer, np.uint8).reshape(block.num_envs, FRAME_SIZE, FRAME_SIZE)
+        conn.send(("ok", None))
+        while True:
+            command, actions = conn.recv()
+            if command == "close":
+                block.close()
+                return
+            frames, *rest = block.reset() if command == "reset" else block.step(actions)
+            frames_out[:] = frames
+            conn.send(("ok", rest))
+    except (EOFError, KeyboardInterrupt):
+        return
+    except Exception as exc:  # reported in the main process as one line
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+@dataclass
+class EnvWorker:
+    """One process stepping the environments ``ranks``; its frames arrive in shared memory."""
+
+    ranks: slice
+    connection: Connection
+    process: multiprocessing.Process
+    frames: np.ndarray
+
+    def _died(self) -> FlSaliencyError:
+        self.process.join(timeout=1)
+        return FlSaliencyError(f"the process of environments {self.ranks.start}..{self.ranks.stop - 1} died "
+                               f"(exit code {self.process.exitcode})")
+
+    def send(self, command: str, actions: np.ndarray | None = None) -> None:
+        try:
+            self.connection.send((command, actions))
+        except (BrokenPipeError, ConnectionResetError):
+            raise self._died() from None
+
+    def receive(self):
+        try:
+            status, payload = self.connection.recv()
+        except (EOFError, ConnectionResetError):
+            raise self._died() from None
+        if status == "error":
+            raise FlSaliencyError(f"environments {self.ranks.start}..{self.ranks.stop - 1} failed: {payload}")
+        return payload
+
+    def close(self) -> None:
+        try:
+            self.connection.send(("close", None))
+        except OSError:
+            pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.terminate()
+        self.connection.close()
+
+
+def split_evenly(total: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` consecutive (start, stop) ranges covering range(total), sizes differing by at most one."""
+    bounds = np.linspace(0, total, parts + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def env_workers(num_envs: int, workers: int | None) -> int:
+    """How many env processes: ``workers`` (default: the CPU cores this process may use), at most one per env."""
+    if workers is not None and workers < 1:
+        raise FlSaliencyError(f"--env-workers must be at least 1, got {workers}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(num_envs, workers or cores))
 
 
 class BaselinesVecEnv:
-    """The exact Baselines chain per environment, stepped in subprocesses (or in-process)."""
+    """The exact Baselines chain per environment, in ``workers`` subprocesses that each step a block
+    of consecutive ranks (or in-process). Fewer processes than environments on few cores: every
+    process switch costs as much as a fair part of an emulator step."""
 
     def __init__(self, env_name: str, num_envs: int, seed: int, max_eplen: int | None = None,
-                 keep_rgb: bool = False, asynchronous: bool = True, breakout_infinite: bool = False):
+                 keep_rgb: bool = False, asynchronous: bool = True, breakout_infinite: bool = False,
+                 workers: int | None = None):
         self.num_envs = num_envs
         self.n_actions = num_actions(env_name)
-        self.seed = seed
-        if asynchronous and num_envs > 1:
-            make = functools.partial(_make_in_worker, env_name, max_eplen, keep_rgb, breakout_infinite)
-            self.envs: gym.vector.VectorEnv = AsyncVectorEnv([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
-        else:
-            make = functools.partial(make_atari_env, env_name, max_eplen, keep_rgb, breakout_infinite)
-            self.envs = SyncVectorEnv([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
         self.stacker = FrameStacker(num_envs)
+        options = (max_eplen, keep_rgb, breakout_infinite)
+        workers = env_workers(num_envs, workers) if asynchronous and num_envs > 1 else 0
+        if not workers:
+            self.block = EnvBlock(env_name, num_envs, seed, *options)
+            self.workers = []
+            return
+        self.block = None
+        self.frames = np.zeros((num_envs, FRAME_SIZE, FRAME_SIZE), np.uint8)
+        self.workers: list[EnvWorker] = []
+        context = multiprocessing.get_context()
+        for start, stop in split_evenly(num_envs, workers):
+            buffer = context.RawArray("B", (stop - start) * FRAME_SIZE * FRAME_SIZE)
+            here, there = context.Pipe()
+            process = context.Process(target=_serve_block, args=(there, buffer, (env_name, stop - start, seed + start,
+                                                                                 *options)), daemon=True)
+            process.start()
+            there.close()
+            frames = np.frombuffer(buffer, np.uint8).reshape(stop - start, FRAME_SIZE, FRAME_SIZE)
+            self.workers.append(EnvWorker(slice(start, stop), here, process, frames))
+        for worker in self.workers:
+            worker.receive()
+
+    def _gather(self) -> tuple[np.ndarray, list]:
+        """Each worker's answer, frames copied out of shared memory in rank order."""
+        answers = []
+        for worker in self.workers:
+            answers.append(worker.receive())
+            self.frames[worker.ranks] = worker.frames
+        return self.frames, answers
 
     def reset(self) -> np.ndarray:
-        frames, info = self.envs.reset(seed=self.seed)
-        self.reset_infos = _unbatch_infos(info, self.num_envs)
+        if self.block:
+            frames, self.reset_infos = self.block.reset()
+        else:
+            for worker in self.workers:
+                worker.send("reset")
+            frames, answers = self._gather()
+            self.reset_infos = [info for (infos,) in answers for info in infos]
         return self.stacker.reset(frames)
 
     def step_async(self, actions: np.ndarray) -> None:
         """Start a step; the environments run in their processes until ``step_wait``."""
-        if isinstance(self.envs, AsyncVectorEnv):
-            self.envs.step_async(np.asarray(actions))
+        actions = np.asarray(actions)
+        if self.block:
+            self._pending = actions
         else:
-            self._pending = np.asarray(actions)
+            for worker in self.workers:
+                worker.send("step", actions[worker.ranks])
 
     def step_wait(self):
-        if isinstance(self.envs, AsyncVectorEnv):
-            frames, rewards, terminated, truncated, info = self.envs.step_wait()
+        if self.block:
+            frames, rewards, dones, infos = self.block.step(self._pending)
         else:
-            frames, rewards, terminated, truncated, info = self.envs.step(self._pending)
-        dones = terminated | truncated
-        return self.stacker.push(frames, dones), rewards.astype(np.float32), dones, _unbatch_infos(info, self.num_envs)
+            frames, answers = self._gather()
+            rewards = np.concatenate([a[0] for a in answers])
+            dones = np.concatenate([a[1] for a in answers])
+            infos = [info for a in answers for info in a[2]]
+        return self.stacker.push(frames, dones), rewards, dones, infos
 
     def step(self, actions: np.ndarray):
         self.step_async(actions)
         return self.step_wait()
 
     def close(self) -> None:
-        self.envs.close()
+        if self.block:
+            self.block.close()
+        for worker in self.workers:
+            worker.close()
+        self.workers = []
 
 
 class EnvGroups:
     """``num_envs`` environments as vector envs that take turns: two halves of subprocess
     environments, so that the network can act for one half while the other steps (one group where
-    stepping runs in-process). Env ``rank`` is seeded ``seed + rank`` whatever the split, so every
-    environment plays the same games as unsplit. ``parts`` pairs each group's slice of the ranks
-    with its vector env."""
+    stepping runs in-process or in one process). Env ``rank`` is seeded ``seed + rank`` whatever the
+    split, so every environment plays the same games as unsplit. ``parts`` pairs each group's slice
+    of the ranks with its vector env; ``workers`` (default: the CPU cores) is the number of env
+    processes in all."""
 
-    def __init__(self, env_name: str, num_envs: int, seed: int, backend: str = "baselines", **options):
-        if backend == "baselines" and num_envs >= 4:
-            half = (num_envs + 1) // 2
-            bounds = [(0, half), (half, num_envs)]
-        else:
-            bounds = [(0, num_envs)]
+    def __init__(self, env_name: str, num_envs: int, seed: int, backend: str = "baselines",
+                 workers: int | None = None, **options):
+        workers = env_workers(num_envs, workers)
+        groups = 2 if backend == "baselines" and workers >= 2 else 1
+        if backend == "baselines":
+            options["workers"] = max(1, workers // groups)
         self.parts = [(slice(start, stop), make_vec_env(env_name, stop - start, seed + start, backend, **options))
-                      for start, stop in bounds]
+                      for start, stop in split_evenly(num_envs, groups)]
         self.num_envs = num_envs
         self.n_actions = self.parts[0][1].n_actions
 
@@ -141,13 +277,14 @@ class EnvGroups:
 
 
 def make_vec_env(env_name: str, num_envs: int, seed: int, backend: str = "baselines", max_eplen: int | None = None,
-                 keep_rgb: bool = False, asynchronous: bool = True, breakout_infinite: bool = False):
+                 keep_rgb: bool = False, asynchronous: bool = True, breakout_infinite: bool = False,
+                 workers: int | None = None):
     """A vector environment of ``num_envs`` copies of the game, env ``rank`` seeded ``seed + rank``."""
     parse_game(env_name)
     if num_envs < 1:
         raise FlSaliencyError(f"--num-env must be at least 1, got {num_envs}")
     if backend == "baselines":
-        return BaselinesVecEnv(env_name, num_envs, seed, max_eplen, keep_rgb, asynchronous, breakout_infinite)
+        return BaselinesVecEnv(env_name, num_envs, seed, max_eplen, keep_rgb, asynchronous, breakout_infinite, workers)
     if backend == "ale-vector":
         if keep_rgb or breakout_infinite:
             raise FlSaliencyError("the ale-vector backend gives no RGB screens and no BreakoutInfinite; "

@@ -19,7 +19,7 @@ from fl_saliency.checkpoint import load_model
 from fl_saliency.envs import EnvGroups
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.io import atomic_write_json
-from fl_saliency.ppo import inference_threads
+from fl_saliency.ppo import inference_threads, sample_actions
 from fl_saliency.train import resolve_device
 
 RESULTS_FILE = "results.json"
@@ -40,6 +40,7 @@ class EvalSettings:
     video_env: int | None = None  # one environment instead of all, tiled
     deterministic: bool = False
     env_backend: str = "baselines"
+    env_workers: int | None = None  # env processes; default: the CPU cores
     device: str = "auto"
     progress: bool = False
     force: bool = False
@@ -102,7 +103,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     model.eval()
     check_output_dir(settings)
     backend = "baselines" if settings.raw_obs else settings.env_backend  # only that chain has RGB screens
-    envs = EnvGroups(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
+    envs = EnvGroups(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend, workers=settings.env_workers,
                      max_eplen=settings.max_eplen, keep_rgb=settings.raw_obs, breakout_infinite=settings.breakout_infinite)
     recorder = None
     if settings.video:
@@ -119,7 +120,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     def act(obs: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
         with torch.no_grad():
             logits, _, attention = model(torch.from_numpy(obs).to(device))
-        actions = logits.argmax(1) if settings.deterministic else torch.distributions.Categorical(logits=logits).sample()
+        actions = logits.argmax(1) if settings.deterministic else sample_actions(logits)[0]
         return actions.cpu().numpy(), attention
 
     # The groups take turns: the network acts for one while the other's environments step.

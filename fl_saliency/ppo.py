@@ -79,6 +79,15 @@ def explained_variance(predicted: np.ndarray, target: np.ndarray) -> float:
     return float("nan") if variance == 0 else float(1.0 - np.var(target - predicted) / variance)
 
 
+def sample_actions(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Actions drawn as Baselines draws them, by the Gumbel-max trick (argmax of logits - log(-log u)),
+    and their -log p. Also cheaper than building a torch Categorical per step."""
+    gumbel = -torch.log(-torch.log(torch.rand_like(logits)))
+    actions = torch.argmax(logits + gumbel, dim=1)
+    neglogp = -torch.log_softmax(logits, dim=1).gather(1, actions[:, None]).squeeze(1)
+    return actions, neglogp
+
+
 def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, old_neglogp: torch.Tensor,
              old_values: torch.Tensor, returns: torch.Tensor, cliprange: float, ent_coef: float, vf_coef: float):
     """The PPO2 loss of one minibatch and its diagnostics (all as tensors)."""
@@ -146,9 +155,8 @@ class PPO:
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sampled actions, values and -log p(action) for a batch of observations."""
         logits, values, _ = self.model(torch.from_numpy(obs).to(self.device))
-        distribution = Categorical(logits=logits)
-        actions = distribution.sample()
-        return actions.cpu().numpy(), values.cpu().numpy(), (-distribution.log_prob(actions)).cpu().numpy()
+        actions, neglogp = sample_actions(logits)
+        return actions.cpu().numpy(), values.cpu().numpy(), neglogp.cpu().numpy()
 
     def rollout(self, envs, obs: np.ndarray, dones: np.ndarray) -> tuple[Rollout, np.ndarray, np.ndarray]:
         """Step the ``EnvGroups`` for nsteps from ``obs``; returns the rollout and the observation/dones to continue from.

@@ -45,6 +45,7 @@ class TrainSettings:
     num_timesteps: int = 50_000_000
     ppo: PPOConfig = field(default_factory=PPOConfig)
     env_backend: str = "baselines"
+    env_workers: int | None = None  # env processes; default: the CPU cores
     save_interval: int = 50  # updates between checkpoints (and at the end)
     log_interval: int = 1  # updates between log rows (and the first)
     device: str = "auto"
@@ -107,7 +108,8 @@ def prepare_output_dir(settings: TrainSettings) -> TrainSettings:
             raise FlSaliencyError(f"--resume: {out} holds no {CHECKPOINT_FILE} to continue from")
         config = load_config(out / CONFIG_FILE).config
         try:
-            return TrainSettings.from_config(out, config, device=settings.device, resume=True)
+            return TrainSettings.from_config(out, config, device=settings.device,
+                                             env_workers=settings.env_workers, resume=True)
         except (KeyError, TypeError) as exc:
             raise FlSaliencyError(f"--resume: {out / CONFIG_FILE} is not a training config of fl-saliency ({exc})") from None
     if existing and not settings.force:
@@ -189,7 +191,8 @@ def train(settings: TrainSettings, echo=print) -> Path:
         env_seed = int(np.random.SeedSequence([settings.train_seed, start_update]).generate_state(1)[0] >> 1)
         truncate_progress(out / "logs" / "progress.csv", "nupdates", start_update)
 
-    env = EnvGroups(settings.env_name, c.num_envs, env_seed, backend=settings.env_backend)
+    env = EnvGroups(settings.env_name, c.num_envs, env_seed, backend=settings.env_backend,
+                    workers=settings.env_workers)
     monitor = MonitorCSV(out / "logs", settings.env_name, c.num_envs, append=settings.resume)
     bar = tqdm(total=n_updates * c.batch_size, initial=start_update * c.batch_size, unit="step", disable=None,
                dynamic_ncols=True)

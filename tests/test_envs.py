@@ -141,7 +141,7 @@ class Rollout:
         self._check(self.obs)
 
     def ale(self, rank: int = 0):
-        return self.vec.envs.envs[rank].unwrapped.ale
+        return self.vec.block.envs.envs[rank].unwrapped.ale
 
     def _check(self, obs):
         assert obs.dtype == np.uint8 and obs.shape == (self.num_envs, 4, 84, 84)
@@ -187,7 +187,7 @@ class Rollout:
 def test_emulator_is_v4_noframeskip_without_sticky_actions(name, game, n_actions):
     vec = make_vec_env(name, 1, 0, backend="baselines", asynchronous=False)
     vec.reset()
-    env = vec.envs.envs[0].unwrapped
+    env = vec.block.envs.envs[0].unwrapped
     ale = env.ale
     assert ale.getFloat("repeat_action_probability") == 0.0
     assert ale.getInt("frame_skip") == 1
@@ -210,7 +210,7 @@ def test_same_seed_and_actions_reproduce_the_trajectory():
         trajectory = [vec.reset()]
         for a in actions:
             obs, rewards, dones, _ = vec.step(a)
-            trajectory.append((obs, rewards, dones, vec.envs.envs[0].unwrapped.ale.getEpisodeFrameNumber()))
+            trajectory.append((obs, rewards, dones, vec.block.envs.envs[0].unwrapped.ale.getEpisodeFrameNumber()))
         runs.append(trajectory)
         vec.close()
     assert np.array_equal(runs[0][0], runs[1][0])
@@ -237,7 +237,7 @@ def test_observation_is_max_of_last_two_frames_from_a_cloned_state():
     """Independent of the reset: restore the wrapped emulator's state into a bare one and act 4 frames."""
     vec = make_vec_env("MsPacman", 1, 4, backend="baselines", asynchronous=False)
     vec.reset()
-    ale = vec.envs.envs[0].unwrapped.ale
+    ale = vec.block.envs.envs[0].unwrapped.ale
     bare = bare_emulator("MsPacman")
     bare.reset(seed=0)
     rng = np.random.default_rng(1)
@@ -279,9 +279,9 @@ def test_real_reset_takes_1_to_30_noops():
     for game, extra, n_actions in (("Breakout", 8, 4), ("MsPacman", 0, 9)):
         vec = make_vec_env(game, 4, 100, backend="baselines", asynchronous=False)
         vec.reset()
-        counts = [vec.envs.envs[rank].unwrapped.ale.getEpisodeFrameNumber() - extra for rank in range(4)]
+        counts = [vec.block.envs.envs[rank].unwrapped.ale.getEpisodeFrameNumber() - extra for rank in range(4)]
         assert counts == [expected_noops(game, 100 + rank) for rank in range(4)]
-        ale = vec.envs.envs[0].unwrapped.ale
+        ale = vec.block.envs.envs[0].unwrapped.ale
         for _ in range(40):
             frame_limit = _frame_limit(vec)
             frame_limit._elapsed_steps = frame_limit._max_episode_steps - 1
@@ -432,7 +432,7 @@ def test_agent_reward_is_the_sign_monitor_score_is_unclipped():
 def _trajectory(seed, num_envs, rank, actions):
     vec = make_vec_env("Breakout", num_envs, seed, backend="baselines", asynchronous=False)
     frames = [vec.reset()[rank]]
-    ale = vec.envs.envs[rank].unwrapped.ale
+    ale = vec.block.envs.envs[rank].unwrapped.ale
     counters = [ale.getEpisodeFrameNumber()]
     for a in actions:
         frames.append(vec.step(np.full(num_envs, a))[0][rank])
@@ -460,7 +460,7 @@ def test_env_rank_is_seeded_seed_plus_rank():
 
 def _frame_limit(vec) -> TimeLimit:
     """The TimeLimit directly around the emulator (gym's v4 registration)."""
-    env = vec.envs.envs[0]
+    env = vec.block.envs.envs[0]
     while hasattr(env, "env"):
         if isinstance(env, TimeLimit) and env.env is env.unwrapped:
             return env
@@ -476,7 +476,7 @@ def test_v4_time_limit_counts_emulator_frames(game, limit):
         vec = make_vec_env(game, 1, 0, backend="baselines", asynchronous=False)
         vec.reset()
         frame_limit = _frame_limit(vec)
-        ale = vec.envs.envs[0].unwrapped.ale
+        ale = vec.block.envs.envs[0].unwrapped.ale
         assert frame_limit._elapsed_steps == ale.getEpisodeFrameNumber()  # no-ops and FIRE,2 count
         assert frame_limit._max_episode_steps == limit
         frame_limit._elapsed_steps = limit - left
@@ -550,11 +550,13 @@ def test_num_env_must_be_positive():
         make_vec_env("Breakout", 0, 0, backend="baselines", asynchronous=False)
 
 
-def test_subprocess_envs_match_in_process_envs():
-    actions = np.random.default_rng(10).integers(0, 4, size=(300, 2))
+@pytest.mark.parametrize("num_envs, workers", [(2, None), (3, 2)])
+def test_subprocess_envs_match_in_process_envs(num_envs, workers):
+    actions = np.random.default_rng(10).integers(0, 4, size=(300, num_envs))
     runs = []
     for asynchronous in (True, False):
-        vec = make_vec_env("Breakout", 2, 13, backend="baselines", asynchronous=asynchronous)
+        vec = make_vec_env("Breakout", num_envs, 13, backend="baselines", asynchronous=asynchronous, workers=workers)
+        assert len(vec.workers) == (min(workers or 2, num_envs) if asynchronous else 0)
         run = [vec.reset()]
         for a in actions:
             obs, rewards, dones, infos = vec.step(a)
@@ -598,3 +600,34 @@ def test_env_groups_play_the_same_games_as_one_vector_env():
             assert [("episode" in i) for i in g_infos] == [("episode" in i) for i in infos[ranks]]
     whole.close()
     groups.close()
+
+
+def test_split_evenly_covers_the_ranks_in_order():
+    from fl_saliency.envs import split_evenly
+
+    assert split_evenly(8, 2) == [(0, 4), (4, 8)]
+    assert split_evenly(5, 2) == [(0, 2), (2, 5)]
+    assert split_evenly(16, 3) == [(0, 5), (5, 11), (11, 16)]
+    assert split_evenly(3, 1) == [(0, 3)]
+
+
+def test_env_workers_must_be_positive():
+    from fl_saliency.envs import EnvGroups
+
+    with pytest.raises(FlSaliencyError, match="--env-workers must be at least 1, got 0"):
+        EnvGroups("Breakout", 4, 0, workers=0)
+
+
+def test_a_failing_worker_is_one_clear_error():
+    vec = make_vec_env("Breakout", 2, 0, backend="baselines", workers=2)
+    vec.reset()
+    with pytest.raises(FlSaliencyError, match=r"environments 1\.\.1 failed: IndexError"):
+        vec.step(np.array([0, 99]))  # Breakout has 4 actions
+    vec.close()
+    vec = make_vec_env("Breakout", 2, 0, backend="baselines", workers=2)
+    vec.reset()
+    vec.workers[0].process.kill()
+    vec.workers[0].process.join()
+    with pytest.raises(FlSaliencyError, match=r"the process of environments 0\.\.0 died"):
+        vec.step(np.array([0, 0]))
+    vec.close()

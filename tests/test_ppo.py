@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from fl_saliency.networks import ActorCritic
-from fl_saliency.ppo import PPO, EpisodeStats, PPOConfig, compute_gae, explained_variance, learning_rate, ppo_loss
+from fl_saliency.ppo import (PPO, EpisodeStats, PPOConfig, compute_gae, explained_variance, learning_rate, ppo_loss,
+                             sample_actions)
 
 
 def test_gae_on_a_tiny_trajectory_with_a_done_and_a_bootstrap_value():
@@ -196,3 +197,18 @@ def test_learner_state_round_trips_exactly():
     assert torch.equal(after_load, torch.rand(3))
     sa, sb = a.optimizer.state_dict()["state"], b.optimizer.state_dict()["state"]
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]) for k in sa)
+
+
+def test_gumbel_max_sampling_follows_the_softmax_and_reports_its_neglogp():
+    from scipy.stats import chisquare
+
+    torch.manual_seed(3)
+    logits = torch.tensor([[2.0, 0.0, -1.0, 0.5]]).repeat(40_000, 1)
+    actions, neglogp = sample_actions(logits)
+    probs = torch.softmax(logits[0].double(), 0).numpy()
+    counts = np.bincount(actions.numpy(), minlength=4)
+    assert chisquare(counts, probs * len(actions)).pvalue > 1e-3
+    np.testing.assert_allclose(neglogp.numpy(), -np.log(probs)[actions.numpy()], rtol=1e-5)
+    # A near-certain action is always drawn.
+    sure, _ = sample_actions(torch.tensor([[0.0, 30.0, 0.0, 0.0]]).repeat(1000, 1))
+    assert (sure == 1).all()
