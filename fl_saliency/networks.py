@@ -108,7 +108,7 @@ class FLS(nn.Module):
 
 
 class FeatureExtractor(nn.Module):
-    """Base of the fifteen networks: ``forward(obs) -> (latent (B,512), attention (B,H,W))``."""
+    """Base of the fifteen networks: ``forward(scale_observation(obs)) -> (latent (B,512), attention (B,H,W))``."""
 
     geometry: AttentionGeometry
 
@@ -129,8 +129,8 @@ class PlainCNN(FeatureExtractor):
         super().__init__(64 * 7 * 7)
         self.features = sparse_block()
 
-    def forward(self, obs):
-        x = self.features(scale_observation(obs))
+    def forward(self, x):
+        x = self.features(x)
         attention = x.new_zeros(x.shape[0], x.shape[2], x.shape[3])
         return self.latent(flatten_nhwc(x)), attention
 
@@ -146,8 +146,8 @@ class DAQN(FeatureExtractor):
         self.h1 = conv(64, 256, 1)
         self.h2 = conv(256, 1, 1)
 
-    def forward(self, obs):
-        x = self.features(scale_observation(obs))
+    def forward(self, x):
+        x = self.features(x)
         attention = spatial_softmax(self.h2(torch.tanh(self.h1(x))))[:, 0]
         return self.latent(weighted_sum_pool(x, attention)), attention
 
@@ -164,8 +164,7 @@ class RSPPO(FeatureExtractor):
         self.h2 = conv(512, 2, 1)
         self.pad = pad
 
-    def forward(self, obs):
-        x = scale_observation(obs)
+    def forward(self, x):
         if self.pad:
             x = F.pad(x, (1, 1, 1, 1))
         x = self.features(x)
@@ -188,8 +187,8 @@ class SparseFLS(FeatureExtractor):
         self.pool = pool
         self.normalise = normalise
 
-    def forward(self, obs):
-        x = self.features(scale_observation(obs))
+    def forward(self, x):
+        x = self.features(x)
         attention = self.fls(x)
         if self.normalise:
             attention = attention / attention.sum(dim=(1, 2), keepdim=True)
@@ -208,8 +207,8 @@ class DenseFLS(FeatureExtractor):
         self.features = dense_block(final_relu)
         self.fls = FLS(64)
 
-    def forward(self, obs):
-        x = self.features(scale_observation(obs))
+    def forward(self, x):
+        x = self.features(x)
         attention = self.fls(x)
         return self.latent(weighted_sum_pool(x, attention)), attention
 
@@ -240,8 +239,8 @@ class LayerwiseFLS(FeatureExtractor):
             self.h3 = FLS(64)
         self.all_layers = all_layers
 
-    def forward(self, obs):
-        x = F.relu(self.c1(scale_observation(obs)))
+    def forward(self, x):
+        x = F.relu(self.c1(x))
         a1 = self.h1(x)
         x = F.relu(self.c2(x * a1[:, None]))
         if self.all_layers:
@@ -310,7 +309,11 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """uint8 (B,4,84,84) -> policy logits (B,A), value (B,), attention map (B,H,W)."""
-        latent, attention = self.extractor(obs)
+        return self.forward_scaled(scale_observation(obs))
+
+    def forward_scaled(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The same from ``scale_observation(obs)``: a PPO update scales its rollout once, not per epoch."""
+        latent, attention = self.extractor(x)
         return self.pi(latent), self.vf(latent)[:, 0], attention
 
 

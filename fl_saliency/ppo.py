@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.distributions import Categorical
 
-from fl_saliency.networks import ActorCritic
+from fl_saliency.networks import ActorCritic, scale_observation
 
 LOSS_NAMES = ("policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfrac")
 
@@ -199,12 +199,13 @@ class PPO:
         obs, actions, values, neglogps, returns = map(
             to_device, (rollout.obs, rollout.actions, rollout.values, rollout.neglogps, rollout.returns)
         )
+        obs = scale_observation(obs)  # once for all epochs
         totals = torch.zeros(len(LOSS_NAMES), device=self.device)
         for _ in range(c.noptepochs):
             order = torch.from_numpy(self.rng.permutation(c.batch_size)).to(self.device)
             for start in range(0, c.batch_size, c.minibatch_size):
                 idx = order[start : start + c.minibatch_size]
-                logits, new_values, _ = self.model(obs[idx])
+                logits, new_values, _ = self.model.forward_scaled(obs[idx])
                 loss, stats = ppo_loss(logits, new_values, actions[idx], neglogps[idx], values[idx], returns[idx],
                                        c.cliprange, c.ent_coef, c.vf_coef)
                 self.optimizer.zero_grad(set_to_none=True)

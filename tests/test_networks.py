@@ -6,7 +6,7 @@ import torch
 
 from fl_saliency.checkpoint import load_into
 from fl_saliency.errors import FlSaliencyError
-from fl_saliency.networks import NETWORKS, ActorCritic, check_network_name, parameter_count
+from fl_saliency.networks import NETWORKS, ActorCritic, check_network_name, parameter_count, scale_observation
 from numpy_reference import NETWORK_NAMES, random_baselines_params, reference_forward
 from test_numpy_reference import TABLE2_PARAMS
 
@@ -43,7 +43,7 @@ def test_torch_network_matches_numpy_reference_on_imported_weights(name):
     model = ActorCritic(name, n_actions)
     load_into(model, params)
     with torch.no_grad():
-        latent, attention = model.extractor(torch.from_numpy(obs_nhwc.transpose(0, 3, 1, 2).copy()))
+        latent, attention = model.extractor(scale_observation(torch.from_numpy(obs_nhwc.transpose(0, 3, 1, 2).copy())))
         logits, value, attention2 = model(torch.from_numpy(obs_nhwc.transpose(0, 3, 1, 2).copy()))
     got = {"latent": latent, "logits": logits, "value": value, "attention": attention}
     assert attention.shape == (3, GRIDS[name], GRIDS[name])
