@@ -19,7 +19,7 @@ from fl_saliency.checkpoint import load_model
 from fl_saliency.envs import EnvGroups
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.io import atomic_write_json
-from fl_saliency.ppo import inference_threads, sample_actions
+from fl_saliency.ppo import autocast, check_precision, inference_threads, sample_actions
 from fl_saliency.train import resolve_device
 
 RESULTS_FILE = "results.json"
@@ -41,6 +41,7 @@ class EvalSettings:
     deterministic: bool = False
     env_backend: str = "baselines"
     env_workers: int | None = None  # env processes; default: the CPU cores
+    precision: str = "fp32"  # or bf16: mixed precision (ppo.autocast)
     device: str = "auto"
     progress: bool = False
     force: bool = False
@@ -98,6 +99,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         raise FlSaliencyError("--num-env and --evals-per-env must be at least 1")
     if settings.video_env is not None and not 0 <= settings.video_env < settings.num_env:
         raise FlSaliencyError(f"--video-env {settings.video_env} is not one of the {settings.num_env} environments")
+    check_precision(settings.precision)
     device = resolve_device(settings.device)
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
@@ -118,8 +120,9 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     bar = tqdm(total=total, unit="episode", disable=None if settings.progress else True, dynamic_ncols=True)
 
     def act(obs: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
-        with torch.no_grad():
+        with torch.no_grad(), autocast(device, settings.precision):
             logits, _, attention = model(torch.from_numpy(obs).to(device))
+        logits, attention = logits.float(), attention.float()
         actions = logits.argmax(1) if settings.deterministic else sample_actions(logits)[0]
         return actions.cpu().numpy(), attention
 
@@ -177,7 +180,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         "settings": {
             "num_env": settings.num_env, "evals_per_env": settings.evals_per_env, "eval_seed": settings.eval_seed,
             "max_eplen": settings.max_eplen, "deterministic": settings.deterministic, "env_backend": backend,
-            "breakout_infinite": settings.breakout_infinite,
+            "breakout_infinite": settings.breakout_infinite, "precision": settings.precision,
         },
         "video": str(video_path) if video_path else None,
     }

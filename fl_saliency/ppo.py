@@ -21,9 +21,23 @@ import numpy as np
 import torch
 from torch.distributions import Categorical
 
+from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import ActorCritic, scale_observation
 
 LOSS_NAMES = ("policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfrac")
+PRECISIONS = ("fp32", "bf16")
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise FlSaliencyError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
+    return precision
+
+
+def autocast(device: torch.device, precision: str):
+    """``bf16``: mixed precision, convolutions and matrix products in bfloat16 (AMX / tensor cores),
+    the rest, losses included, in float32. ``fp32`` (the default, as the original) changes nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=check_precision(precision) == "bf16")
 
 
 @dataclass
@@ -144,18 +158,21 @@ class Rollout:
 class PPO:
     """The learner: an actor-critic, its Adam optimizer, and the minibatch shuffling RNG."""
 
-    def __init__(self, model: ActorCritic, config: PPOConfig, seed: int, device: torch.device):
+    def __init__(self, model: ActorCritic, config: PPOConfig, seed: int, device: torch.device, precision: str = "fp32"):
         self.model = model.to(device)
         self.config = config
         self.device = device
+        self.precision = check_precision(precision)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps)
         self.rng = np.random.default_rng(seed)
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Sampled actions, values and -log p(action) for a batch of observations."""
-        logits, values, _ = self.model(torch.from_numpy(obs).to(self.device))
-        actions, neglogp = sample_actions(logits)
+        with autocast(self.device, self.precision):
+            logits, values, _ = self.model(torch.from_numpy(obs).to(self.device))
+        actions, neglogp = sample_actions(logits.float())
+        values = values.float()
         return actions.cpu().numpy(), values.cpu().numpy(), neglogp.cpu().numpy()
 
     def rollout(self, envs, obs: np.ndarray, dones: np.ndarray) -> tuple[Rollout, np.ndarray, np.ndarray]:
@@ -205,8 +222,9 @@ class PPO:
             order = torch.from_numpy(self.rng.permutation(c.batch_size)).to(self.device)
             for start in range(0, c.batch_size, c.minibatch_size):
                 idx = order[start : start + c.minibatch_size]
-                logits, new_values, _ = self.model.forward_scaled(obs[idx])
-                loss, stats = ppo_loss(logits, new_values, actions[idx], neglogps[idx], values[idx], returns[idx],
+                with autocast(self.device, self.precision):
+                    logits, new_values, _ = self.model.forward_scaled(obs[idx])
+                loss, stats = ppo_loss(logits.float(), new_values.float(), actions[idx], neglogps[idx], values[idx], returns[idx],
                                        c.cliprange, c.ent_coef, c.vf_coef)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game
 from fl_saliency.networks import check_network_name
-from fl_saliency.ppo import PPOConfig
+from fl_saliency.ppo import PPOConfig, check_precision
 
 @dataclass(frozen=True)
 class Job:
@@ -36,6 +36,7 @@ class Job:
     video: bool = False  # a perception.mkv (raw and processed) with the evaluation
     atari_head_dir: Path | None = None
     env_backend: str = "baselines"
+    precision: str = "fp32"
     device: str = "auto"
 
     @property
@@ -65,14 +66,16 @@ def run_job(job: Job) -> dict:
             resume = checkpoint.exists()
             train(TrainSettings(output_dir=folder, network=job.network, env_name=f"{job.game}NoFrameskip-v4",
                                 train_seed=job.seed, num_timesteps=job.num_timesteps, ppo=job.ppo,
-                                env_backend=job.env_backend, device=job.device, resume=resume),
+                                env_backend=job.env_backend, precision=job.precision, device=job.device,
+                                resume=resume),
                   echo=quiet)
             done.append("resumed training" if resume else "trained")
         if job.evaluate and not (folder / RESULTS_FILE).exists():
             num_env, evals_per_env = job.evaluate
             evaluate(EvalSettings(experiment_dir=folder, output_dir=folder, num_env=num_env,
                                   evals_per_env=evals_per_env, max_eplen=job.max_eplen, raw_obs=job.video,
-                                  processed_obs=job.video, device=job.device), echo=quiet)
+                                  processed_obs=job.video, precision=job.precision, device=job.device),
+                     echo=quiet)
             done.append("evaluated")
         if job.atari_head_dir and not (folder / SALIENCY_FILE).exists():
             run_benchmark(SaliencySettings(experiment_dir=folder, atari_head_dir=job.atari_head_dir,
@@ -91,6 +94,7 @@ def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps:
     games = [parse_game(g) for g in games]
     for network in networks:
         check_network_name(network)
+    check_precision(job_options.get("precision", "fp32"))
     return [Job(game, network, seed, num_timesteps, root, **job_options)
             for game in games for network in networks for seed in seeds]
 

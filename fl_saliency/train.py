@@ -26,7 +26,8 @@ from fl_saliency.games import num_actions, parse_game
 from fl_saliency.io import atomic_write
 from fl_saliency.logger import MonitorCSV, ProgressLogger, truncate_progress
 from fl_saliency.networks import ActorCritic, check_network_name
-from fl_saliency.ppo import LOSS_NAMES, PPO, EpisodeStats, PPOConfig, explained_variance, learning_rate
+from fl_saliency.ppo import (LOSS_NAMES, PPO, EpisodeStats, PPOConfig, check_precision, explained_variance,
+                             learning_rate)
 
 CHECKPOINT_FILE = "checkpoint.pt"
 RUN_ENTRIES = (CONFIG_FILE, MODEL_FILE, CHECKPOINT_FILE, "logs", "tb")
@@ -46,6 +47,7 @@ class TrainSettings:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     env_backend: str = "baselines"
     env_workers: int | None = None  # env processes; default: the CPU cores
+    precision: str = "fp32"  # or bf16: mixed precision (ppo.autocast)
     save_interval: int = 50  # updates between checkpoints (and at the end)
     log_interval: int = 1  # updates between log rows (and the first)
     device: str = "auto"
@@ -60,6 +62,7 @@ class TrainSettings:
             "train_seed": self.train_seed,
             "num_timesteps": self.num_timesteps,
             "env_backend": self.env_backend,
+            "precision": self.precision,
             "save_interval": self.save_interval,
             "log_interval": self.log_interval,
             "ppo": self.ppo.to_dict(),
@@ -71,6 +74,7 @@ class TrainSettings:
         return cls(output_dir=output_dir, network=config["network"], env_name=config["env_name"],
                    train_seed=config["train_seed"], num_timesteps=config["num_timesteps"],
                    ppo=PPOConfig(**config["ppo"]), env_backend=config["env_backend"],
+                   precision=config.get("precision", "fp32"),
                    save_interval=config["save_interval"], log_interval=config["log_interval"], **overrides)
 
 
@@ -88,6 +92,7 @@ def resolve_device(name: str) -> torch.device:
 def validate(settings: TrainSettings) -> None:
     check_network_name(settings.network)
     parse_game(settings.env_name)
+    check_precision(settings.precision)
     c = settings.ppo
     if settings.num_timesteps < c.batch_size:
         raise FlSaliencyError(
@@ -179,7 +184,7 @@ def train(settings: TrainSettings, echo=print) -> Path:
 
     torch.manual_seed(settings.train_seed)
     model = ActorCritic(settings.network, num_actions(settings.env_name))
-    ppo = PPO(model, c, seed=settings.train_seed, device=device)
+    ppo = PPO(model, c, seed=settings.train_seed, device=device, precision=settings.precision)
     stats = EpisodeStats()
     elapsed_before = 0.0
     env_seed = settings.train_seed

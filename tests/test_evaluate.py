@@ -58,6 +58,16 @@ def test_same_seed_same_rewards_with_deterministic_actions(experiment, tmp_path)
     assert runs[0]["done_per_env"] == runs[1]["done_per_env"]
 
 
+def test_bf16_evaluation_plays_the_same_protocol(experiment, tmp_path):
+    summary = evaluate(settings(experiment, tmp_path / "e", num_env=2, evals_per_env=1, max_eplen=50,
+                                precision="bf16", processed_obs=True), echo=lambda s: None)
+    results = json.loads((tmp_path / "e" / "results.json").read_text())
+    assert len(results["rewards"]) == 2 and results["lengths"] == [50.0, 50.0]
+    assert summary["settings"]["precision"] == "bf16"
+    frames = list(read_frames(tmp_path / "e" / "perception.mkv"))
+    assert len(frames) == summary["agent_steps"] and frames[0].shape == (2 * 160, 160, 3)
+
+
 def test_max_eplen_truncates_every_game(experiment, tmp_path):
     evaluate(settings(experiment, tmp_path / "e", max_eplen=20, evals_per_env=1), echo=lambda s: None)
     results = json.loads((tmp_path / "e" / "results.json").read_text())

@@ -159,11 +159,12 @@ def test_rollout_over_two_groups_puts_each_group_at_its_ranks():
     assert np.isfinite(rollout.returns).all() and rollout.actions.shape == (4, 5)
 
 
-def test_update_changes_weights_and_clips_the_gradient_norm():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_update_changes_weights_and_clips_the_gradient_norm(precision):
     torch.manual_seed(0)
     c = PPOConfig(num_envs=2, nsteps=4, nminibatches=1, noptepochs=1, max_grad_norm=1e-3)
     model = ActorCritic("cnn", 4)
-    ppo = PPO(model, c, seed=0, device=torch.device("cpu"))
+    ppo = PPO(model, c, seed=0, device=torch.device("cpu"), precision=precision)
     rollout, _, _ = ppo.rollout(FakeGroups(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
     seen = []
     original_step = ppo.optimizer.step
@@ -177,6 +178,7 @@ def test_update_changes_weights_and_clips_the_gradient_norm():
     ppo.update(rollout, lr=1e-3)
     assert seen and seen[0] <= 1e-3 * (1 + 1e-4)
     assert not torch.equal(before, model.pi.weight)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # bf16 is for the arithmetic only
 
 
 def test_learner_state_round_trips_exactly():
@@ -212,3 +214,32 @@ def test_gumbel_max_sampling_follows_the_softmax_and_reports_its_neglogp():
     # A near-certain action is always drawn.
     sure, _ = sample_actions(torch.tensor([[0.0, 30.0, 0.0, 0.0]]).repeat(1000, 1))
     assert (sure == 1).all()
+
+
+def test_bf16_precision_runs_the_network_in_bfloat16_and_hands_back_float32():
+    from fl_saliency.ppo import autocast
+
+    torch.manual_seed(0)
+    model = ActorCritic("cnn_sparse_fls", 4)
+    obs = np.random.default_rng(0).integers(0, 256, (6, 4, 84, 84), dtype=np.uint8)
+    with torch.no_grad():
+        with autocast(torch.device("cpu"), "bf16"):
+            logits_bf16, _, _ = model(torch.from_numpy(obs))
+        with autocast(torch.device("cpu"), "fp32"):
+            logits_fp32, _, _ = model(torch.from_numpy(obs))
+    assert logits_bf16.dtype == torch.bfloat16 and logits_fp32.dtype == torch.float32
+    assert not torch.equal(logits_bf16.float(), logits_fp32)
+    torch.testing.assert_close(logits_bf16.float(), logits_fp32, rtol=0, atol=0.05 * logits_fp32.abs().max().item())
+
+    ppo = PPO(model, PPOConfig(num_envs=2, nsteps=8, nminibatches=2, noptepochs=2), seed=0, device=torch.device("cpu"),
+              precision="bf16")
+    actions, values, neglogps = ppo.act(obs)
+    assert actions.dtype == np.int64 and values.dtype == np.float32 and neglogps.dtype == np.float32
+    assert np.all(neglogps > 0)
+
+
+def test_unknown_precision_is_a_clear_error():
+    from fl_saliency.errors import FlSaliencyError
+
+    with pytest.raises(FlSaliencyError, match="unknown precision 'fp8'; choose one of: fp32, bf16"):
+        PPO(ActorCritic("cnn", 4), PPOConfig(), seed=0, device=torch.device("cpu"), precision="fp8")

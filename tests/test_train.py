@@ -115,6 +115,7 @@ def test_existing_run_is_refused_unless_resume_or_force(tmp_path):
         (["--env-name", "Zork"], "unknown Atari game 'Zork'"),
         (["--num-timesteps", "16"], "below one update of num_env x nsteps = 32"),
         (["--device", "cuda:7"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
+        (["--precision", "fp8"], "--precision: invalid choice: 'fp8'"),
     ],
 )
 def test_bad_arguments_are_one_line(tmp_path, args, message):
@@ -200,3 +201,13 @@ def test_resume_restores_exactly_what_was_saved(tmp_path):
     params = load_params(out / "model.pkl")
     w = saved["ppo"]["model"]["extractor.features.c1.weight"].numpy().transpose(2, 3, 1, 0)
     np.testing.assert_array_equal(params["ppo2_model/pi/c1/w:0"], w)
+
+
+def test_bf16_run_records_its_precision_and_resumes_with_it(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_settings(out, "cnn_sparse_fls", updates=1, precision="bf16"), echo=lambda text: None)
+    config = json.loads((out / "config.json").read_text())
+    assert config["precision"] == "bf16"
+    assert TrainSettings.from_config(out, config).precision == "bf16"  # what --resume runs with
+    del config["precision"]  # a config written before the option: the original's fp32
+    assert TrainSettings.from_config(out, config).precision == "fp32"
