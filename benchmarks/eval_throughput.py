@@ -61,13 +61,13 @@ def inference_rate(network: str, batch: int) -> float:
     return rate
 
 
-def eval_rate(network: str, num_env: int, max_eplen: int, tmp: Path, workers: int | None) -> float:
-    folder = tmp / network
+def eval_rate(network: str, num_env: int, max_eplen: int, tmp: Path, workers: int | None, precision: str = "fp32") -> float:
+    folder = tmp / f"{network}-{precision}"
     torch.manual_seed(0)
     save_model(ActorCritic(network, 4), folder / "model.pkl")
     save_config({"network": network, "env_name": ENV}, folder / "config.json")
     summary = evaluate(EvalSettings(experiment_dir=folder, output_dir=folder / "eval", num_env=num_env,
-                                    evals_per_env=1, max_eplen=max_eplen, env_workers=workers,
+                                    evals_per_env=1, max_eplen=max_eplen, env_workers=workers, precision=precision,
                                     device="cpu"), echo=lambda s: None)
     return summary["agent_steps"] * num_env / summary["seconds"]
 
@@ -106,12 +106,15 @@ def main() -> None:
         rates = {network: eval_rate(network, args.num_env, args.max_eplen, Path(tmp), args.env_workers)
                  for network in ("cnn", "cnn_sparse_fls")}
         # The dense networks cost ~200x more per step on a CPU: a short evaluation shows their rate.
+        for network in ("cnn", "cnn_sparse_fls"):
+            rates[f"{network}, --precision bf16"] = eval_rate(network, args.num_env, args.max_eplen, Path(tmp),
+                                                               args.env_workers, "bf16")
         inference = {network: inference_rate(network, (args.num_env + 1) // 2) for network in ("cnn", "cnn_sparse_fls")}
         rates["cnn_dense_fls"] = eval_rate("cnn_dense_fls", args.num_env, 20, Path(tmp), args.env_workers)
     print(f"{args.num_env} envs, {ENV}")
-    print(f"{'environments alone, random actions':<40} {env_rate:9.1f} steps/s")
+    print(f"{'environments alone, random actions':<50} {env_rate:9.1f} steps/s")
     for network, rate in rates.items():
-        print(f"{'evaluation, ' + network:<40} {rate:9.1f} steps/s   {rate / env_rate:5.2f} of env-only")
+        print(f"{'evaluation, ' + network:<50} {rate:9.1f} steps/s   {rate / env_rate:5.2f} of env-only")
     print("target: >= 0.70 of env-only for the sparse networks")
     # The environments alone keep every core busy, so the network's work cannot hide behind them:
     # even with perfect overlap, a step costs the env's share of all cores plus one inference.

@@ -3,7 +3,8 @@
 All three train for ``--steps`` agent steps (default 500k) with the Baselines Atari settings on
 the same environment chain (wrappers.py), one seed each, in parallel processes; then the mean
 score of the last 100 games (eprewmean) is printed every 50k steps side by side. Long: run it
-in the background.
+in the background. ``--bf16`` adds our cnn trained with ``--precision bf16``; finished runs in
+``--out`` are kept, so it can be added to an earlier run's table.
 
     .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/learning.py --out /tmp/learning
 """
@@ -51,6 +52,14 @@ def train_sb3(out: Path, steps: int, seed: int) -> None:
     model.get_env().close()
 
 
+def finished(folder: Path, steps: int) -> bool:
+    from fl_saliency.ppo import PPOConfig
+    from fl_saliency.train import load_checkpoint
+
+    checkpoint = folder / "checkpoint.pt"
+    return checkpoint.exists() and load_checkpoint(checkpoint)["update"] >= steps // PPOConfig().batch_size
+
+
 def curve(progress: Path) -> tuple[np.ndarray, np.ndarray]:
     if not progress.exists():
         return np.zeros(0), np.zeros(0)
@@ -66,22 +75,27 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--every", type=int, default=50_000)
     parser.add_argument("--report-only", action="store_true", help="print the table from the runs so far")
+    parser.add_argument("--bf16", action="store_true", help="also train cnn with --precision bf16")
     parser.add_argument("--sb3-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sb3_worker:
         train_sb3(args.out / "sb3_cnn", args.steps, args.seed)
         return
 
+    ours = {"cnn": ("cnn", "fp32"), "cnn_sparse_fls": ("cnn_sparse_fls", "fp32")}
+    if args.bf16:
+        ours["cnn_bf16"] = ("cnn", "bf16")
     procs = {}
-    for network in () if args.report_only else ("cnn", "cnn_sparse_fls"):
-        folder = args.out / f"ours_{network}"
+    for name, (network, precision) in {} if args.report_only else ours.items():
+        folder = args.out / f"ours_{name}"
+        if finished(folder, args.steps):
+            continue
         resume = ["--resume"] if (folder / "checkpoint.pt").exists() else []
-        if not (folder / "logs" / "progress.csv").exists() or resume:
-            procs[f"ours {network}"] = subprocess.Popen(
-                [sys.executable, "-m", "fl_saliency.cli", "train", "--output-dir", str(folder), "--network", network,
-                 "--env-name", ENV, "--train-seed", str(args.seed), "--num-timesteps", str(args.steps),
-                 "--device", "cpu", "--log-interval", "10", *resume],
-                stdout=subprocess.DEVNULL, stderr=open(args.out / f"ours_{network}.err", "w"))
+        procs[f"ours {name}"] = subprocess.Popen(
+            [sys.executable, "-m", "fl_saliency.cli", "train", "--output-dir", str(folder), "--network", network,
+             "--env-name", ENV, "--train-seed", str(args.seed), "--num-timesteps", str(args.steps),
+             "--device", "cpu", "--log-interval", "10", "--precision", precision, *resume, *(["--force"] if not resume else [])],
+            stdout=subprocess.DEVNULL, stderr=open(args.out / f"ours_{name}.err", "w"))
     if not args.report_only and not (args.out / "sb3_cnn" / "progress.csv").exists():
         procs["sb3 cnn"] = subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--steps", str(args.steps),
                                              "--seed", str(args.seed), "--sb3-worker"],
@@ -93,6 +107,8 @@ def main() -> None:
     curves = {"ours cnn": curve(args.out / "ours_cnn" / "logs" / "progress.csv"),
               "ours cnn_sparse_fls": curve(args.out / "ours_cnn_sparse_fls" / "logs" / "progress.csv"),
               "SB3 PPO cnn": curve(args.out / "sb3_cnn" / "progress.csv")}
+    if args.bf16:
+        curves["ours cnn, bf16"] = curve(args.out / "ours_cnn_bf16" / "logs" / "progress.csv")
     print(f"Breakout, seed {args.seed}: eprewmean (mean score of the last 100 games) against agent steps")
     print(f"{'steps':>8} " + " ".join(f"{name:>20}" for name in curves))
     for step in range(args.every, args.steps + 1, args.every):
