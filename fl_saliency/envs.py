@@ -106,7 +106,7 @@ def _serve_block(conn, frames_buffer, block_args: tuple) -> None:
     except (EOFError, KeyboardInterrupt):
         return
     except Exception as exc:  # reported in the main process as one line
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        conn.send(("error", (type(exc).__name__, str(exc))))
     finally:
         conn.close()
 
@@ -137,7 +137,10 @@ class EnvWorker:
         except (EOFError, ConnectionResetError):
             raise self._died() from None
         if status == "error":
-            raise FlSaliencyError(f"environments {self.ranks.start}..{self.ranks.stop - 1} failed: {payload}")
+            kind, message = payload
+            if kind == FlSaliencyError.__name__:  # bad input, already said in one line
+                raise FlSaliencyError(message)
+            raise FlSaliencyError(f"environments {self.ranks.start}..{self.ranks.stop - 1} failed: {kind}: {message}")
         return payload
 
     def close(self) -> None:
@@ -195,8 +198,12 @@ class BaselinesVecEnv:
             there.close()
             frames = np.frombuffer(buffer, np.uint8).reshape(stop - start, FRAME_SIZE, FRAME_SIZE)
             self.workers.append(EnvWorker(slice(start, stop), here, process, frames))
-        for worker in self.workers:
-            worker.receive()
+        try:
+            for worker in self.workers:
+                worker.receive()  # built, or the reason it could not be
+        except FlSaliencyError:
+            self.close()
+            raise
 
     def _gather(self) -> tuple[np.ndarray, list]:
         """Each worker's answer, frames copied out of shared memory in rank order."""

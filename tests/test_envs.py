@@ -631,3 +631,11 @@ def test_a_failing_worker_is_one_clear_error():
     with pytest.raises(FlSaliencyError, match=r"the process of environments 0\.\.0 died"):
         vec.step(np.array([0, 0]))
     vec.close()
+
+
+def test_bad_input_found_in_a_worker_is_its_own_one_line_error():
+    import multiprocessing
+
+    with pytest.raises(FlSaliencyError, match="^--breakout-infinite patches Breakout's score; the game here is Pong$"):
+        make_vec_env("Pong", 2, 0, backend="baselines", breakout_infinite=True, workers=2)
+    assert multiprocessing.active_children() == []  # the worker that was fine is closed too
