@@ -2,8 +2,9 @@
 
     python benchmarks/env_throughput.py [--env-name Breakout] [--num-env 8] [--steps 2000]
 
-``baselines`` is BaselinesVecEnv with one subprocess per environment (asynchronous=True),
-``ale-vector`` is AleVectorEnv (ale-py's C++ threads). Agent steps = vector steps x num_env.
+``baselines`` is BaselinesVecEnv with its default worker processes (one per CPU core, each
+stepping a block of environments), ``baselines, 1 env/process`` the same with one process per
+environment (as gymnasium's AsyncVectorEnv runs them), ``ale-vector`` is AleVectorEnv (ale-py's C++ threads). Agent steps = vector steps x num_env.
 The backends alternate ``--repeats`` times and the medians are compared, which damps the noise
 of a shared machine.
 """
@@ -42,14 +43,18 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"{args.env_name}, {args.num_env} envs, {args.steps} vector steps x {args.repeats}, {os.cpu_count()} CPU cores")
-    rates: dict[str, list[float]] = {"baselines": [], "ale-vector": []}
+    rates: dict[str, list[float]] = {"baselines": [], "baselines, 1 env/process": [], "ale-vector": []}
     for _ in range(args.repeats):
         rates["baselines"].append(agent_steps_per_second(
             BaselinesVecEnv(args.env_name, args.num_env, seed=0, asynchronous=True), args.steps))
+        rates["baselines, 1 env/process"].append(agent_steps_per_second(
+            BaselinesVecEnv(args.env_name, args.num_env, seed=0, asynchronous=True, workers=args.num_env), args.steps))
         rates["ale-vector"].append(agent_steps_per_second(AleVectorEnv(args.env_name, args.num_env, seed=0), args.steps))
     for name, values in rates.items():
-        print(f"{name:>10}: median {np.median(values):,.0f} agent steps/s  (runs: {', '.join(f'{v:,.0f}' for v in values)})")
-    print(f"ratio ale-vector / baselines: {np.median(rates['ale-vector']) / np.median(rates['baselines']):.2f}x")
+        print(f"{name:>24}: median {np.median(values):,.0f} agent steps/s  (runs: {', '.join(f'{v:,.0f}' for v in values)})")
+    median = {name: np.median(values) for name, values in rates.items()}
+    print(f"ratio ale-vector / baselines: {median['ale-vector'] / median['baselines']:.2f}x; "
+          f"baselines / baselines 1 env/process: {median['baselines'] / median['baselines, 1 env/process']:.2f}x")
 
 
 if __name__ == "__main__":
