@@ -224,8 +224,8 @@ class PPO:
                 idx = order[start : start + c.minibatch_size]
                 with autocast(self.device, self.precision):
                     logits, new_values, _ = self.model.forward_scaled(obs[idx])
-                loss, stats = ppo_loss(logits.float(), new_values.float(), actions[idx], neglogps[idx], values[idx], returns[idx],
-                                       c.cliprange, c.ent_coef, c.vf_coef)
+                loss, stats = ppo_loss(logits.float(), new_values.float(), actions[idx], neglogps[idx], values[idx],
+                                       returns[idx], c.cliprange, c.ent_coef, c.vf_coef)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.max_grad_norm)
