@@ -3,8 +3,8 @@
 All three train for ``--steps`` agent steps (default 500k) with the Baselines Atari settings on
 the same environment chain (wrappers.py), one seed each, in parallel processes; then the mean
 score of the last 100 games (eprewmean) is printed every 50k steps side by side. Long: run it
-in the background. ``--bf16`` adds our cnn trained with ``--precision bf16``; finished runs in
-``--out`` are kept, so it can be added to an earlier run's table.
+in the background. ``--runs`` picks the runs (``cnn_bf16``: our cnn with ``--precision bf16``);
+finished runs in ``--out`` are kept and unfinished ones resume.
 
     .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/learning.py --out /tmp/learning
 """
@@ -68,47 +68,64 @@ def curve(progress: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.array([float(r["total_timesteps"]) for r in rows]), np.array([float(r["eprewmean"]) for r in rows])
 
 
+RUNS = {  # name: (network, precision) of our runs; "sb3" is SB3's PPO with cnn
+    "cnn": ("cnn", "fp32"),
+    "cnn_sparse_fls": ("cnn_sparse_fls", "fp32"),
+    "cnn_bf16": ("cnn", "bf16"),
+    "sb3": None,
+}
+
+
+def progress_file(out: Path, run: str) -> Path:
+    return out / "sb3_cnn" / "progress.csv" if run == "sb3" else out / f"ours_{run}" / "logs" / "progress.csv"
+
+
+def start(run: str, args: argparse.Namespace):
+    """The process of one run, or None when it already finished."""
+    if run == "sb3":
+        if progress_file(args.out, run).exists():
+            return None
+        return subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--steps", str(args.steps),
+                                 "--seed", str(args.seed), "--sb3-worker"],
+                                stdout=subprocess.DEVNULL, stderr=open(args.out / "sb3.err", "w"))
+    network, precision = RUNS[run]
+    folder = args.out / f"ours_{run}"
+    if finished(folder, args.steps):
+        return None
+    resume = ["--resume"] if (folder / "checkpoint.pt").exists() else ["--force"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "fl_saliency.cli", "train", "--output-dir", str(folder), "--network", network,
+         "--env-name", ENV, "--train-seed", str(args.seed), "--num-timesteps", str(args.steps), "--device", "cpu",
+         "--log-interval", "10", "--precision", precision, *resume],
+        stdout=subprocess.DEVNULL, stderr=open(args.out / f"ours_{run}.err", "w"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=500_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--every", type=int, default=50_000)
+    parser.add_argument("--runs", default="cnn,cnn_sparse_fls,sb3",
+                        help=f"comma-separated, of: {', '.join(RUNS)} (cnn_bf16: cnn with --precision bf16)")
     parser.add_argument("--report-only", action="store_true", help="print the table from the runs so far")
-    parser.add_argument("--bf16", action="store_true", help="also train cnn with --precision bf16")
     parser.add_argument("--sb3-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sb3_worker:
         train_sb3(args.out / "sb3_cnn", args.steps, args.seed)
         return
+    runs = args.runs.split(",")
+    if unknown := set(runs) - set(RUNS):
+        parser.error(f"unknown runs {sorted(unknown)}; choose from {', '.join(RUNS)}")
 
-    ours = {"cnn": ("cnn", "fp32"), "cnn_sparse_fls": ("cnn_sparse_fls", "fp32")}
-    if args.bf16:
-        ours["cnn_bf16"] = ("cnn", "bf16")
-    procs = {}
-    for name, (network, precision) in {} if args.report_only else ours.items():
-        folder = args.out / f"ours_{name}"
-        if finished(folder, args.steps):
-            continue
-        resume = ["--resume"] if (folder / "checkpoint.pt").exists() else []
-        procs[f"ours {name}"] = subprocess.Popen(
-            [sys.executable, "-m", "fl_saliency.cli", "train", "--output-dir", str(folder), "--network", network,
-             "--env-name", ENV, "--train-seed", str(args.seed), "--num-timesteps", str(args.steps),
-             "--device", "cpu", "--log-interval", "10", "--precision", precision, *resume, *(["--force"] if not resume else [])],
-            stdout=subprocess.DEVNULL, stderr=open(args.out / f"ours_{name}.err", "w"))
-    if not args.report_only and not (args.out / "sb3_cnn" / "progress.csv").exists():
-        procs["sb3 cnn"] = subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--steps", str(args.steps),
-                                             "--seed", str(args.seed), "--sb3-worker"],
-                                            stdout=subprocess.DEVNULL, stderr=open(args.out / "sb3.err", "w"))
-    for name, proc in procs.items():
-        if proc.wait() != 0:
-            print(f"{name} failed: see {args.out}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    procs = {} if args.report_only else {run: start(run, args) for run in runs}
+    for run, proc in procs.items():
+        if proc is not None and proc.wait() != 0:
+            print(f"{run} failed: see {args.out}")
 
-    curves = {"ours cnn": curve(args.out / "ours_cnn" / "logs" / "progress.csv"),
-              "ours cnn_sparse_fls": curve(args.out / "ours_cnn_sparse_fls" / "logs" / "progress.csv"),
-              "SB3 PPO cnn": curve(args.out / "sb3_cnn" / "progress.csv")}
-    if args.bf16:
-        curves["ours cnn, bf16"] = curve(args.out / "ours_cnn_bf16" / "logs" / "progress.csv")
+    titles = {"cnn": "ours cnn", "cnn_sparse_fls": "ours cnn_sparse_fls", "cnn_bf16": "ours cnn bf16", "sb3": "SB3 PPO cnn"}
+    curves = {titles[run]: curve(progress_file(args.out, run)) for run in runs}
     print(f"Breakout, seed {args.seed}: eprewmean (mean score of the last 100 games) against agent steps")
     print(f"{'steps':>8} " + " ".join(f"{name:>20}" for name in curves))
     for step in range(args.every, args.steps + 1, args.every):
@@ -118,7 +135,7 @@ def main() -> None:
             reached = len(steps) and steps[-1] >= step
             cells.append(f"{values[before[-1]]:20.2f}" if len(before) and reached else f"{'—':>20}")
         print(f"{step:>8} " + " ".join(cells))
-    if any(len(steps) == 0 for steps, _ in curves.values()):
+    if "ours cnn" not in curves or "SB3 PPO cnn" not in curves or any(len(s) == 0 for s, _ in curves.values()):
         return
     reached = min(steps[-1] for steps, _ in curves.values())
     at = {name: values[np.flatnonzero(steps <= reached)[-1]] for name, (steps, values) in curves.items()}
