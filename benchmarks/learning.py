@@ -128,11 +128,12 @@ def main() -> None:
     curves = {titles[run]: curve(progress_file(args.out, run)) for run in runs}
     print(f"Breakout, seed {args.seed}: eprewmean (mean score of the last 100 games) against agent steps")
     print(f"{'steps':>8} " + " ".join(f"{name:>20}" for name in curves))
+    final = args.steps // 1024 * 1024  # our last update ends here (updates of 8 x 128 steps)
     for step in range(args.every, args.steps + 1, args.every):
         cells = []
         for steps, values in curves.values():
             before = np.flatnonzero(steps <= step)
-            reached = len(steps) and steps[-1] >= step
+            reached = len(steps) and steps[-1] >= min(step, final)
             cells.append(f"{values[before[-1]]:20.2f}" if len(before) and reached else f"{'—':>20}")
         print(f"{step:>8} " + " ".join(cells))
     if "ours cnn" not in curves or "SB3 PPO cnn" not in curves or any(len(s) == 0 for s, _ in curves.values()):

@@ -119,7 +119,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="baselines: the exact Python wrapper chain; ale-vector: ale-py's faster C++ vector env")
     add_compute_arguments(parser)
     parser.add_argument("--save-interval", type=int, default=50, help="updates between checkpoints")
-    parser.add_argument("--log-interval", type=int, default=1, help="updates between log rows")
+    parser.add_argument("--log-interval", type=int, default=1, help="updates between log rows (the first and last are logged too)")
     run = parser.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its checkpoint")
     run.add_argument("--force", action="store_true", help="delete the run in --output-dir and start over")

@@ -49,7 +49,7 @@ class TrainSettings:
     env_workers: int | None = None  # env processes; default: the CPU cores
     precision: str = "fp32"  # or bf16: mixed precision (ppo.autocast)
     save_interval: int = 50  # updates between checkpoints (and at the end)
-    log_interval: int = 1  # updates between log rows (and the first)
+    log_interval: int = 1  # updates between log rows (and the first and the last)
     device: str = "auto"
     resume: bool = False
     force: bool = False
@@ -217,7 +217,7 @@ def train(settings: TrainSettings, echo=print) -> Path:
                 losses = ppo.update(rollout, learning_rate(c, update, n_updates))
                 bar.update(c.batch_size)
                 t_now = time.perf_counter()
-                if update % settings.log_interval == 0 or update == 1:
+                if update % settings.log_interval == 0 or update in (1, n_updates):
                     logger.log({
                         "nupdates": update,
                         "total_timesteps": update * c.batch_size,

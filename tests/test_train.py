@@ -211,3 +211,8 @@ def test_bf16_run_records_its_precision_and_resumes_with_it(tmp_path):
     assert TrainSettings.from_config(out, config).precision == "bf16"  # what --resume runs with
     del config["precision"]  # a config written before the option: the original's fp32
     assert TrainSettings.from_config(out, config).precision == "fp32"
+
+
+def test_log_interval_keeps_the_first_and_the_last_update(tmp_path):
+    train(tiny_settings(tmp_path / "run", updates=5, log_interval=2), echo=lambda text: None)
+    assert [int(r["nupdates"]) for r in read_progress(tmp_path / "run")] == [1, 2, 4, 5]
