@@ -44,6 +44,11 @@ class Job:
         return self.root / f"{self.game}.{self.network}" / f"{self.seed:02d}"
 
     @property
+    def cpus(self) -> int:
+        """Ray CPUs for the job, and as many env worker processes: jobs side by side must not oversubscribe."""
+        return min(self.ppo.num_envs, 2)
+
+    @property
     def name(self) -> str:
         return f"{self.game}.{self.network}/{self.seed:02d}"
 
@@ -66,15 +71,16 @@ def run_job(job: Job) -> dict:
             resume = checkpoint.exists()
             train(TrainSettings(output_dir=folder, network=job.network, env_name=f"{job.game}NoFrameskip-v4",
                                 train_seed=job.seed, num_timesteps=job.num_timesteps, ppo=job.ppo,
-                                env_backend=job.env_backend, precision=job.precision, device=job.device,
-                                resume=resume),
+                                env_backend=job.env_backend, env_workers=job.cpus, precision=job.precision,
+                                device=job.device, resume=resume),
                   echo=quiet)
             done.append("resumed training" if resume else "trained")
         if job.evaluate and not (folder / RESULTS_FILE).exists():
             num_env, evals_per_env = job.evaluate
             evaluate(EvalSettings(experiment_dir=folder, output_dir=folder, num_env=num_env,
                                   evals_per_env=evals_per_env, max_eplen=job.max_eplen, raw_obs=job.video,
-                                  processed_obs=job.video, precision=job.precision, device=job.device),
+                                  processed_obs=job.video, env_workers=job.cpus, precision=job.precision,
+                                  device=job.device),
                      echo=quiet)
             done.append("evaluated")
         if job.atari_head_dir and not (folder / SALIENCY_FILE).exists():
@@ -101,7 +107,7 @@ def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps:
 
 def job_resources(job: Job, gpus_available: bool) -> dict:
     """CPUs for the environments and learner; a GPU when there is one (shared between up to 4 jobs)."""
-    resources = {"num_cpus": min(job.ppo.num_envs, 2)}
+    resources = {"num_cpus": job.cpus}
     if gpus_available and job.device in ("auto", "cuda"):
         resources["num_gpus"] = 0.25
     return resources

@@ -104,3 +104,16 @@ def test_bad_sweep_arguments_are_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(tmp_path / "nothing")],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and "sweep folder not found" in result.stderr
+
+
+def test_jobs_ask_ray_for_the_cpus_their_env_workers_use(tmp_path, monkeypatch):
+    from fl_saliency.sweep import job_resources
+
+    job = Job("Breakout", "cnn", 1, 64, tmp_path, ppo=TINY)
+    assert job_resources(job, gpus_available=False) == {"num_cpus": 2}
+    assert job_resources(job, gpus_available=True) == {"num_cpus": 2, "num_gpus": 0.25}
+    single = Job("Breakout", "cnn", 1, 16, tmp_path, ppo=PPOConfig(num_envs=1, nsteps=16, nminibatches=1, noptepochs=1))
+    assert job_resources(single, gpus_available=False) == {"num_cpus": 1}
+    seen = []
+    monkeypatch.setattr("fl_saliency.train.train", lambda settings, echo: seen.append(settings.env_workers))
+    assert run_job(job)["status"] == "done" and seen == [2]
