@@ -15,8 +15,9 @@
 - ``num_envs``, ``n_actions``, ``close()``.
 
 Backends: ``baselines`` (default) runs the exact Python wrapper chain of wrappers.py in a few
-processes (by default one per CPU core), each stepping a block of environments; ``ale-vector`` runs ale-py's C++ vector environment completed in
-Python (ale_vector.py; its remaining differences are listed in the README).
+processes (by default one per CPU core), each stepping a block of environments; ``ale-vector``
+runs ale-py's C++ vector environment completed in Python (ale_vector.py; its remaining
+differences are listed in the README).
 """
 
 from __future__ import annotations
