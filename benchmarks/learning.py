@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fl_saliency.ppo import PPOConfig
+
 ENV = "BreakoutNoFrameskip-v4"
 
 
@@ -26,7 +28,6 @@ def train_sb3(out: Path, steps: int, seed: int) -> None:
     import torch
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from fl_saliency.ppo import PPOConfig
     from sb3_setup import make_sb3_ppo
 
     torch.set_num_threads(1)
@@ -53,7 +54,6 @@ def train_sb3(out: Path, steps: int, seed: int) -> None:
 
 
 def finished(folder: Path, steps: int) -> bool:
-    from fl_saliency.ppo import PPOConfig
     from fl_saliency.train import load_checkpoint
 
     checkpoint = folder / "checkpoint.pt"
@@ -128,7 +128,8 @@ def main() -> None:
     curves = {titles[run]: curve(progress_file(args.out, run)) for run in runs}
     print(f"Breakout, seed {args.seed}: eprewmean (mean score of the last 100 games) against agent steps")
     print(f"{'steps':>8} " + " ".join(f"{name:>20}" for name in curves))
-    final = args.steps // 1024 * 1024  # our last update ends here (updates of 8 x 128 steps)
+    batch = PPOConfig().batch_size
+    final = args.steps // batch * batch  # where our last update ends
     for step in range(args.every, args.steps + 1, args.every):
         cells = []
         for steps, values in curves.values():
