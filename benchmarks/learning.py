@@ -1,12 +1,13 @@
 """Learning speed on Breakout: our PPO2 (cnn, cnn_sparse_fls) against Stable-Baselines3's PPO (CnnPolicy, cnn).
 
 All three train for ``--steps`` agent steps (default 500k) with the Baselines Atari settings on
-the same environment chain (wrappers.py), one seed each, in parallel processes; then the mean
-score of the last 100 games (eprewmean) is printed every 50k steps side by side. Long: run it
-in the background. ``--runs`` picks the runs (``cnn_bf16``: our cnn with ``--precision bf16``);
-finished runs in ``--out`` are kept and unfinished ones resume.
+the same environment chain (wrappers.py), in parallel processes, for each of ``--seeds`` in turn
+(in ``--out``/seed<N>); then the mean score of the last 100 games (eprewmean) is printed every
+50k steps side by side, per seed and averaged over the seeds. Long: run it in the background.
+``--runs`` picks the runs (``cnn_bf16``: our cnn with ``--precision bf16``); finished runs are
+kept and unfinished ones resume (SB3's start over).
 
-    .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/learning.py --out /tmp/learning
+    .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/learning.py --out /tmp/learning --seeds 1,2
 """
 
 from __future__ import annotations
@@ -53,11 +54,16 @@ def train_sb3(out: Path, steps: int, seed: int) -> None:
     model.get_env().close()
 
 
-def finished(folder: Path, steps: int) -> bool:
+def last_checkpoint(folder: Path) -> dict | None:
     from fl_saliency.train import load_checkpoint
 
     checkpoint = folder / "checkpoint.pt"
-    return checkpoint.exists() and load_checkpoint(checkpoint)["update"] >= steps // PPOConfig().batch_size
+    return load_checkpoint(checkpoint) if checkpoint.exists() else None
+
+
+def finished(folder: Path, steps: int) -> bool:
+    checkpoint = last_checkpoint(folder)
+    return checkpoint is not None and checkpoint["update"] >= steps // PPOConfig().batch_size
 
 
 def curve(progress: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -66,6 +72,18 @@ def curve(progress: Path) -> tuple[np.ndarray, np.ndarray]:
     with open(progress) as f:
         rows = list(csv.DictReader(f))
     return np.array([float(r["total_timesteps"]) for r in rows]), np.array([float(r["eprewmean"]) for r in rows])
+
+
+def run_curve(folder: Path, run: str) -> tuple[np.ndarray, np.ndarray]:
+    """The logged eprewmean; for ours, plus the last checkpoint's when it is newer than the last log row
+    (runs made before the last update was always logged)."""
+    steps, values = curve(progress_file(folder, run))
+    checkpoint = None if run == "sb3" else last_checkpoint(folder / f"ours_{run}")
+    if checkpoint is not None and checkpoint["episodes"]["rewards"]:
+        at = checkpoint["update"] * PPOConfig().batch_size
+        if not len(steps) or at > steps[-1]:
+            steps, values = np.append(steps, at), np.append(values, np.mean(checkpoint["episodes"]["rewards"]))
+    return steps, values
 
 
 RUNS = {  # name: (network, precision) of our runs; "sb3" is SB3's PPO with cnn
@@ -80,69 +98,100 @@ def progress_file(out: Path, run: str) -> Path:
     return out / "sb3_cnn" / "progress.csv" if run == "sb3" else out / f"ours_{run}" / "logs" / "progress.csv"
 
 
-def start(run: str, args: argparse.Namespace):
-    """The process of one run, or None when it already finished."""
+def start(run: str, folder: Path, seed: int, steps: int):
+    """The process of one run in ``folder``, or None when it already finished. SB3 cannot resume: an
+    unfinished SB3 run starts over; ours resume from their last checkpoint."""
     if run == "sb3":
-        if progress_file(args.out, run).exists():
+        logged, _ = curve(progress_file(folder, run))
+        if len(logged) and logged[-1] >= steps // PPOConfig().batch_size * PPOConfig().batch_size:
             return None
-        return subprocess.Popen([sys.executable, __file__, "--out", str(args.out), "--steps", str(args.steps),
-                                 "--seed", str(args.seed), "--sb3-worker"],
-                                stdout=subprocess.DEVNULL, stderr=open(args.out / "sb3.err", "w"))
+        return subprocess.Popen([sys.executable, __file__, "--out", str(folder), "--steps", str(steps),
+                                 "--sb3-worker", str(seed)],
+                                stdout=subprocess.DEVNULL, stderr=open(folder / "sb3.err", "w"))
     network, precision = RUNS[run]
-    folder = args.out / f"ours_{run}"
-    if finished(folder, args.steps):
+    run_folder = folder / f"ours_{run}"
+    if finished(run_folder, steps):
         return None
-    resume = ["--resume"] if (folder / "checkpoint.pt").exists() else ["--force"]
+    resume = ["--resume"] if (run_folder / "checkpoint.pt").exists() else ["--force"]
     return subprocess.Popen(
-        [sys.executable, "-m", "fl_saliency.cli", "train", "--output-dir", str(folder), "--network", network,
-         "--env-name", ENV, "--train-seed", str(args.seed), "--num-timesteps", str(args.steps), "--device", "cpu",
+        [sys.executable, "-m", "fl_saliency.cli", "train", "--output-dir", str(run_folder), "--network", network,
+         "--env-name", ENV, "--train-seed", str(seed), "--num-timesteps", str(steps), "--device", "cpu",
          "--log-interval", "10", "--precision", precision, *resume],
-        stdout=subprocess.DEVNULL, stderr=open(args.out / f"ours_{run}.err", "w"))
+        stdout=subprocess.DEVNULL, stderr=open(folder / f"ours_{run}.err", "w"))
+
+
+TITLES = {"cnn": "ours cnn", "cnn_sparse_fls": "ours cnn_sparse_fls", "cnn_bf16": "ours cnn bf16", "sb3": "SB3 PPO cnn"}
+
+
+def value_at(curve_: tuple[np.ndarray, np.ndarray], step: int, final: int) -> float:
+    """eprewmean logged at or before ``step``; NaN when the run has not reached it (``final``: our last update)."""
+    steps, values = curve_
+    before = np.flatnonzero(steps <= step)
+    reached = len(steps) and steps[-1] >= min(step, final)
+    return float(values[before[-1]]) if len(before) and reached else float("nan")
+
+
+def print_table(title: str, columns: dict[str, list[float]], checkpoints: list[int]) -> None:
+    print(title)
+    print(f"{'steps':>8} " + " ".join(f"{name:>20}" for name in columns))
+    for row, step in enumerate(checkpoints):
+        cells = [f"{'—':>20}" if np.isnan(values[row]) else f"{values[row]:20.2f}" for values in columns.values()]
+        print(f"{step:>8} " + " ".join(cells))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="one folder per seed is made in it: seed<N>")
     parser.add_argument("--steps", type=int, default=500_000)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", default="1", help="comma-separated; seeds run one after another")
     parser.add_argument("--every", type=int, default=50_000)
     parser.add_argument("--runs", default="cnn,cnn_sparse_fls,sb3",
                         help=f"comma-separated, of: {', '.join(RUNS)} (cnn_bf16: cnn with --precision bf16)")
-    parser.add_argument("--report-only", action="store_true", help="print the table from the runs so far")
-    parser.add_argument("--sb3-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--report-only", action="store_true", help="print the tables from the runs so far")
+    parser.add_argument("--sb3-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.sb3_worker:
-        train_sb3(args.out / "sb3_cnn", args.steps, args.seed)
+    if args.sb3_worker is not None:
+        train_sb3(args.out / "sb3_cnn", args.steps, args.sb3_worker)
         return
     runs = args.runs.split(",")
     if unknown := set(runs) - set(RUNS):
         parser.error(f"unknown runs {sorted(unknown)}; choose from {', '.join(RUNS)}")
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    procs = {} if args.report_only else {run: start(run, args) for run in runs}
-    for run, proc in procs.items():
-        if proc is not None and proc.wait() != 0:
-            print(f"{run} failed: see {args.out}")
-
-    titles = {"cnn": "ours cnn", "cnn_sparse_fls": "ours cnn_sparse_fls", "cnn_bf16": "ours cnn bf16", "sb3": "SB3 PPO cnn"}
-    curves = {titles[run]: curve(progress_file(args.out, run)) for run in runs}
-    print(f"Breakout, seed {args.seed}: eprewmean (mean score of the last 100 games) against agent steps")
-    print(f"{'steps':>8} " + " ".join(f"{name:>20}" for name in curves))
     batch = PPOConfig().batch_size
     final = args.steps // batch * batch  # where our last update ends
-    for step in range(args.every, args.steps + 1, args.every):
-        cells = []
-        for steps, values in curves.values():
-            before = np.flatnonzero(steps <= step)
-            reached = len(steps) and steps[-1] >= min(step, final)
-            cells.append(f"{values[before[-1]]:20.2f}" if len(before) and reached else f"{'—':>20}")
-        print(f"{step:>8} " + " ".join(cells))
-    if "ours cnn" not in curves or "SB3 PPO cnn" not in curves or any(len(s) == 0 for s, _ in curves.values()):
-        return
-    reached = min(steps[-1] for steps, _ in curves.values())
-    at = {name: values[np.flatnonzero(steps <= reached)[-1]] for name, (steps, values) in curves.items()}
-    print(f"at {int(reached)} steps (the furthest all runs reached): ours cnn / SB3 cnn = "
-          f"{at['ours cnn'] / at['SB3 PPO cnn']:.2f} (target >= 1, one seed)")
+    checkpoints = list(range(args.every, args.steps + 1, args.every))
+    per_seed = {}
+    for seed in seeds:
+        folder = args.out / f"seed{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        procs = {} if args.report_only else {run: start(run, folder, seed, args.steps) for run in runs}
+        for run, proc in procs.items():
+            if proc is not None and proc.wait() != 0:
+                print(f"{run} failed: see {folder}")
+        curves = {TITLES[run]: run_curve(folder, run) for run in runs}
+        per_seed[seed] = {name: [value_at(c, step, final) for step in checkpoints] for name, c in curves.items()}
+        print_table(f"Breakout, seed {seed}: eprewmean (mean score of the last 100 games) against agent steps",
+                    per_seed[seed], checkpoints)
+    if len(seeds) > 1:
+        means = {TITLES[run]: list(np.mean([per_seed[seed][TITLES[run]] for seed in seeds], axis=0)) for run in runs}
+        print_table(f"mean over seeds {', '.join(map(str, seeds))} (— where a seed has not reached the row)",
+                    means, checkpoints)
+    else:
+        means = per_seed[seeds[0]]
+    if "ours cnn" in means and "SB3 PPO cnn" in means:
+        rows = [row for row in range(len(checkpoints))
+                if not np.isnan(means["ours cnn"][row]) and not np.isnan(means["SB3 PPO cnn"][row])]
+        if rows:
+            last = rows[-1]
+            ratios = [means["ours cnn"][row] / means["SB3 PPO cnn"][row] for row in rows]
+            print(f"ours cnn / SB3 cnn at {checkpoints[last]} steps: {ratios[-1]:.2f}; "
+                  f"at or above 1 on {sum(r >= 1 for r in ratios)} of {len(rows)} rows; "
+                  f"area under the curves: {np.sum([means['ours cnn'][r] for r in rows]) / np.sum([means['SB3 PPO cnn'][r] for r in rows]):.2f}"
+                  f" (target >= 1; {len(seeds)} seed{'s' * (len(seeds) > 1)})")
 
 
 if __name__ == "__main__":
