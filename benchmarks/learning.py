@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,7 +118,8 @@ def start(run: str, folder: Path, seed: int, steps: int):
         [sys.executable, "-m", "fl_saliency.cli", "train", "--output-dir", str(run_folder), "--network", network,
          "--env-name", ENV, "--train-seed", str(seed), "--num-timesteps", str(steps), "--device", "cpu",
          "--log-interval", "10", "--precision", precision, *resume],
-        stdout=subprocess.DEVNULL, stderr=open(folder / f"ours_{run}.err", "w"))
+        stdout=subprocess.DEVNULL, stderr=open(folder / f"ours_{run}.err", "w"),
+        env={**os.environ, "OMP_NUM_THREADS": "1"})  # the runs share the cores (SB3's runs on one thread too)
 
 
 TITLES = {"cnn": "ours cnn", "cnn_sparse_fls": "ours cnn_sparse_fls", "cnn_bf16": "ours cnn bf16", "sb3": "SB3 PPO cnn"}
