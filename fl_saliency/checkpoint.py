@@ -112,10 +112,8 @@ def baselines_name(torch_name: str) -> str:
 
 def _to_baselines(tensor: torch.Tensor) -> np.ndarray:
     array = tensor.detach().cpu().numpy().astype(np.float32)
-    if array.ndim == 4:  # conv weight OIHW -> HWIO
+    if array.ndim == 4:  # conv weight OIHW -> HWIO; Dense weights are [in, out] in both
         return np.ascontiguousarray(array.transpose(2, 3, 1, 0))
-    if array.ndim == 2:  # linear weight [out, in] -> [in, out]
-        return np.ascontiguousarray(array.T)
     return array
 
 
@@ -165,8 +163,6 @@ def load_into(model: ActorCritic, params: dict[str, np.ndarray], source: str = "
             array = params[baselines_name(name)]
             if tensor.ndim == 4:
                 array = array.transpose(3, 2, 0, 1)
-            elif tensor.ndim == 2:
-                array = array.T
             tensor.copy_(torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).reshape(tensor.shape))
 
 

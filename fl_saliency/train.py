@@ -189,8 +189,15 @@ def train(settings: TrainSettings, echo=print) -> Path:
     elapsed_before = 0.0
     env_seed = settings.train_seed
     if checkpoint:
-        ppo.load_state_dict(checkpoint["ppo"])
-        stats.load_state_dict(checkpoint["episodes"])
+        try:
+            ppo.load_state_dict(checkpoint["ppo"])
+            stats.load_state_dict(checkpoint["episodes"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            # load_state_dict's message starts with a header line; the first mismatch follows it.
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            detail = lines[1] if len(lines) > 1 else lines[0] if lines else type(exc).__name__
+            raise FlSaliencyError(f"{out / CHECKPOINT_FILE} does not fit a {settings.network} run of this version: "
+                                  f"{detail}") from None
         elapsed_before = checkpoint["time_elapsed"]
         # New games on resume, from a seed no other rank of any run starts with.
         env_seed = int(np.random.SeedSequence([settings.train_seed, start_update]).generate_state(1)[0] >> 1)

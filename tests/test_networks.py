@@ -6,7 +6,7 @@ import torch
 
 from fl_saliency.checkpoint import load_into
 from fl_saliency.errors import FlSaliencyError
-from fl_saliency.networks import NETWORKS, ActorCritic, check_network_name, parameter_count, scale_observation
+from fl_saliency.networks import Dense, NETWORKS, ActorCritic, check_network_name, parameter_count, scale_observation
 from numpy_reference import NETWORK_NAMES, random_baselines_params, reference_forward
 from test_numpy_reference import TABLE2_PARAMS
 
@@ -60,7 +60,7 @@ def test_initialisation_is_orthogonal_with_baselines_gains(name):
     torch.manual_seed(0)
     model = ActorCritic(name, n_actions=4)
     for module_name, module in model.named_modules():
-        if not isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+        if not isinstance(module, (torch.nn.Conv2d, Dense)):
             continue
         gain = {"pi": 0.01, "vf": 1.0}.get(module_name, 2**0.5)
         w = module.weight.detach().reshape(module.weight.shape[0], -1).double()

@@ -203,6 +203,20 @@ def test_resume_restores_exactly_what_was_saved(tmp_path):
     np.testing.assert_array_equal(params["ppo2_model/pi/c1/w:0"], w)
 
 
+def test_checkpoint_that_does_not_fit_is_one_line(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_settings(out, updates=1), echo=lambda text: None)
+    saved = load_checkpoint(out / "checkpoint.pt")
+    weight = saved["ppo"]["model"]["extractor.fc1.weight"]
+    saved["ppo"]["model"]["extractor.fc1.weight"] = weight.t().contiguous()  # nn.Linear's (out, in) layout
+    saved["update"] = 0  # as if killed before the end
+    torch.save(saved, out / "checkpoint.pt")
+    with pytest.raises(FlSaliencyError, match=r"checkpoint.pt does not fit a cnn run of this version: "
+                                              r"size mismatch for extractor.fc1.weight") as error:
+        train(tiny_settings(out, updates=2, resume=True), echo=lambda text: None)
+    assert "\n" not in str(error.value)
+
+
 def test_bf16_run_records_its_precision_and_resumes_with_it(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, "cnn_sparse_fls", updates=1, precision="bf16"), echo=lambda text: None)
