@@ -195,7 +195,7 @@ def train(settings: TrainSettings, echo=print) -> Path:
         except (KeyError, RuntimeError, ValueError) as exc:
             # load_state_dict's message starts with a header line; the first mismatch follows it.
             lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            detail = lines[1] if len(lines) > 1 else lines[0] if lines else type(exc).__name__
+            detail = (lines[1:] or lines or [type(exc).__name__])[0]
             raise FlSaliencyError(f"{out / CHECKPOINT_FILE} does not fit a {settings.network} run of this version: "
                                   f"{detail}") from None
         elapsed_before = checkpoint["time_elapsed"]
