@@ -4,7 +4,8 @@
 
 ``baselines`` is BaselinesVecEnv with its default worker processes (one per CPU core, each
 stepping a block of environments), ``baselines, 1 env/process`` the same with one process per
-environment (as gymnasium's AsyncVectorEnv runs them), ``ale-vector`` is AleVectorEnv (ale-py's C++ threads). Agent steps = vector steps x num_env.
+environment (as gymnasium's AsyncVectorEnv runs them), ``ale-vector`` is AleVectorEnv (ale-py's
+C++ threads). Agent steps = vector steps x num_env.
 The backends alternate ``--repeats`` times and the medians are compared, which damps the noise
 of a shared machine.
 """

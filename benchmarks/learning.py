@@ -62,6 +62,11 @@ def last_checkpoint(folder: Path) -> dict | None:
     return load_checkpoint(checkpoint) if checkpoint.exists() else None
 
 
+def last_update_step(steps: int) -> int:
+    """Agent steps when a run of ``steps`` has made its last whole update (where ours stops)."""
+    return steps // PPOConfig().batch_size * PPOConfig().batch_size
+
+
 def finished(folder: Path, steps: int) -> bool:
     checkpoint = last_checkpoint(folder)
     return checkpoint is not None and checkpoint["update"] >= steps // PPOConfig().batch_size
@@ -104,7 +109,7 @@ def start(run: str, folder: Path, seed: int, steps: int):
     unfinished SB3 run starts over; ours resume from their last checkpoint."""
     if run == "sb3":
         logged, _ = curve(progress_file(folder, run))
-        if len(logged) and logged[-1] >= steps // PPOConfig().batch_size * PPOConfig().batch_size:
+        if len(logged) and logged[-1] >= last_update_step(steps):
             return None
         return subprocess.Popen([sys.executable, __file__, "--out", str(folder), "--steps", str(steps),
                                  "--sb3-worker", str(seed)],
@@ -163,8 +168,7 @@ def main() -> None:
     except ValueError:
         parser.error(f"--seeds takes comma-separated integers, got {args.seeds!r}")
 
-    batch = PPOConfig().batch_size
-    final = args.steps // batch * batch  # where our last update ends
+    final = last_update_step(args.steps)
     checkpoints = list(range(args.every, args.steps + 1, args.every))
     per_seed = {}
     for seed in seeds:
