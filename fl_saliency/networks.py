@@ -45,9 +45,13 @@ def conv(in_channels: int, out_channels: int, kernel: int, stride: int = 1, same
 
 
 def scale_observation(obs: torch.Tensor) -> torch.Tensor:
+    """uint8 frames -> float32 in [0, 1], channels-last in memory."""
+    if obs.dtype != torch.uint8:
+        raise FlSaliencyError(f"observations must be uint8 frames, got {obs.dtype}")
     # A true division, as the original: float32(x) * (1/255) differs in the last bit. Channels-last
-    # memory (the values and their NCHW indexing are unchanged) makes CPU convolutions ~1.5x faster.
-    return (obs.float() / 255.0).contiguous(memory_format=torch.channels_last)
+    # memory (the values and their NCHW indexing are unchanged) makes CPU convolutions ~1.5x faster;
+    # rearranging the uint8 bytes before converting halves the cost of a whole rollout's scaling.
+    return obs.contiguous(memory_format=torch.channels_last).float().div_(255.0)
 
 
 def flatten_nhwc(x: torch.Tensor) -> torch.Tensor:

@@ -31,6 +31,20 @@ def test_unknown_network_is_one_clear_error():
         check_network_name("cnn_fls")
 
 
+def test_scale_observation_is_the_true_division_by_255_of_every_byte():
+    """All 256 values, bit for bit as float32(x) / float32(255) (numpy), in channels-last memory."""
+    obs = np.random.default_rng(0).permutation(np.arange(2 * 4 * 16 * 16) % 256).astype(np.uint8).reshape(2, 4, 16, 16)
+    scaled = scale_observation(torch.from_numpy(obs))
+    assert scaled.dtype == torch.float32 and scaled.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_array_equal(scaled.numpy(), obs.astype(np.float32) / np.float32(255))
+    assert set(np.unique(obs)) == set(range(256))
+
+
+def test_scale_observation_refuses_frames_that_are_not_uint8():
+    with pytest.raises(FlSaliencyError, match="uint8 frames, got torch.float32"):
+        scale_observation(torch.zeros(1, 4, 84, 84))
+
+
 @pytest.mark.parametrize("name", NETWORK_NAMES)
 def test_torch_network_matches_numpy_reference_on_imported_weights(name):
     """Baselines-format random weights, imported into torch, give the NHWC numpy oracle's outputs."""
@@ -52,7 +66,9 @@ def test_torch_network_matches_numpy_reference_on_imported_weights(name):
         ours = got[key].double().numpy()
         assert ours.shape == reference.shape, key
         scale = max(np.abs(reference).max(), 1e-12)
-        assert np.abs(ours - reference).max() <= 1e-5 * scale, f"{name} {key}"
+        # float32 sums over up to 84x84x64 terms, ordered by oneDNN per CPU: 1.8e-5 seen on an AMD EPYC.
+        # A layout or weight-mapping error is off by O(1).
+        assert np.abs(ours - reference).max() <= 1e-4 * scale, f"{name} {key}"
 
 
 @pytest.mark.parametrize("name", NETWORK_NAMES)
