@@ -92,7 +92,7 @@ def test_trial_env_streams_pngs_and_ends_on_the_last():
 def record_emulator(n_frames, seed=3):
     """RGB screens of Breakout, one per emulator frame (each taken before that frame's action), and the
     actions, one per block of 4 emulator frames: as a human's recording, but replayable by MaxAndSkip."""
-    env = make_ale("Breakout").env
+    env = make_ale("Breakout")
     screen, _ = env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     frames, block_actions = [screen], []
@@ -125,7 +125,7 @@ def test_streamed_trial_gives_the_training_inputs_for_the_same_frames():
 
     # Reference 2: the training chain itself (MaxAndSkip, WarpFrame, frame stacking) replaying the same
     # emulator frames: same seed, the same action for each block of 4 frames.
-    env = WarpFrame(MaxAndSkip(make_ale("Breakout").env, skip=4))
+    env = WarpFrame(MaxAndSkip(make_ale("Breakout"), skip=4))
     stacker = FrameStacker(1)
     first, _ = env.reset(seed=3)
     training = [stacker.reset(first[None])[0]]

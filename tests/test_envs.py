@@ -21,10 +21,10 @@ import cv2
 import numpy as np
 import pytest
 from ale_py.env import AtariEnv
-from gymnasium.wrappers import TimeLimit
 
 from fl_saliency.envs import make_vec_env
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.wrappers import AtariEmulator
 
 # Written out by hand: ALE ROM ids of the games used here.
 ROMS = {"Breakout": "breakout", "MsPacman": "ms_pacman", "SpaceInvaders": "space_invaders"}
@@ -283,8 +283,8 @@ def test_real_reset_takes_1_to_30_noops():
         assert counts == [expected_noops(game, 100 + rank) for rank in range(4)]
         ale = vec.block.envs.envs[0].unwrapped.ale
         for _ in range(40):
-            frame_limit = _frame_limit(vec)
-            frame_limit._elapsed_steps = frame_limit._max_episode_steps - 1
+            emulator = _emulator(vec)
+            emulator.frames = emulator.frame_limit - 1
             _, _, dones, infos = vec.step(np.zeros(4, int))
             assert dones[0] and "episode" in infos[0]
             counts.append(ale.getEpisodeFrameNumber() - extra)
@@ -458,14 +458,12 @@ def test_env_rank_is_seeded_seed_plus_rank():
 # 8. Time limits ---------------------------------------------------------------------------------------
 
 
-def _frame_limit(vec) -> TimeLimit:
-    """The TimeLimit directly around the emulator (gym's v4 registration)."""
+def _emulator(vec) -> AtariEmulator:
+    """Environment 0's emulator, which counts frames against gym's v4 limit."""
     env = vec.block.envs.envs[0]
-    while hasattr(env, "env"):
-        if isinstance(env, TimeLimit) and env.env is env.unwrapped:
-            return env
+    while not isinstance(env, AtariEmulator):
         env = env.env
-    raise AssertionError("no TimeLimit around the emulator")
+    return env
 
 
 @pytest.mark.parametrize("game, limit", [("Breakout", 400_000), ("SpaceInvaders", 300_000), ("MsPacman", 400_000)])
@@ -475,16 +473,16 @@ def test_v4_time_limit_counts_emulator_frames(game, limit):
     for left, steps_to_end in ((8, 2), (9, 3)):
         vec = make_vec_env(game, 1, 0, backend="baselines", asynchronous=False)
         vec.reset()
-        frame_limit = _frame_limit(vec)
+        emulator = _emulator(vec)
         ale = vec.block.envs.envs[0].unwrapped.ale
-        assert frame_limit._elapsed_steps == ale.getEpisodeFrameNumber()  # no-ops and FIRE,2 count
-        assert frame_limit._max_episode_steps == limit
-        frame_limit._elapsed_steps = limit - left
+        assert emulator.frames == ale.getEpisodeFrameNumber()  # no-ops and FIRE,2 count
+        assert emulator.frame_limit == limit
+        emulator.frames = limit - left
         for step in range(1, steps_to_end + 1):
             _, _, dones, infos = vec.step(np.zeros(1, int))
             assert bool(dones[0]) == (step == steps_to_end)
         assert infos[0]["episode"]["l"] == steps_to_end + extra
-        assert ale.getEpisodeFrameNumber() < 40 and frame_limit._elapsed_steps < 40  # a fresh game
+        assert ale.getEpisodeFrameNumber() < 40 and emulator.frames < 40  # a fresh game
         vec.close()
 
 
