@@ -109,6 +109,18 @@ def dense_block(final_relu: bool = True) -> ConvBlock:
     return ConvBlock(conv(4, 32, 7, same=True), conv(32, 64, 5, same=True), conv(64, 64, 3, same=True), final_relu)
 
 
+def single_channel_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """``conv(x)[:, 0]`` for a SAME convolution with one output channel, computed as one 1x1 product
+    per kernel position, shifted and summed: the same sum, about twice as fast forward and backward
+    on a CPU, where oneDNN runs a single output channel at ~7 GMAC/s (a 256-channel one at ~100)."""
+    k = conv.kernel_size[0]
+    pad = k // 2
+    weights = conv.weight[0].permute(1, 2, 0).reshape(k * k, -1, 1, 1)  # position (a, b) -> row a * k + b
+    taps = F.pad(F.conv2d(x, weights), (pad, pad, pad, pad))
+    h, w = x.shape[2:]
+    return sum(taps[:, a * k + b, a : a + h, b : b + w] for a in range(k) for b in range(k)) + conv.bias
+
+
 class FLS(nn.Module):
     """The free-lunch saliency module: a positive one-channel map (B,H,W) over its input's grid."""
 
@@ -119,7 +131,7 @@ class FLS(nn.Module):
         self.base2 = base2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.h2(F.relu(self.h1(x)))[:, 0]
+        z = single_channel_conv(F.relu(self.h1(x)), self.h2)
         if self.base2:
             return F.softplus(z * math.log(2.0)) / math.log(2.0)
         return F.softplus(z)

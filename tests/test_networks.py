@@ -6,7 +6,8 @@ import torch
 
 from fl_saliency.checkpoint import load_into
 from fl_saliency.errors import FlSaliencyError
-from fl_saliency.networks import Dense, NETWORKS, ActorCritic, check_network_name, parameter_count, scale_observation
+from fl_saliency.networks import (Dense, NETWORKS, ActorCritic, check_network_name, parameter_count, scale_observation,
+                                  single_channel_conv)
 from numpy_reference import NETWORK_NAMES, random_baselines_params, reference_forward
 from test_numpy_reference import TABLE2_PARAMS
 
@@ -43,6 +44,21 @@ def test_scale_observation_is_the_true_division_by_255_of_every_byte():
 def test_scale_observation_refuses_frames_that_are_not_uint8():
     with pytest.raises(FlSaliencyError, match="uint8 frames, got torch.float32"):
         scale_observation(torch.zeros(1, 4, 84, 84))
+
+
+@pytest.mark.parametrize("kernel, grid", [(3, 7), (1, 7), (3, 20)])
+def test_single_channel_conv_equals_the_convolution_and_its_gradients(kernel, grid):
+    torch.manual_seed(kernel * grid)
+    conv = torch.nn.Conv2d(16, 1, kernel, padding=kernel // 2).double()
+    x = torch.randn(3, 16, grid, grid, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(3, grid, grid, dtype=torch.float64)
+    expected = conv(x)[:, 0]
+    expected_grads = torch.autograd.grad((expected * upstream).sum(), (x, conv.weight, conv.bias))
+    got = single_channel_conv(x, conv)
+    got_grads = torch.autograd.grad((got * upstream).sum(), (x, conv.weight, conv.bias))
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    for g, e in zip(got_grads, expected_grads):
+        torch.testing.assert_close(g, e, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("name", NETWORK_NAMES)
