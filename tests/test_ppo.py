@@ -159,6 +159,37 @@ def test_rollout_over_two_groups_puts_each_group_at_its_ranks():
     assert np.isfinite(rollout.returns).all() and rollout.actions.shape == (4, 5)
 
 
+def tensorflow_adam(w, grads, lr, eps, beta1=0.9, beta2=0.999):
+    """tf.train.AdamOptimizer's update (its documented algorithm), in float64 numpy."""
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    for t, g in enumerate(grads, start=1):
+        lr_t = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        w = w - lr_t * m / (np.sqrt(v) + eps)
+    return w
+
+
+def test_adam_steps_are_tensorflows_with_eps_1e_5():
+    """Gradients of 1e-6 .. 1e-3, where eps = 1e-5 matters and PyTorch's own placement of eps differs by up to 30x."""
+    model = ActorCritic("cnn", 4)
+    ppo = PPO(model, PPOConfig(), seed=0, device=torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()  # Adam's moves do not depend on the weights; from 0, float32 keeps them exactly
+    grads = {name: [rng.normal(size=p.shape) * 10.0 ** rng.integers(-6, -2, size=p.shape) for _ in range(3)]
+             for name, p in model.named_parameters()}
+    for step in range(3):
+        for name, p in model.named_parameters():
+            p.grad = torch.empty_like(p).copy_(torch.from_numpy(grads[name][step]))  # the parameter's memory layout, as autograd's
+        ppo.adam_step()
+    for name, p in model.named_parameters():
+        expected = tensorflow_adam(np.zeros(p.shape), grads[name], lr=2.5e-4, eps=1e-5)
+        # atol: a millionth of Adam's largest step (lr), for moves that cancel over the 3 steps
+        np.testing.assert_allclose(p.detach().double().numpy(), expected, rtol=1e-4, atol=1e-6 * 2.5e-4, err_msg=name)
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_update_changes_weights_and_clips_the_gradient_norm(precision):
     torch.manual_seed(0)
