@@ -7,8 +7,8 @@ under no-grad; compute GAE advantages; then ``noptepochs`` epochs over the shuff
     loss = pg_loss - ent_coef * entropy + vf_coef * vf_loss
 
 with the clipped surrogate policy loss and Baselines' max-form clipped value loss,
-advantages normalised per minibatch, the global gradient norm clipped, Adam with eps 1e-5,
-and a learning rate decaying linearly to 0 over the run.
+advantages normalised per minibatch, the global gradient norm clipped, Adam with eps 1e-5
+(where TensorFlow adds it), and a learning rate decaying linearly to 0 over the run.
 """
 
 from __future__ import annotations
