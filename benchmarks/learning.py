@@ -3,8 +3,8 @@
 All three train for ``--steps`` agent steps (default 500k) with the Baselines Atari settings on
 the same environment chain (wrappers.py), in parallel processes, for each of ``--seeds`` in turn
 (in ``--out``/seed<N>); then the mean score of the last 100 games (eprewmean) is printed every
-50k steps side by side, per seed and averaged over the seeds. Long: run it in the background.
-``--runs`` picks the runs (``cnn_bf16``: our cnn with ``--precision bf16``); finished runs are
+50k steps side by side, per seed and averaged over the seeds, and plotted (``--out``/learning.png).
+Long: run it in the background. ``--runs`` picks the runs (``cnn_bf16``: our cnn with ``--precision bf16``); finished runs are
 kept and unfinished ones resume (SB3's start over).
 
     .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/learning.py --out /tmp/learning --seeds 1,2
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fl_saliency.ppo import PPOConfig
+from fl_saliency.report import plot_learning_curves
 
 ENV = "BreakoutNoFrameskip-v4"
 
@@ -170,7 +171,7 @@ def main() -> None:
 
     final = last_update_step(args.steps)
     checkpoints = list(range(args.every, args.steps + 1, args.every))
-    per_seed = {}
+    per_seed, logged = {}, {}
     for seed in seeds:
         folder = args.out / f"seed{seed}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -179,9 +180,16 @@ def main() -> None:
             if proc is not None and proc.wait() != 0:
                 print(f"{run} failed: see {folder}")
         curves = {TITLES[run]: run_curve(folder, run) for run in runs}
+        for name, c in curves.items():
+            if len(c[0]):
+                logged.setdefault(name, []).append(c)
         per_seed[seed] = {name: [value_at(c, step, final) for step in checkpoints] for name, c in curves.items()}
         print_table(f"Breakout, seed {seed}: eprewmean (mean score of the last 100 games) against agent steps",
                     per_seed[seed], checkpoints)
+    if logged:
+        plot = plot_learning_curves(logged, f"Breakout: mean score of the last 100 games, seed{'s' * (len(seeds) > 1)} "
+                                            f"{', '.join(map(str, seeds))}", args.out / "learning.png")
+        print(f"curves: {plot}")
     if len(seeds) > 1:
         means = {TITLES[run]: list(np.mean([per_seed[seed][TITLES[run]] for seed in seeds], axis=0)) for run in runs}
         print_table(f"mean over seeds {', '.join(map(str, seeds))} (— where a seed has not reached the row)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,38 +131,43 @@ def _fmt(value) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
 
 
-def plot_curves(runs: list[Run], out: Path) -> list[Path]:
-    """One PNG per game: eprewmean against agent steps, mean and min-max band over seeds per network."""
+def plot_learning_curves(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], title: str, path: Path) -> Path:
+    """One PNG: per label, the mean over its seeds' (agent steps, eprewmean) curves and their min-max band."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, seed_curves in curves.items():
+        steps = np.unique(np.concatenate([c[0] for c in seed_curves]))
+        ys = np.stack([np.interp(steps, c[0], c[1], left=np.nan, right=np.nan) for c in seed_curves])
+        with warnings.catch_warnings():  # all-NaN columns (before a seed's first game) stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(ys, axis=0)
+        line, = ax.plot(steps, mean, label=f"{label} ({len(seed_curves)} seed{'s' if len(seed_curves) > 1 else ''})")
+        if len(seed_curves) > 1:
+            ax.fill_between(steps, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=line.get_color(), alpha=0.2)
+    ax.set(title=title, xlabel="agent steps", ylabel="eprewmean")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_curves(runs: list[Run], out: Path) -> list[Path]:
+    """One PNG per game: eprewmean against agent steps, mean and min-max band over seeds per network."""
     paths = []
     for game in sorted({r.game for r in runs}):
         by_network: dict[str, list] = {}
         for run in runs:
             if run.game == game and run.curve is not None:
                 by_network.setdefault(run.network, []).append(run.curve)
-        if not by_network:
-            continue
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for network, curves in sorted(by_network.items()):
-            steps = np.unique(np.concatenate([c[0] for c in curves]))
-            ys = np.stack([np.interp(steps, c[0], c[1], left=np.nan, right=np.nan) for c in curves])
-            with np.errstate(all="ignore"):
-                mean = np.nanmean(ys, axis=0)
-            line, = ax.plot(steps, mean, label=f"{network} ({len(curves)} seed{'s' if len(curves) > 1 else ''})")
-            if len(curves) > 1:
-                ax.fill_between(steps, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=line.get_color(), alpha=0.2)
-        ax.set(title=f"{game}: mean episode score (last 100 games)", xlabel="agent steps", ylabel="eprewmean")
-        ax.legend(fontsize=8)
-        ax.grid(alpha=0.3)
-        path = out / f"curves_{game}.png"
-        with atomic_write(path, "wb") as f:
-            fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        paths.append(path)
+        if by_network:
+            paths.append(plot_learning_curves(dict(sorted(by_network.items())),
+                                              f"{game}: mean episode score (last 100 games)", out / f"curves_{game}.png"))
     return paths
 
 
