@@ -4,8 +4,8 @@ All three train for ``--steps`` agent steps (default 500k) with the Baselines At
 the same environment chain (wrappers.py), in parallel processes, for each of ``--seeds`` in turn
 (in ``--out``/seed<N>); then the mean score of the last 100 games (eprewmean) is printed every
 50k steps side by side, per seed and averaged over the seeds, and plotted (``--out``/learning.png).
-Long: run it in the background. ``--runs`` picks the runs (``cnn_bf16``: our cnn with ``--precision bf16``); finished runs are
-kept and unfinished ones resume (SB3's start over).
+Long: run it in the background. ``--runs`` picks the runs (``cnn_bf16``: our cnn with
+``--precision bf16``); finished runs are kept and unfinished ones resume (SB3's start over).
 
     .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/learning.py --out /tmp/learning --seeds 1,2
 """
