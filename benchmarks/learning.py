@@ -5,7 +5,8 @@ the same environment chain (wrappers.py), in parallel processes, for each of ``-
 (in ``--out``/seed<N>); then the mean score of the last 100 games (eprewmean) is printed every
 50k steps side by side, per seed and averaged over the seeds, and plotted (``--out``/learning.png).
 Long: run it in the background. ``--runs`` picks the runs (``cnn_bf16``: our cnn with
-``--precision bf16``); finished runs are kept and unfinished ones resume (SB3's start over).
+``--precision bf16``; ``cnn_sb3_value_loss``: our cnn with SB3's value loss); finished runs
+are kept and unfinished ones resume (SB3's start over).
 
     .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/learning.py --out /tmp/learning --seeds 1,2
 """
@@ -93,10 +94,12 @@ def run_curve(folder: Path, run: str) -> tuple[np.ndarray, np.ndarray]:
     return steps, values
 
 
-RUNS = {  # name: (network, precision) of our runs; "sb3" is SB3's PPO with cnn
-    "cnn": ("cnn", "fp32"),
-    "cnn_sparse_fls": ("cnn_sparse_fls", "fp32"),
-    "cnn_bf16": ("cnn", "bf16"),
+RUNS = {  # name: (network, extra train flags) of our runs; "sb3" is SB3's PPO with cnn
+    "cnn": ("cnn", []),
+    "cnn_sparse_fls": ("cnn_sparse_fls", []),
+    "cnn_bf16": ("cnn", ["--precision", "bf16"]),
+    # SB3's value loss: mean squared error, unclipped, weighted 0.5 (ours halves the squared error: vf-coef 1.0)
+    "cnn_sb3_value_loss": ("cnn", ["--vf-coef", "1.0", "--no-value-clip"]),
     "sb3": None,
 }
 
@@ -115,7 +118,7 @@ def start(run: str, folder: Path, seed: int, steps: int):
         return subprocess.Popen([sys.executable, __file__, "--out", str(folder), "--steps", str(steps),
                                  "--sb3-worker", str(seed)],
                                 stdout=subprocess.DEVNULL, stderr=open(folder / "sb3.err", "w"))
-    network, precision = RUNS[run]
+    network, flags = RUNS[run]
     run_folder = folder / f"ours_{run}"
     if finished(run_folder, steps):
         return None
@@ -123,12 +126,13 @@ def start(run: str, folder: Path, seed: int, steps: int):
     return subprocess.Popen(
         [sys.executable, "-m", "fl_saliency.cli", "train", "--output-dir", str(run_folder), "--network", network,
          "--env-name", ENV, "--train-seed", str(seed), "--num-timesteps", str(steps), "--device", "cpu",
-         "--log-interval", "10", "--precision", precision, *resume],
+         "--log-interval", "10", *flags, *resume],
         stdout=subprocess.DEVNULL, stderr=open(folder / f"ours_{run}.err", "w"),
         env={**os.environ, "OMP_NUM_THREADS": "1"})  # the runs share the cores (SB3's runs on one thread too)
 
 
-TITLES = {"cnn": "ours cnn", "cnn_sparse_fls": "ours cnn_sparse_fls", "cnn_bf16": "ours cnn bf16", "sb3": "SB3 PPO cnn"}
+TITLES = {"cnn": "ours cnn", "cnn_sparse_fls": "ours cnn_sparse_fls", "cnn_bf16": "ours cnn bf16",
+          "cnn_sb3_value_loss": "ours cnn, SB3 vf loss", "sb3": "SB3 PPO cnn"}
 
 
 def value_at(curve_: tuple[np.ndarray, np.ndarray], step: int, final: int) -> float:
@@ -154,7 +158,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="1", help="comma-separated; seeds run one after another")
     parser.add_argument("--every", type=int, default=50_000)
     parser.add_argument("--runs", default="cnn,cnn_sparse_fls,sb3",
-                        help=f"comma-separated, of: {', '.join(RUNS)} (cnn_bf16: cnn with --precision bf16)")
+                        help=f"comma-separated, of: {', '.join(RUNS)}")
     parser.add_argument("--report-only", action="store_true", help="print the tables from the runs so far")
     parser.add_argument("--sb3-worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -70,8 +70,8 @@ def _train(args: argparse.Namespace) -> None:
     from fl_saliency.train import TrainSettings, train
 
     ppo = PPOConfig(num_envs=args.num_env, nsteps=args.nsteps, nminibatches=args.nminibatches,
-                    noptepochs=args.noptepochs, lr=args.lr, cliprange=args.cliprange, ent_coef=args.ent_coef,
-                    vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm, gamma=args.gamma, lam=args.lam)
+                    noptepochs=args.noptepochs, lr=args.lr, cliprange=args.cliprange, value_clip=args.value_clip,
+                    ent_coef=args.ent_coef, vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm, gamma=args.gamma, lam=args.lam)
     settings = TrainSettings(
         output_dir=Path(args.output_dir), network=args.network, env_name=args.env_name, train_seed=args.train_seed,
         num_timesteps=args.num_timesteps, ppo=ppo, env_backend=args.env_backend, env_workers=args.env_workers,
@@ -110,6 +110,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--noptepochs", type=int, default=d.noptepochs)
     parser.add_argument("--lr", type=float, default=d.lr, help="initial learning rate, decays linearly to 0")
     parser.add_argument("--cliprange", type=float, default=d.cliprange)
+    parser.add_argument("--value-clip", action=argparse.BooleanOptionalAction, default=d.value_clip,
+                        help="clip the value change to --cliprange as Baselines does (--no-value-clip: as SB3's default)")
     parser.add_argument("--ent-coef", type=float, default=d.ent_coef)
     parser.add_argument("--vf-coef", type=float, default=d.vf_coef)
     parser.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)

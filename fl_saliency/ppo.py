@@ -51,6 +51,7 @@ class PPOConfig:
     noptepochs: int = 4  # passes over each rollout
     lr: float = 2.5e-4  # initial learning rate, decayed linearly to 0
     cliprange: float = 0.1  # PPO clip range for the ratio and the value, constant
+    value_clip: bool = True  # Baselines' max-form value clipping; False: plain squared error (as SB3's default)
     ent_coef: float = 0.01  # entropy bonus
     vf_coef: float = 0.5  # value loss weight
     max_grad_norm: float = 0.5  # global gradient norm clip
@@ -104,8 +105,10 @@ def sample_actions(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, old_neglogp: torch.Tensor,
-             old_values: torch.Tensor, returns: torch.Tensor, cliprange: float, ent_coef: float, vf_coef: float):
-    """The PPO2 loss of one minibatch and its diagnostics (all as tensors)."""
+             old_values: torch.Tensor, returns: torch.Tensor, cliprange: float, ent_coef: float, vf_coef: float,
+             value_clip: bool = True):
+    """The PPO2 loss of one minibatch and its diagnostics (all as tensors). ``value_clip=False`` drops the
+    clipped value term, leaving 0.5 x the mean squared error."""
     advantages = returns - old_values
     advantages = (advantages - advantages.mean()) / (advantages.std(unbiased=False) + 1e-8)
 
@@ -113,8 +116,11 @@ def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, 
     neglogp = -distribution.log_prob(actions)
     entropy = distribution.entropy().mean()
 
-    values_clipped = old_values + (values - old_values).clamp(-cliprange, cliprange)
-    vf_loss = 0.5 * torch.maximum((values - returns) ** 2, (values_clipped - returns) ** 2).mean()
+    vf_losses = (values - returns) ** 2
+    if value_clip:
+        values_clipped = old_values + (values - old_values).clamp(-cliprange, cliprange)
+        vf_losses = torch.maximum(vf_losses, (values_clipped - returns) ** 2)
+    vf_loss = 0.5 * vf_losses.mean()
 
     ratio = torch.exp(old_neglogp - neglogp)
     pg_loss = torch.maximum(-advantages * ratio, -advantages * ratio.clamp(1.0 - cliprange, 1.0 + cliprange)).mean()
@@ -227,7 +233,7 @@ class PPO:
                 with autocast(self.device, self.precision):
                     logits, new_values, _ = self.model.forward_scaled(obs[idx])
                 loss, stats = ppo_loss(logits.float(), new_values.float(), actions[idx], neglogps[idx], values[idx],
-                                       returns[idx], c.cliprange, c.ent_coef, c.vf_coef)
+                                       returns[idx], c.cliprange, c.ent_coef, c.vf_coef, c.value_clip)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), c.max_grad_norm)

@@ -39,3 +39,16 @@ def test_other_gym_versions_are_refused_not_silently_changed():
     for env_id in ("Breakout-v0", "BreakoutDeterministic-v4", "ALE/Breakout-v5"):
         result = run_cli("networks", "--env-name", env_id)
         assert result.returncode == 2 and "unsupported environment id" in result.stderr, env_id
+
+
+def test_train_flags_reach_the_ppo_settings(monkeypatch, tmp_path):
+    import fl_saliency.train
+    from fl_saliency.cli import main
+
+    received = []
+    monkeypatch.setattr(fl_saliency.train, "train", lambda settings: received.append(settings) or tmp_path / "model.pkl")
+    assert main(["train", "--output-dir", str(tmp_path), "--network", "cnn", "--vf-coef", "1.0", "--no-value-clip"]) == 0
+    assert main(["train", "--output-dir", str(tmp_path), "--network", "cnn"]) == 0
+    (changed, default) = (settings.ppo for settings in received)
+    assert (changed.vf_coef, changed.value_clip) == (1.0, False)
+    assert (default.vf_coef, default.value_clip) == (0.5, True)  # Baselines' PPO2

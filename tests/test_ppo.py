@@ -69,6 +69,9 @@ def test_value_loss_where_the_clipped_term_wins():
     _, stats = ppo_loss(logits, torch.tensor([0.6]), actions, neglogp, torch.tensor([0.0]), torch.tensor([1.0]),
                         cliprange=0.1, ent_coef=0.0, vf_coef=0.5)
     assert stats["value_loss"].item() == pytest.approx(0.405, abs=1e-6)
+    _, stats = ppo_loss(logits, torch.tensor([0.6]), actions, neglogp, torch.tensor([0.0]), torch.tensor([1.0]),
+                        cliprange=0.1, ent_coef=0.0, vf_coef=0.5, value_clip=False)
+    assert stats["value_loss"].item() == pytest.approx(0.08, abs=1e-6)  # 0.5 * (0.6-1)^2, unclipped
 
 
 def test_total_loss_combines_terms_with_baselines_signs():

@@ -62,7 +62,7 @@ def test_script_writes_the_original_outputs(tmp_path):
     assert len(list((out / "tb").glob("events.out.tfevents.*"))) == 1
     config = json.loads((out / "config.json").read_text())
     assert config["network"] == "cnn_sparse_fls" and config["train_seed"] == 3 and config["num_timesteps"] == 1024
-    assert config["ppo"]["nsteps"] == 128 and config["ppo"]["cliprange"] == 0.1
+    assert config["ppo"]["nsteps"] == 128 and config["ppo"]["cliprange"] == 0.1 and config["ppo"]["value_clip"] is True
     rows = read_progress(out)
     assert tuple(rows[0]) == PROGRESS_KEYS and len(rows) == 4
     assert int(rows[-1]["total_timesteps"]) == 1024 and int(rows[-1]["serial_timesteps"]) == 512
