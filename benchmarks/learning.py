@@ -5,8 +5,9 @@ the same environment chain (wrappers.py), in parallel processes, for each of ``-
 (in ``--out``/seed<N>); then the mean score of the last 100 games (eprewmean) is printed every
 50k steps side by side, per seed and averaged over the seeds, and plotted (``--out``/learning.png).
 Long: run it in the background. ``--runs`` picks the runs (``cnn_bf16``: our cnn with
-``--precision bf16``; ``cnn_sb3_value_loss``: our cnn with SB3's value loss); finished runs
-are kept and unfinished ones resume (SB3's start over).
+``--precision bf16``; ``cnn_sb3_value_loss``: with SB3's value loss; ``cnn_sb3_choices``: with
+all of SB3's choices, value loss and Adam eps placement); finished runs are kept and unfinished
+ones resume (SB3's start over).
 
     .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/learning.py --out /tmp/learning --seeds 1,2
 """
@@ -94,12 +95,15 @@ def run_curve(folder: Path, run: str) -> tuple[np.ndarray, np.ndarray]:
     return steps, values
 
 
+SB3_VALUE_LOSS = ["--vf-coef", "1.0", "--no-value-clip"]
 RUNS = {  # name: (network, extra train flags) of our runs; "sb3" is SB3's PPO with cnn
     "cnn": ("cnn", []),
     "cnn_sparse_fls": ("cnn_sparse_fls", []),
     "cnn_bf16": ("cnn", ["--precision", "bf16"]),
     # SB3's value loss: mean squared error, unclipped, weighted 0.5 (ours halves the squared error: vf-coef 1.0)
-    "cnn_sb3_value_loss": ("cnn", ["--vf-coef", "1.0", "--no-value-clip"]),
+    "cnn_sb3_value_loss": ("cnn", SB3_VALUE_LOSS),
+    # all of SB3's choices where they differ from Baselines: then our update is SB3's (sb3_update_match.py)
+    "cnn_sb3_choices": ("cnn", [*SB3_VALUE_LOSS, "--adam-eps-placement", "pytorch"]),
     "sb3": None,
 }
 
@@ -132,7 +136,8 @@ def start(run: str, folder: Path, seed: int, steps: int):
 
 
 TITLES = {"cnn": "ours cnn", "cnn_sparse_fls": "ours cnn_sparse_fls", "cnn_bf16": "ours cnn bf16",
-          "cnn_sb3_value_loss": "ours cnn, SB3 vf loss", "sb3": "SB3 PPO cnn"}
+          "cnn_sb3_value_loss": "ours cnn, SB3 vf loss", "cnn_sb3_choices": "ours cnn, SB3 choices",
+          "sb3": "SB3 PPO cnn"}
 
 
 def value_at(curve_: tuple[np.ndarray, np.ndarray], step: int, final: int) -> float:
@@ -200,16 +205,16 @@ def main() -> None:
                     means, checkpoints)
     else:
         means = per_seed[seeds[0]]
-    if "ours cnn" in means and "SB3 PPO cnn" in means:
-        rows = [row for row in range(len(checkpoints))
-                if not np.isnan(means["ours cnn"][row]) and not np.isnan(means["SB3 PPO cnn"][row])]
+    sb3 = means.get(TITLES["sb3"])
+    compared = [TITLES[run] for run in runs if RUNS[run] and RUNS[run][0] == "cnn"] if sb3 is not None else []
+    for name in compared:
+        rows = [row for row in range(len(checkpoints)) if not np.isnan(means[name][row]) and not np.isnan(sb3[row])]
         if rows:
-            last = rows[-1]
-            ratios = [means["ours cnn"][row] / means["SB3 PPO cnn"][row] for row in rows]
-            print(f"ours cnn / SB3 cnn at {checkpoints[last]} steps: {ratios[-1]:.2f}; "
-                  f"at or above 1 on {sum(r >= 1 for r in ratios)} of {len(rows)} rows; "
-                  f"area under the curves: {np.sum([means['ours cnn'][r] for r in rows]) / np.sum([means['SB3 PPO cnn'][r] for r in rows]):.2f}"
-                  f" (target >= 1; {len(seeds)} seed{'s' * (len(seeds) > 1)})")
+            ratios = [means[name][row] / sb3[row] for row in rows]
+            area = np.sum([means[name][row] for row in rows]) / np.sum([sb3[row] for row in rows])
+            print(f"{name} / SB3 cnn at {checkpoints[rows[-1]]} steps: {ratios[-1]:.2f}; "
+                  f"at or above 1 on {sum(r >= 1 for r in ratios)} of {len(rows)} rows; area under the curves: "
+                  f"{area:.2f} (target >= 1; {len(seeds)} seed{'s' * (len(seeds) > 1)})")
 
 
 if __name__ == "__main__":

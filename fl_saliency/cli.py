@@ -71,7 +71,8 @@ def _train(args: argparse.Namespace) -> None:
 
     ppo = PPOConfig(num_envs=args.num_env, nsteps=args.nsteps, nminibatches=args.nminibatches,
                     noptepochs=args.noptepochs, lr=args.lr, cliprange=args.cliprange, value_clip=args.value_clip,
-                    ent_coef=args.ent_coef, vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm, gamma=args.gamma, lam=args.lam)
+                    ent_coef=args.ent_coef, vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm, gamma=args.gamma,
+                    lam=args.lam, adam_eps_placement=args.adam_eps_placement)
     settings = TrainSettings(
         output_dir=Path(args.output_dir), network=args.network, env_name=args.env_name, train_seed=args.train_seed,
         num_timesteps=args.num_timesteps, ppo=ppo, env_backend=args.env_backend, env_workers=args.env_workers,
@@ -96,7 +97,7 @@ def add_compute_arguments(parser: argparse.ArgumentParser) -> None:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The original train_baselines.py flags and defaults, plus the PPO2 settings and run control."""
     from fl_saliency.envs import BACKENDS
-    from fl_saliency.ppo import PPOConfig
+    from fl_saliency.ppo import EPS_PLACEMENTS, PPOConfig
 
     d = PPOConfig()
     parser.add_argument("--output-dir", required=True, help="run folder (logs/, tb/, model.pkl, config.json)")
@@ -117,6 +118,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm)
     parser.add_argument("--gamma", type=float, default=d.gamma)
     parser.add_argument("--lam", type=float, default=d.lam)
+    parser.add_argument("--adam-eps-placement", choices=EPS_PLACEMENTS, default=d.adam_eps_placement,
+                        help="tensorflow: eps before v's bias correction, as Baselines; pytorch: after it, as SB3")
     parser.add_argument("--env-backend", choices=BACKENDS, default="baselines",
                         help="baselines: the exact Python wrapper chain; ale-vector: ale-py's faster C++ vector env")
     add_compute_arguments(parser)

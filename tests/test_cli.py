@@ -47,8 +47,9 @@ def test_train_flags_reach_the_ppo_settings(monkeypatch, tmp_path):
 
     received = []
     monkeypatch.setattr(fl_saliency.train, "train", lambda settings: received.append(settings) or tmp_path / "model.pkl")
-    assert main(["train", "--output-dir", str(tmp_path), "--network", "cnn", "--vf-coef", "1.0", "--no-value-clip"]) == 0
+    assert main(["train", "--output-dir", str(tmp_path), "--network", "cnn", "--vf-coef", "1.0", "--no-value-clip",
+                 "--adam-eps-placement", "pytorch"]) == 0
     assert main(["train", "--output-dir", str(tmp_path), "--network", "cnn"]) == 0
     (changed, default) = (settings.ppo for settings in received)
-    assert (changed.vf_coef, changed.value_clip) == (1.0, False)
-    assert (default.vf_coef, default.value_clip) == (0.5, True)  # Baselines' PPO2
+    assert (changed.vf_coef, changed.value_clip, changed.adam_eps_placement) == (1.0, False, "pytorch")
+    assert (default.vf_coef, default.value_clip, default.adam_eps_placement) == (0.5, True, "tensorflow")  # Baselines

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import ActorCritic
 from fl_saliency.ppo import (PPO, EpisodeStats, PPOConfig, compute_gae, explained_variance, learning_rate, ppo_loss,
                              sample_actions)
@@ -162,21 +163,25 @@ def test_rollout_over_two_groups_puts_each_group_at_its_ranks():
     assert np.isfinite(rollout.returns).all() and rollout.actions.shape == (4, 5)
 
 
-def tensorflow_adam(w, grads, lr, eps, beta1=0.9, beta2=0.999):
-    """tf.train.AdamOptimizer's update (its documented algorithm), in float64 numpy."""
+def numpy_adam(w, grads, lr, eps, placement, beta1=0.9, beta2=0.999):
+    """Adam in float64 numpy, as tf.train.AdamOptimizer documents it (eps added to the uncorrected sqrt(v))
+    or as torch.optim.Adam does (eps added after v's bias correction)."""
     m, v = np.zeros_like(w), np.zeros_like(w)
     for t, g in enumerate(grads, start=1):
-        lr_t = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
         m = beta1 * m + (1 - beta1) * g
         v = beta2 * v + (1 - beta2) * g * g
-        w = w - lr_t * m / (np.sqrt(v) + eps)
+        if placement == "tensorflow":
+            w = w - lr * np.sqrt(1 - beta2**t) / (1 - beta1**t) * m / (np.sqrt(v) + eps)
+        else:
+            w = w - lr * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
     return w
 
 
-def test_adam_steps_are_tensorflows_with_eps_1e_5():
-    """Gradients of 1e-6 .. 1e-3, where eps = 1e-5 matters and PyTorch's own placement of eps differs by up to 30x."""
+@pytest.mark.parametrize("placement", ["tensorflow", "pytorch"])
+def test_adam_steps_place_eps_1e_5_as_configured(placement):
+    """Gradients of 1e-6 .. 1e-3, where eps = 1e-5 matters and the two placements differ by up to 30x."""
     model = ActorCritic("cnn", 4)
-    ppo = PPO(model, PPOConfig(), seed=0, device=torch.device("cpu"))
+    ppo = PPO(model, PPOConfig(adam_eps_placement=placement), seed=0, device=torch.device("cpu"))
     rng = np.random.default_rng(0)
     with torch.no_grad():
         for p in model.parameters():
@@ -188,9 +193,14 @@ def test_adam_steps_are_tensorflows_with_eps_1e_5():
             p.grad = torch.empty_like(p).copy_(torch.from_numpy(grads[name][step]))  # the parameter's memory layout, as autograd's
         ppo.adam_step()
     for name, p in model.named_parameters():
-        expected = tensorflow_adam(np.zeros(p.shape), grads[name], lr=2.5e-4, eps=1e-5)
+        expected = numpy_adam(np.zeros(p.shape), grads[name], lr=2.5e-4, eps=1e-5, placement=placement)
         # atol: a millionth of Adam's largest step (lr), for moves that cancel over the 3 steps
         np.testing.assert_allclose(p.detach().double().numpy(), expected, rtol=1e-4, atol=1e-6 * 2.5e-4, err_msg=name)
+
+
+def test_unknown_adam_eps_placement_is_one_line():
+    with pytest.raises(FlSaliencyError, match=r"^unknown Adam eps placement 'keras'; choose one of: tensorflow, pytorch$"):
+        PPOConfig(adam_eps_placement="keras")
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -273,7 +283,5 @@ def test_bf16_precision_runs_the_network_in_bfloat16_and_hands_back_float32():
 
 
 def test_unknown_precision_is_a_clear_error():
-    from fl_saliency.errors import FlSaliencyError
-
     with pytest.raises(FlSaliencyError, match="unknown precision 'fp8'; choose one of: fp32, bf16"):
         PPO(ActorCritic("cnn", 4), PPOConfig(), seed=0, device=torch.device("cpu"), precision="fp8")
