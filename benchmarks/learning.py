@@ -5,9 +5,9 @@ the same environment chain (wrappers.py), in parallel processes, for each of ``-
 (in ``--out``/seed<N>); then the mean score of the last 100 games (eprewmean) is printed every
 50k steps side by side, per seed and averaged over the seeds, and plotted (``--out``/learning.png).
 Long: run it in the background. ``--runs`` picks the runs (``cnn_bf16``: our cnn with
-``--precision bf16``; ``cnn_sb3_value_loss``: with SB3's value loss; ``cnn_sb3_choices``: with
-all of SB3's choices, value loss and Adam eps placement); finished runs are kept and unfinished
-ones resume (SB3's start over).
+``--precision bf16``; ``cnn_sb3_value_loss``: with SB3's value loss; ``cnn_pytorch_eps``: with
+PyTorch's Adam eps placement; ``cnn_sb3_choices``: with both, as SB3); finished runs are kept
+and unfinished ones resume (SB3's start over).
 
     .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/learning.py --out /tmp/learning --seeds 1,2
 """
@@ -102,6 +102,7 @@ RUNS = {  # name: (network, extra train flags) of our runs; "sb3" is SB3's PPO w
     "cnn_bf16": ("cnn", ["--precision", "bf16"]),
     # SB3's value loss: mean squared error, unclipped, weighted 0.5 (ours halves the squared error: vf-coef 1.0)
     "cnn_sb3_value_loss": ("cnn", SB3_VALUE_LOSS),
+    "cnn_pytorch_eps": ("cnn", ["--adam-eps-placement", "pytorch"]),
     # all of SB3's choices where they differ from Baselines: then our update is SB3's (sb3_update_match.py)
     "cnn_sb3_choices": ("cnn", [*SB3_VALUE_LOSS, "--adam-eps-placement", "pytorch"]),
     "sb3": None,
@@ -136,7 +137,8 @@ def start(run: str, folder: Path, seed: int, steps: int):
 
 
 TITLES = {"cnn": "ours cnn", "cnn_sparse_fls": "ours cnn_sparse_fls", "cnn_bf16": "ours cnn bf16",
-          "cnn_sb3_value_loss": "ours cnn, SB3 vf loss", "cnn_sb3_choices": "ours cnn, SB3 choices",
+          "cnn_sb3_value_loss": "ours cnn, SB3 vf loss", "cnn_pytorch_eps": "ours cnn, PyTorch eps",
+          "cnn_sb3_choices": "ours cnn, SB3 choices",
           "sb3": "SB3 PPO cnn"}
 
 
