@@ -3,10 +3,10 @@
 Our PPO rolls out ``cnn`` on Breakout (8 x 128 steps); SB3's PPO (CnnPolicy) gets the same
 initial weights, the same rollout in its buffer and the same minibatch order, and both make one
 update (4 epochs x 4 minibatches). Printed: how far SB3's weights end from ours, relative to how
-far ours moved, for our PPO2 (the default) and with its Baselines choices switched to SB3's: the
-value loss (``--vf-coef 1.0 --no-value-clip``) and PyTorch's Adam eps placement. Where all agree
-the weights should agree up to float32 rounding and SB3's unbiased advantage std. Also: our GAE
-against SB3's on random data.
+far ours moved, and how far ours moved relative to SB3's; for our PPO2 (the default) and with
+its Baselines choices switched to SB3's: the value loss (``--vf-coef 1.0 --no-value-clip``) and
+PyTorch's Adam eps placement. Where all agree the weights should agree up to float32 rounding
+and SB3's unbiased advantage std. Also: our GAE against SB3's on random data.
 
     .venv/bin/pip install -e ".[bench]" && .venv/bin/python benchmarks/sb3_update_match.py
 """
@@ -42,7 +42,9 @@ def as_sb3(ours: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out = {}
     for sb3, name in SB3_NAMES.items():
         weight = ours[f"{name}.weight"]
-        out[f"{sb3}.weight"] = (weight[FC1_ROWS] if name == "extractor.fc1" else weight).t() if weight.dim() == 2 else weight
+        if weight.dim() == 2:
+            weight = (weight[FC1_ROWS] if name == "extractor.fc1" else weight).t()
+        out[f"{sb3}.weight"] = weight
         out[f"{sb3}.bias"] = ours[f"{name}.bias"]
     return out
 
@@ -122,7 +124,7 @@ def main() -> None:
     print(f"one update of {config.noptepochs} epochs x {config.nminibatches} minibatches of {config.minibatch_size}, "
           f"cnn, {ENV}, lr {args.lr}, same start, rollout and minibatches (returns {rollout.returns.min():.2f} "
           f"to {rollout.returns.max():.2f}):")
-    print(f"{'ours':58} |ours - SB3| / |ours - start|")
+    print(f"{'ours':58} {'|ours - SB3| / |ours - start|':>30} {'|ours - start| / |SB3 - start|':>31}")
     sb3_loss = {"vf_coef": 1.0, "value_clip": False}
     variants = [
         ("PPO2 (default): clipped value loss, TensorFlow's Adam eps", {}),
@@ -140,7 +142,8 @@ def main() -> None:
         learner.update(rollout, args.lr)
         ours = {k: v.detach().clone() for k, v in model.state_dict().items()}
         theirs = sb3_update(sb3, initial, rollout, orders, args.lr)
-        print(f"{title:58} {distance(ours, theirs) / distance(ours, initial):.2e}")
+        print(f"{title:58} {distance(ours, theirs) / distance(ours, initial):30.2e} "
+              f"{distance(ours, initial) / distance(theirs, initial):31.2f}")
     print("(the last row is left with float32 rounding and SB3's unbiased advantage std, a factor 256/255 in variance)")
     sb3.get_env().close()
 
