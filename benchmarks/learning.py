@@ -1,7 +1,7 @@
 """Learning speed on Breakout: our PPO2 (cnn, cnn_sparse_fls) against Stable-Baselines3's PPO (CnnPolicy, cnn).
 
 All three train for ``--steps`` agent steps (default 500k) with the Baselines Atari settings on
-the same environment chain (wrappers.py), in parallel processes, for each of ``--seeds`` in turn
+the same environment chain (envs/chain.py), in parallel processes, for each of ``--seeds`` in turn
 (in ``--out``/seed<N>); then the mean score of the last 100 games (eprewmean) is printed every
 50k steps side by side, per seed and averaged over the seeds, and plotted (``--out``/learning.png).
 Long: run it in the background. ``--runs`` picks the runs (``cnn_bf16``: our cnn with

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 
 from fl_saliency.ppo import PPOConfig
-from fl_saliency.wrappers import make_atari_env
+from fl_saliency.envs.chain import make_atari_env
 
 
 class ChannelLast(gym.ObservationWrapper):

@@ -20,7 +20,7 @@ from unittest import mock
 import numpy as np
 import torch
 
-from fl_saliency.envs import EnvGroups
+from fl_saliency.envs import make_pipelined_vec_env
 from fl_saliency.networks import ActorCritic
 from fl_saliency.ppo import PPO, PPOConfig, Rollout, compute_gae
 
@@ -114,7 +114,7 @@ def main() -> None:
     config = PPOConfig()
     model = ActorCritic("cnn", 4)
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    envs = EnvGroups(ENV, config.num_envs, args.seed)
+    envs = make_pipelined_vec_env(ENV, config.num_envs, args.seed)
     rollout, _, _ = PPO(model, config, args.seed, torch.device("cpu")).rollout(
         envs, envs.reset(), np.zeros(config.num_envs, bool))
     envs.close()

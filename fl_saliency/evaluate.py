@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from fl_saliency.checkpoint import load_model
-from fl_saliency.envs import EnvGroups
+from fl_saliency.envs import make_pipelined_vec_env
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.io import atomic_write_json
 from fl_saliency.ppo import autocast, check_precision, inference_threads, sample_actions
@@ -105,7 +105,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     model.eval()
     check_output_dir(settings)
     backend = "baselines" if settings.raw_obs else settings.env_backend  # only that chain has RGB screens
-    envs = EnvGroups(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
+    envs = make_pipelined_vec_env(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
                      workers=settings.env_workers, max_eplen=settings.max_eplen, keep_rgb=settings.raw_obs,
                      breakout_infinite=settings.breakout_infinite)
     recorder = None
@@ -134,29 +134,29 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
             obs = envs.reset()
             rgb = np.stack([info["rgb"] for info in envs.reset_infos]) if settings.raw_obs else None
             attention = torch.empty(0)
-            for ranks, env in envs.parts:
+            for ranks in envs.turns:
                 actions, group_attention = act(obs[ranks])
                 attention = torch.cat([attention, group_attention]) if len(attention) else group_attention
-                env.step_async(actions)
+                envs.step_async(actions)
             t_start = time.perf_counter()  # playing time, without starting the environments
             while True:
                 if recorder:
                     recorder.add(attention, obs, rgb, log.finished)
                 counted_before = int(np.minimum(log.done_per_env, settings.evals_per_env).sum())
-                for ranks, env in envs.parts:
-                    obs[ranks], _, _, infos = env.step_wait()
+                for ranks in envs.turns:
+                    obs[ranks], _, _, infos = envs.step_wait()
                     if settings.raw_obs:
                         rgb[ranks] = np.stack([info["rgb"] for info in infos])
                     for rank, info in enumerate(infos, start=ranks.start):
                         if "episode" in info:
                             log.add(rank, info["episode"])
                     actions, attention[ranks] = act(obs[ranks])
-                    env.step_async(actions)
+                    envs.step_async(actions)
                 steps += 1
                 bar.update(int(np.minimum(log.done_per_env, settings.evals_per_env).sum()) - counted_before)
                 if log.finished.all():
-                    for _, env in envs.parts:
-                        env.step_wait()  # the one step started beyond the end
+                    for _ in envs.turns:
+                        envs.step_wait()  # the one step started beyond the end
                     break
         t_played = time.perf_counter() - t_start
         video_path = recorder.finish() if recorder else None

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.distributions import Categorical
 
+from fl_saliency.envs.vec_env import VecEnv
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import ActorCritic, scale_observation
 
@@ -192,11 +193,12 @@ class PPO:
         values = values.float()
         return actions.cpu().numpy(), values.cpu().numpy(), neglogp.cpu().numpy()
 
-    def rollout(self, envs, obs: np.ndarray, dones: np.ndarray) -> tuple[Rollout, np.ndarray, np.ndarray]:
-        """Step the ``EnvGroups`` for nsteps from ``obs``; returns the rollout and the observation/dones to continue from.
+    def rollout(self, envs: VecEnv, obs: np.ndarray, dones: np.ndarray) -> tuple[Rollout, np.ndarray, np.ndarray]:
+        """Step the environments for nsteps from ``obs``; returns the rollout and the observation/dones to continue from.
 
-        The groups take turns: while one group's environments step in their processes, the
-        network acts for the other.
+        Turn by turn (one turn of all environments, or the groups of a ``PipelinedVecEnv``): take
+        the turn's step that ended, act on its observations, start its next step. With groups the
+        network acts for one while the others' environments step.
         """
         c = self.config
         obs, dones = obs.copy(), dones.copy()
@@ -204,21 +206,16 @@ class PPO:
         mb_actions = np.empty((c.nsteps, c.num_envs), np.int64)
         mb_values, mb_neglogps, mb_rewards, mb_dones = (np.empty((c.nsteps, c.num_envs), np.float32) for _ in range(4))
         episodes = []
-
-        def act_and_step(t: int, ranks: slice, env) -> None:
-            mb_obs[t, ranks], mb_dones[t, ranks] = obs[ranks], dones[ranks]
-            mb_actions[t, ranks], mb_values[t, ranks], mb_neglogps[t, ranks] = self.act(obs[ranks])
-            env.step_async(mb_actions[t, ranks])
-
         with inference_threads(self.device):
-            for ranks, env in envs.parts:
-                act_and_step(0, ranks, env)
-            for t in range(c.nsteps):
-                for ranks, env in envs.parts:
-                    obs[ranks], mb_rewards[t, ranks], dones[ranks], infos = env.step_wait()
-                    episodes += [(ranks.start + i, info["episode"]) for i, info in enumerate(infos) if "episode" in info]
-                    if t + 1 < c.nsteps:
-                        act_and_step(t + 1, ranks, env)
+            for t in range(c.nsteps + 1):
+                for ranks in envs.turns:
+                    if t > 0:
+                        obs[ranks], mb_rewards[t - 1, ranks], dones[ranks], infos = envs.step_wait()
+                        episodes += [(ranks.start + i, info["episode"]) for i, info in enumerate(infos) if "episode" in info]
+                    if t < c.nsteps:
+                        mb_obs[t, ranks], mb_dones[t, ranks] = obs[ranks], dones[ranks]
+                        mb_actions[t, ranks], mb_values[t, ranks], mb_neglogps[t, ranks] = self.act(obs[ranks])
+                        envs.step_async(mb_actions[t, ranks])
             _, last_values, _ = self.act(obs)
         advantages = compute_gae(mb_rewards, mb_values, mb_dones, last_values, dones.astype(np.float32), c.gamma, c.lam)
         rollout = Rollout(mb_obs, mb_actions, mb_values, mb_neglogps, advantages + mb_values, episodes)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from fl_saliency import __version__
 from fl_saliency.checkpoint import CONFIG_FILE, MODEL_FILE, load_config, save_config, save_model
-from fl_saliency.envs import EnvGroups
+from fl_saliency.envs import make_pipelined_vec_env
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import num_actions, parse_game
 from fl_saliency.io import atomic_write
@@ -203,8 +203,8 @@ def train(settings: TrainSettings, echo=print) -> Path:
         env_seed = int(np.random.SeedSequence([settings.train_seed, start_update]).generate_state(1)[0] >> 1)
         truncate_progress(out / "logs" / "progress.csv", "nupdates", start_update)
 
-    env = EnvGroups(settings.env_name, c.num_envs, env_seed, backend=settings.env_backend,
-                    workers=settings.env_workers)
+    env = make_pipelined_vec_env(settings.env_name, c.num_envs, env_seed, backend=settings.env_backend,
+                                 workers=settings.env_workers)
     monitor = MonitorCSV(out / "logs", settings.env_name, c.num_envs, append=settings.resume)
     bar = tqdm(total=n_updates * c.batch_size, initial=start_update * c.batch_size, unit="step", disable=None,
                dynamic_ncols=True)

@@ -12,10 +12,11 @@ import ale_py
 import numpy as np
 import pytest
 
-from fl_saliency.ale_vector import AleVectorEnv
+from fl_saliency.envs.ale_vector import AleVectorEnv
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import rom_id
-from fl_saliency.wrappers import FIRE, NOOP, FrameStacker, warp_frame
+from fl_saliency.envs.frame_stack import FrameStacker
+from fl_saliency.envs.wrappers import FIRE, NOOP, warp_frame
 
 ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
 

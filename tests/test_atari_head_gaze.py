@@ -6,7 +6,8 @@ import pytest
 
 from fl_saliency.atari_head.env import TrialEnv, agent_observations
 from fl_saliency.atari_head.gaze import fixation_maps, gaze_rows, num_maps, trial_gaze
-from fl_saliency.wrappers import FrameStacker, MaxAndSkip, WarpFrame, make_ale
+from fl_saliency.envs.frame_stack import FrameStacker
+from fl_saliency.envs.wrappers import MaxAndSkip, WarpFrame, make_ale
 
 
 @pytest.mark.parametrize("n_frames", [2, 5, 6, 9, 10, 100, 101, 102, 103])

@@ -9,11 +9,12 @@ import pytest
 import torch
 
 from fl_saliency.checkpoint import save_config, save_model
+from fl_saliency.envs.breakout_infinite import breakout_score, set_breakout_score
+from fl_saliency.envs.emulator import AtariEmulator
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings, evaluate
 from fl_saliency.networks import ActorCritic, SPARSE_GEOMETRY
 from fl_saliency.video import PerceptionRecorder, read_frames, tile_images
-from fl_saliency.wrappers import AtariEmulator, breakout_score, set_breakout_score
 from numpy_reference import random_baselines_params
 
 ROOT = Path(__file__).resolve().parents[1]

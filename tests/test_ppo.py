@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from fl_saliency.envs import PipelinedVecEnv
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import ActorCritic
 from fl_saliency.ppo import (PPO, EpisodeStats, PPOConfig, compute_gae, explained_variance, learning_rate, ppo_loss,
@@ -113,6 +114,8 @@ def test_episode_stats_keep_the_last_100():
 class FakeEnv:
     """Deterministic env: reward 1 each step (``base`` + step in the observation), a done every 3rd step."""
 
+    n_actions = 4
+
     def __init__(self, num_envs, base=0):
         self.num_envs = num_envs
         self.base = base
@@ -129,12 +132,9 @@ class FakeEnv:
         return obs, np.ones(self.num_envs, np.float32), np.full(self.num_envs, done), infos
 
 
-class FakeGroups:
-    """EnvGroups' interface over FakeEnvs: ``sizes`` environments per group."""
-
-    def __init__(self, *sizes):
-        starts = np.cumsum((0,) + sizes)
-        self.parts = [(slice(a, b), FakeEnv(b - a, base=100 * i)) for i, (a, b) in enumerate(zip(starts, starts[1:]))]
+def fake_groups(*sizes) -> PipelinedVecEnv:
+    """FakeEnvs taking turns: ``sizes`` environments per group."""
+    return PipelinedVecEnv([FakeEnv(size, base=100 * i) for i, size in enumerate(sizes)])
 
 
 def test_rollout_shapes_dones_convention_and_returns():
@@ -142,7 +142,7 @@ def test_rollout_shapes_dones_convention_and_returns():
     c = PPOConfig(num_envs=2, nsteps=5, nminibatches=2, noptepochs=1)
     ppo = PPO(ActorCritic("cnn", 4), c, seed=0, device=torch.device("cpu"))
     obs = np.zeros((2, 4, 84, 84), np.uint8)
-    rollout, obs, dones = ppo.rollout(FakeGroups(2), obs, np.zeros(2, bool))
+    rollout, obs, dones = ppo.rollout(fake_groups(2), obs, np.zeros(2, bool))
     assert rollout.obs.shape == (5, 2, 4, 84, 84) and rollout.actions.shape == (5, 2)
     # dones are stored for the observation each step starts from: after steps 3 (t=3) the next obs began an episode
     assert [o[0, 0, 0, 0] for o in rollout.obs] == [0, 1, 2, 3, 4]
@@ -155,7 +155,7 @@ def test_rollout_over_two_groups_puts_each_group_at_its_ranks():
     torch.manual_seed(0)
     c = PPOConfig(num_envs=5, nsteps=4, nminibatches=1, noptepochs=1)
     ppo = PPO(ActorCritic("cnn", 4), c, seed=0, device=torch.device("cpu"))
-    rollout, obs, dones = ppo.rollout(FakeGroups(3, 2), np.zeros((5, 4, 84, 84), np.uint8), np.zeros(5, bool))
+    rollout, obs, dones = ppo.rollout(fake_groups(3, 2), np.zeros((5, 4, 84, 84), np.uint8), np.zeros(5, bool))
     assert [o[:, 0, 0, 0].tolist() for o in rollout.obs] == [[0] * 5, [1, 1, 1, 101, 101], [2, 2, 2, 102, 102],
                                                            [3, 3, 3, 103, 103]]
     assert obs[:, 0, 0, 0].tolist() == [4, 4, 4, 104, 104] and dones.tolist() == [False] * 5
@@ -209,7 +209,7 @@ def test_update_changes_weights_and_clips_the_gradient_norm(precision):
     c = PPOConfig(num_envs=2, nsteps=4, nminibatches=1, noptepochs=1, max_grad_norm=1e-3)
     model = ActorCritic("cnn", 4)
     ppo = PPO(model, c, seed=0, device=torch.device("cpu"), precision=precision)
-    rollout, _, _ = ppo.rollout(FakeGroups(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
+    rollout, _, _ = ppo.rollout(fake_groups(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
     seen = []
     original_step = ppo.optimizer.step
 
@@ -229,7 +229,7 @@ def test_learner_state_round_trips_exactly():
     c = PPOConfig(num_envs=2, nsteps=4, nminibatches=2, noptepochs=1)
     torch.manual_seed(0)
     a = PPO(ActorCritic("cnn_sparse_fls", 4), c, seed=3, device=torch.device("cpu"))
-    rollout, _, _ = a.rollout(FakeGroups(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
+    rollout, _, _ = a.rollout(fake_groups(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
     a.update(rollout, lr=1e-3)
     state = a.state_dict()
     torch.manual_seed(99)

@@ -14,7 +14,8 @@ from typing import Callable, Iterable, Iterator
 import gymnasium as gym
 import numpy as np
 
-from fl_saliency.wrappers import FrameStacker, MaxAndSkip, WarpFrame
+from fl_saliency.envs.frame_stack import FrameStacker
+from fl_saliency.envs.wrappers import MaxAndSkip, WarpFrame
 
 FULL_ACTION_SET = 18
 

@@ -10,19 +10,20 @@ Its remaining differences from the ``baselines`` backend are listed in the READM
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+from fl_saliency.envs.frame_stack import STACK
+from fl_saliency.envs.monitor import EpisodeTally
+from fl_saliency.envs.vec_env import whole
+from fl_saliency.envs.wrappers import FIRE, v4_frame_limit
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game, rom_id
-from fl_saliency.wrappers import FIRE, STACK, v4_frame_limit
 
 FRAMESKIP = 4
 
 
 class AleVectorEnv:
-    """``num_envs`` copies of a game in ale-py's C++ vector env, stepped together (see envs.py for the interface).
+    """``num_envs`` copies of a game in ale-py's C++ vector env, stepped together (a ``VecEnv``).
 
     Besides the interface: ``lives`` (each env's lives after the last step) and ``needs_fire``
     (the envs whose next action will be replaced by FIRE).
@@ -57,12 +58,13 @@ class AleVectorEnv:
             autoreset_mode="SameStep",  # a real end's step returns the next game's first observation
         )
         self.num_envs = num_envs
+        self.turns = whole(num_envs)
         self.seed = seed
         self.n_actions = int(self.envs.single_action_space.n)
         action_set = self.envs.ale.get_action_set()
         # Games whose action 1 is FIRE (Baselines' FireReset condition) need FIRE to relaunch after a life loss.
         self.fire_after_life_loss = len(action_set) >= 3 and action_set[FIRE] == Action.FIRE
-        self.t_start = time.time()
+        self.tally = EpisodeTally(num_envs)
         self._started = False
 
     def reset(self) -> np.ndarray:
@@ -70,8 +72,8 @@ class AleVectorEnv:
         obs, info = self.envs.reset(seed=self.seed)
         self._started = True
         self._track(info)
-        self.episode_return = np.zeros(self.num_envs, np.float64)
-        self.episode_length = np.zeros(self.num_envs, np.int64)
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        self.tally.restart()
         self.since_done = np.zeros(self.num_envs, np.int64)
         self.needs_fire = np.zeros(self.num_envs, bool)
         return obs
@@ -100,14 +102,10 @@ class AleVectorEnv:
         life_loss = dones & ~real_end
         self.needs_fire = life_loss & self.fire_after_life_loss
 
-        self.episode_return += raw_rewards
-        self.episode_length += 1
+        self.tally.add(raw_rewards)
         infos: list[dict] = [{} for _ in range(self.num_envs)]
-        now = round(time.time() - self.t_start, 6)
-        for i in np.flatnonzero(real_end):
-            infos[i]["episode"] = {"r": round(float(self.episode_return[i]), 6), "l": int(self.episode_length[i]), "t": now}
-        self.episode_return[real_end] = 0.0
-        self.episode_length[real_end] = 0
+        for i, episode in self.tally.finish(real_end).items():
+            infos[i]["episode"] = episode
 
         # Baselines' VecFrameStack zeroes the stack on every done; the C++ does so only at a real reset.
         self.since_done = np.where(dones, 0, self.since_done + 1)
