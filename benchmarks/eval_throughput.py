@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from env_rate import agent_steps_per_second
 
 from fl_saliency.checkpoint import save_config, save_model
 from fl_saliency.envs import make_vec_env
@@ -30,18 +31,6 @@ from fl_saliency.evaluate import EvalSettings, evaluate
 from fl_saliency.networks import ActorCritic
 
 ENV = "BreakoutNoFrameskip-v4"
-
-
-def env_only_rate(num_env: int, steps: int, workers: int | None) -> float:
-    env = make_vec_env(ENV, num_env, seed=1000, workers=workers)
-    env.reset()
-    rng = np.random.default_rng(0)
-    t = time.perf_counter()
-    for _ in range(steps):
-        env.step(rng.integers(0, 4, num_env))
-    rate = steps * num_env / (time.perf_counter() - t)
-    env.close()
-    return rate
 
 
 def inference_rate(network: str, batch: int) -> float:
@@ -102,7 +91,7 @@ def main() -> None:
         return
 
     with tempfile.TemporaryDirectory() as tmp:
-        env_rate = env_only_rate(args.num_env, 300, args.env_workers)
+        env_rate = agent_steps_per_second(make_vec_env(ENV, args.num_env, seed=1000, workers=args.env_workers), 300)
         rates = {network: eval_rate(network, args.num_env, args.max_eplen, Path(tmp), args.env_workers)
                  for network in ("cnn", "cnn_sparse_fls")}
         # The dense networks cost ~200x more per step on a CPU: a short evaluation shows their rate.

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from env_rate import agent_steps_per_second
 
 from fl_saliency.envs import make_vec_env
 from fl_saliency.networks import ActorCritic
@@ -25,18 +26,6 @@ from fl_saliency.ppo import PPO, PPOConfig
 from fl_saliency.train import TrainSettings, train
 
 ENV = "BreakoutNoFrameskip-v4"
-
-
-def env_rate(backend: str, num_envs: int, steps: int) -> float:
-    env = make_vec_env(ENV, num_envs, seed=0, backend=backend)
-    env.reset()
-    rng = np.random.default_rng(0)
-    t = time.perf_counter()
-    for _ in range(steps):
-        env.step(rng.integers(0, env.n_actions, num_envs))
-    rate = steps * num_envs / (time.perf_counter() - t)
-    env.close()
-    return rate
 
 
 def update_rate(network: str, config: PPOConfig, repeats: int, precision: str = "fp32") -> float:
@@ -96,7 +85,8 @@ def main() -> None:
 
     rates = {}
     for backend in ("baselines", "ale-vector"):
-        rates[f"(a) env only, {backend}"] = env_rate(backend, config.num_envs, 400)
+        rates[f"(a) env only, {backend}"] = agent_steps_per_second(
+            make_vec_env(ENV, config.num_envs, seed=0, backend=backend), 400)
     rates["(b) update only, cnn"] = update_rate("cnn", config, 2)
     rates["(b) update only, cnn_sparse_fls"] = update_rate("cnn_sparse_fls", config, 2)
     for network in ("cnn", "cnn_sparse_fls"):
