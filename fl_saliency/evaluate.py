@@ -106,8 +106,8 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     check_output_dir(settings)
     backend = "baselines" if settings.raw_obs else settings.env_backend  # only that chain has RGB screens
     envs = make_pipelined_vec_env(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
-                     workers=settings.env_workers, max_eplen=settings.max_eplen, keep_rgb=settings.raw_obs,
-                     breakout_infinite=settings.breakout_infinite)
+                                  workers=settings.env_workers, max_eplen=settings.max_eplen,
+                                  keep_rgb=settings.raw_obs, breakout_infinite=settings.breakout_infinite)
     recorder = None
     if settings.video:
         from fl_saliency.video import PerceptionRecorder

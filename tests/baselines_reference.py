@@ -1,10 +1,11 @@
 """Independent references for the Atari wrapper chain of protocol.md section 1 (``baselines`` backend).
 
-The tests of the chain (test_wrappers.py, test_frame_stack.py, test_baselines_vec_env.py) compare the vector environment with an independent reference: ``RawGame`` below
-drives a bare ALE emulator (ale_py's AtariEnv, one frame per step, no sticky actions) and
-writes the DeepMind/Baselines chain out by hand (no-op reset, frame skip with a max over the
-last two frames, life-loss resets with NOOP/FIRE/2, the Monitor's tally), or with values
-worked out by hand. Nothing here calls fl_saliency's own wrappers to compute an expectation.
+The tests of the chain (test_wrappers.py, test_frame_stack.py, test_baselines_vec_env.py)
+compare the vector environment with an independent reference: ``RawGame`` below drives a bare
+ALE emulator (ale_py's AtariEnv, one frame per step, no sticky actions) and writes the
+DeepMind/Baselines chain out by hand (no-op reset, frame skip with a max over the last two
+frames, life-loss resets with NOOP/FIRE/2, the Monitor's tally), or with values worked out by
+hand. Nothing here calls fl_saliency's own wrappers to compute an expectation.
 
 Counting convention (Baselines): the Monitor sits below EpisodicLife and FireReset, so its
 episode length "l" counts every 4-frame step of the game, the agent's steps plus the steps
