@@ -47,7 +47,7 @@ def _counts(fixations, shape: tuple, name: str = "fixations") -> np.ndarray:
 def _fixated(fixations, shape: tuple, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices of the pixels with a count, and their counts."""
     f = _counts(fixations, shape, name).ravel()
-    idx = np.flatnonzero(f)
+    idx = np.flatnonzero(f != 0)  # much faster on a bool map than on the counts
     weights = f[idx]
     if weights.size and weights.min() < 0:
         raise FlSaliencyError(f"{name} has negative counts")
