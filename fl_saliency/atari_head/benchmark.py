@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from fl_saliency.atari_head import metrics
-from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError, Trial
+from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError, Trial, check_frame_counts
 from fl_saliency.atari_head.env import agent_observations
 from fl_saliency.atari_head.gaze import ALIGNMENTS, fixation_maps, num_maps, trial_gaze
 from fl_saliency.atari_head.metrics import SAUC_MODES
@@ -112,9 +112,7 @@ def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, set
             yield frame
 
     attention = trial_attention(model, frames, settings.batch_size, device)
-    if counted["frames"] != n_frames or (trial.n_frames is not None and trial.n_frames != n_frames):
-        raise DatasetError(f"trial {trial.number}: {counted['frames']} PNGs, {n_frames} label rows, "
-                           f"{trial.n_frames} frames in the meta file")
+    check_frame_counts(trial, counted["frames"], n_frames)
     k_maps = num_maps(n_frames)
     if len(attention) != k_maps:
         raise DatasetError(f"trial {trial.number}: {len(attention)} observations for {k_maps} maps")

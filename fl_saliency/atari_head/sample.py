@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fl_saliency.atari_head.dataset import HEADER
+from fl_saliency.atari_head.labels import HEADER
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game, rom_id
 from fl_saliency.io import atomic_write

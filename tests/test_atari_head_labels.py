@@ -1,0 +1,76 @@
+"""Labels files (fl_saliency/atari_head/labels.py) against hand-written text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError
+
+
+TINY = """frame_id,episode_id,score,duration(ms),unclipped_reward,action,gaze_positions
+AB_123_1,0,0,250,0,1,10.50,20.25,-3.00,215.75,159.99,0.00
+AB_123_2,null,0,120,0,0,null
+AB_123_3,0,5,99,5,3,80.00,105.00
+AB_123_4,1,0,300,0,12,170.10,-1.20
+AB_123_5,null,null,null,null,null,null
+"""
+
+
+def labels_dataset(tmp_path: Path, text: str, n_meta: int = 5) -> tuple[AtariHeadDataset, str]:
+    stem = "42_AB_123_Mar-01-10-00-00"
+    (tmp_path / f"{stem}.txt").write_text(text)
+    (tmp_path / "meta_data.csv").write_text(f"TrialNumber,NumberOfFrames,Game\n42,{n_meta},Enduro\n")
+    return AtariHeadDataset(tmp_path), stem
+
+
+def test_labels_by_hand(tmp_path):
+    ds, stem = labels_dataset(tmp_path, TINY)
+    (trial,) = ds.trials("Enduro")
+    labels = ds.labels(trial)
+    assert list(labels.frame_numbers) == [1, 2, 3, 4, 5]
+    assert labels.episode_ids == [0, None, 0, 1, None]
+    assert labels.scores == [0, 0, 5, 0, None]
+    assert labels.durations == [250, 120, 99, 300, None]
+    assert labels.unclipped_rewards == [0, 0, 5, 0, None]
+    assert labels.actions == [1, 0, 3, 12, None]
+    np.testing.assert_array_equal(labels.gaze[0], [[10.5, 20.25], [-3.0, 215.75], [159.99, 0.0]])
+    assert labels.gaze[1].shape == (0, 2) and labels.gaze[4].shape == (0, 2)
+    np.testing.assert_array_equal(labels.gaze[2], [[80.0, 105.0]])
+    np.testing.assert_array_equal(labels.gaze[3], [[170.1, -1.2]])
+    assert all(g.dtype == np.float64 for g in labels.gaze)
+    # Windows line ends and a trailing blank line change nothing
+    (tmp_path / "crlf").mkdir()
+    ds2, _ = labels_dataset(tmp_path / "crlf", TINY.replace("\n", "\r\n") + "\r\n")
+    again = ds2.labels(ds2.trials("Enduro")[0])
+    assert again.actions == labels.actions and all((a == b).all() for a, b in zip(again.gaze, labels.gaze))
+
+
+@pytest.mark.parametrize("line_no,bad,what", [
+    (3, "AB_123_2,0,0,120,0,0,12.50,abc", "gaze"),
+    (3, "AB_123_2,0,0,120,0,0,12.50,13.00,14.00", "gaze"),
+    (3, "AB_123_7,0,0,120,0,0,null", "AB_123_2"),
+    (3, "AB_123_3,0,0,120,0,0,null", "AB_123_2"),
+    (4, "AB_123_3,0,5,99,5", "fields"),
+    (4, "AB_123_3,x,5,99,5,3,80.00,105.00", "episode_id"),
+    (4, "AB_123_3,0,5,99,5,18,80.00,105.00", "action"),
+    (4, "AB_123_3,0,5,99,5,3,80.00,", "gaze"),
+    (4, "AB_123_3,0,5,99,5,3,nan,1.00", "gaze"),
+    (4, "", "fields"),
+])
+def test_malformed_label_rows(tmp_path, line_no, bad, what):
+    lines = TINY.splitlines()
+    lines[line_no - 1] = bad
+    ds, stem = labels_dataset(tmp_path, "\n".join(lines) + "\n")
+    with pytest.raises(DatasetError) as e:
+        ds.labels(ds.trials("Enduro")[0])
+    msg = str(e.value)
+    assert "trial 42" in msg and f"{stem}.txt" in msg and f"line {line_no}" in msg and what in msg
+
+
+def test_label_header_must_be_exact(tmp_path):
+    ds, stem = labels_dataset(tmp_path, TINY.replace("gaze_positions", "gaze"))
+    with pytest.raises(DatasetError, match=rf"trial 42 .*{stem}\.txt line 1: header"):
+        ds.labels(ds.trials("Enduro")[0])
