@@ -3,6 +3,7 @@ broken archives; expected frames drawn here and written with tarfile/zipfile by 
 
 from __future__ import annotations
 
+import io
 import os
 import tarfile
 import tracemalloc
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from atari_head_files import assert_frames, drawn_frame, png, tar_bytes, write_release2_trial
+from atari_head_files import assert_frames, drawn_frame, label_text, png, tar_bytes, write_release2_trial
 from fl_saliency.atari_head import archive
 from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError
 from fl_saliency.atari_head.sample import make_sample_trial
@@ -142,3 +143,41 @@ def test_archive_passes(tmp_path, monkeypatch, order, buffer_bytes, passes):
     monkeypatch.setattr(archive, "_open_tar", lambda t: opened.append(t) or original(t))
     assert_frames(ds.frames(trial, **({} if buffer_bytes is None else {"buffer_bytes": buffer_bytes})), frames)
     assert len(opened) == passes
+
+
+def test_real_png_form_and_wrong_sizes(tmp_path):
+    """The real PNGs: 160 wide, 210 high, 8-bit RGB (written here by Pillow, not OpenCV), members
+    ``<trial-stem>/<frame_id>.png`` numbered from 1; anything else is refused in one line."""
+    from PIL import Image
+
+    stem, utid = "160_RZ_9166697_Feb-20-16-46-45", "RZ_9166697"
+    frames = {n: drawn_frame(n) for n in (1, 2, 3)}
+
+    def pil_png(rgb):
+        buf = io.BytesIO()
+        Image.fromarray(rgb, mode="RGB").save(buf, format="PNG")
+        return buf.getvalue()
+
+    def write(members):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:bz2") as tf:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+        (tmp_path / f"{stem}.tar.bz2").write_bytes(buf.getvalue())
+
+    write({f"{stem}/{utid}_{n}.png": pil_png(frames[n]) for n in (2, 3, 1)})
+    assert Image.open(io.BytesIO(pil_png(frames[1]))).size == (160, 210)
+    (tmp_path / f"{stem}.txt").write_text(label_text(utid, 3))
+    (tmp_path / "meta_data.csv").write_text("TrialNumber,NumberOfFrames,Game\n160,3,Breakout\n")
+    ds = AtariHeadDataset(tmp_path)
+    (trial,) = ds.trials("Breakout")
+    assert_frames(ds.frames(trial), frames)
+    assert next(ds.frames(trial))[0, 0].tolist() == [1, 2, 3]  # RGB, not BGR
+    write({f"{stem}/{utid}_{n}.png": pil_png(np.ascontiguousarray(frames[n].transpose(1, 0, 2))) for n in (1, 2, 3)})
+    with pytest.raises(DatasetError, match=r"trial 160 .*frame 1 .*of shape \(160, 210, 3\), expected a 160x210 RGB PNG"):
+        list(ds.frames(trial))
+    write({f"{stem}/{utid}_{n}.png": pil_png(frames[n + 1]) for n in (0, 1, 2)})
+    with pytest.raises(DatasetError, match="trial 160 .*numbered 0; numbering starts at 1"):
+        list(ds.frames(trial))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from atari_head_files import HEADER
 from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError
 
 
@@ -74,3 +75,56 @@ def test_label_header_must_be_exact(tmp_path):
     ds, stem = labels_dataset(tmp_path, TINY.replace("gaze_positions", "gaze"))
     with pytest.raises(DatasetError, match=rf"trial 42 .*{stem}\.txt line 1: header"):
         ds.labels(ds.trials("Enduro")[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# the real files' forms
+
+
+def real_label_rows(rng, utid: str, n: int, last: str) -> tuple[list[str], list[np.ndarray]]:
+    """Rows as the real files: about one gaze sample per millisecond of duration(ms), floats with two
+    decimals and often off screen (x -28..207, y -56..335), ``null`` for a frame without gaze and
+    in missing cells, and a last row whose duration and gaze are ``null``."""
+    rows, gaze = [], []
+    for i in range(1, n):
+        duration = int(rng.integers(40, 450))
+        if i % 5 == 2:
+            rows.append(f"{utid}_{i},{'null' if i == 2 else 0},{i * 10},{duration},0,{i % 18},null")
+            gaze.append(np.zeros((0, 2)))
+            continue
+        k = duration + int(rng.integers(-3, 4))
+        xy = np.c_[rng.uniform(-28, 207, k), rng.uniform(-56, 335, k)].round(2)
+        xy[0] = (-28.0, 335.0)
+        gaze.append(xy)
+        rows.append(f"{utid}_{i},0,{i * 10},{duration},0,{i % 18}," + ",".join(f"{v:.2f}" for v in xy.ravel()))
+    rows.append(f"{utid}_{n}," + last)
+    gaze.append(np.zeros((0, 2)))
+    return rows, gaze
+
+
+@pytest.mark.parametrize("line_end,final_newline", [("\r\n", False), ("\r\n", True), ("\n", True), ("\n", False)])
+@pytest.mark.parametrize("last", ["null,null,null,null,null,null", "2,850,null,0,0,null"])
+def test_real_label_file_forms(tmp_path, line_end, final_newline, last):
+    rng = np.random.default_rng(3)
+    rows, gaze = real_label_rows(rng, "RZ_9166697", 12, last)
+    data = line_end.join([HEADER, *rows]).encode() + (line_end.encode() if final_newline else b"")
+    stem = "160_RZ_9166697_Feb-20-16-46-45"
+    (tmp_path / f"{stem}.txt").write_bytes(data)
+    (tmp_path / "meta_data.csv").write_bytes(b"TrialNumber,NumberOfFrames,Game\r\n160,12,Breakout")
+    ds = AtariHeadDataset(tmp_path)
+    labels = ds.labels(ds.trials("Breakout")[0])
+    assert len(labels) == 12
+    assert labels.durations[-1] is None and labels.durations[0] == int(rows[0].split(",")[3])
+    assert labels.episode_ids[1] is None and labels.episode_ids[:3:2] == [0, 0]
+    for got, expected, row in zip(labels.gaze, gaze, rows):
+        np.testing.assert_array_equal(got, expected)  # the two-decimal values exactly, off screen kept
+        assert got.shape == (0, 2) if row.endswith(",null") else len(got) >= int(row.split(",")[3]) - 3
+    all_gaze = np.concatenate(labels.gaze)
+    assert all_gaze[:, 0].min() == -28.0 and all_gaze[:, 1].max() == 335.0
+
+
+def test_label_errors_show_odd_bytes_escaped(tmp_path):
+    ds, stem = labels_dataset(tmp_path, TINY.replace("frame_id,", "\x1b[2Jframe_id,"))
+    with pytest.raises(DatasetError) as e:
+        ds.labels(ds.trials("Enduro")[0])
+    assert "line 1: header '\\x1b[2Jframe_id," in str(e.value) and "\x1b" not in str(e.value)

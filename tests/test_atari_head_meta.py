@@ -10,6 +10,7 @@ import pytest
 
 from atari_head_files import R4_HEADER, assert_frames, drawn_frame, label_text, png, tar_bytes, write_release2_trial
 from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError
+from fl_saliency.atari_head.meta import MetaRow, read_meta
 from fl_saliency.atari_head.sample import make_sample_trial
 
 
@@ -135,3 +136,74 @@ def test_release4_extracted_zip_folder(tmp_path):
     for t in trials:
         assert_frames(ds.frames(t), dict(enumerate(expected[t.number], start=1)))
         ds.check(t)
+
+
+# ---------------------------------------------------------------------------------------------
+# release 4's meta_data.csv in the real file's exact form
+
+
+REAL_GAMES = {  # release 4's spelling -> ALE's, written out by hand
+    "alien": "Alien", "asterix": "Asterix", "bank_heist": "BankHeist", "berzerk": "Berzerk",
+    "breakout": "Breakout", "centipede": "Centipede", "demon_attack": "DemonAttack", "enduro": "Enduro",
+    "freeway": "Freeway", "frostbite": "Frostbite", "hero": "Hero", "montezuma_revenge": "MontezumaRevenge",
+    "ms_pacman": "MsPacman", "name_this_game": "NameThisGame", "phoenix": "Phoenix", "riverraid": "Riverraid",
+    "road_runner": "RoadRunner", "seaquest": "Seaquest", "space_invaders": "SpaceInvaders", "venture": "Venture",
+}
+
+
+def real_release4_meta() -> bytes:
+    """471 rows as the real file: CRLF line ends, no newline after the last row, subject ids with a
+    leading space, the 20 games in snake case, then one ``<game>_highscore`` row per game (the last
+    one Breakout's, trial 1019)."""
+    rows = [R4_HEADER]
+    games = list(REAL_GAMES)
+    for r in range(451):
+        rows.append(f"{games[r % 20]},{100 + r}, {'RZ' if r % 2 else 'JAW'},0,{r * 10},{1000 + r},"
+                    f"{60000 + r},{1 + r % 3},1.25,0.61,{r % 7}.35%,{'TRUE' if r < 100 else 'FALSE'},{20 if r < 100 else 30}")
+    for i, game in enumerate(sorted(games, key=lambda g: g == "breakout")):
+        rows.append(f"{game}_highscore,{1000 + i}, KM,0,99999,{500 + i},30000,1,1.00,0.50,0.00%,FALSE,20")
+    return "\r\n".join(rows).encode()
+
+
+def test_real_release4_meta_data_csv(tmp_path):
+    data = real_release4_meta()
+    assert data.count(b"\r\n") == 471 and not data.endswith(b"\n") and b", RZ," in data
+    (tmp_path / "meta_data.csv").write_bytes(data)
+    release, rows = read_meta(tmp_path / "meta_data.csv")
+    assert release == 4 and len(rows) == 471
+    assert {row.game for row in rows.values()} == set(REAL_GAMES.values())
+    assert sum(row.highscore for row in rows.values()) == 20
+    assert {row.subject for row in rows.values()} == {"RZ", "JAW", "KM"}  # the leading space is dropped
+    assert rows[("Breakout", False, 104)] == MetaRow("Breakout", 104, 1004, False, "JAW")
+    assert rows[("Breakout", True, 1019)] == MetaRow("Breakout", 1019, 519, True, "KM")  # the last row
+
+    # with Breakout's zip beside it: a regular trial and the last row's highscore trial
+    with zipfile.ZipFile(tmp_path / "breakout.zip", "w") as zf:
+        for folder, number, utid, n in (("breakout/", 104, "JAW_4", 3), ("breakout/highscore/", 1019, "KM_19", 2)):
+            stem = f"{number}_{utid}_Dec-14-11-00-00"
+            frames = {i: drawn_frame(i) for i in range(1, n + 1)}
+            zf.writestr(folder + f"{stem}.txt", label_text(utid, n))
+            zf.writestr(folder + f"{stem}.tar.bz2", tar_bytes(stem, utid, frames, list(range(1, n + 1))))
+    ds = AtariHeadDataset(tmp_path)
+    assert ds.games() == ["Breakout"]
+    assert [(t.number, t.highscore, t.subject) for t in ds.trials("BreakoutNoFrameskip-v4")] == [
+        (104, False, "JAW"), (1019, True, "KM")]
+    # the meta file's frame counts (1004, 519) disagree with these 3- and 2-frame trials: said so
+    with pytest.raises(DatasetError, match="trial 104 .*1004 frames.*3 rows.*3 PNGs"):
+        ds.check(ds.trials("Breakout")[0])
+
+
+def test_garbage_meta_file_is_shown_escaped(tmp_path):
+    (tmp_path / "meta_data.csv").write_bytes(b"\x1b[31mred\x07,\x00x" + b"y" * 200 + b"\n1,2\n")
+    with pytest.raises(DatasetError) as e:
+        AtariHeadDataset(tmp_path)
+    message = str(e.value)
+    assert "unknown Atari-HEAD layout" in message and "\\x1b[31mred\\x07" in message
+    assert not any(c in message for c in "\x1b\x07\x00") and "..." in message and len(message) < 400
+    (tmp_path / "meta_data.csv").write_bytes(b"GameName,trial_id,subject_id,total_frame\r\n\x1b]0;x\x07,1,A,2")
+    with pytest.raises(DatasetError, match=r"line 2: GameName '\\x1b\]0;x\\x07'") as e:
+        AtariHeadDataset(tmp_path)
+    (tmp_path / "meta_data.csv").write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(DatasetError, match="cannot read .*meta_data.csv") as e:
+        AtariHeadDataset(tmp_path)
+    assert "\x00" not in str(e.value)
