@@ -274,3 +274,19 @@ def test_unknown_sauc_mode_is_refused_before_anything_runs(tmp_path):
     with pytest.raises(FlSaliencyError, match="unknown --sauc-mode 'approx'"):
         run_benchmark(SaliencySettings(tmp_path / "exp", tmp_path / "ah", tmp_path / "out", sauc_mode="approx"))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_label_file_error_is_said_once(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp")
+    import shutil
+
+    broken = tmp_path / "ah"
+    shutil.copytree(dataset, broken)
+    for labels in broken.glob("*.txt"):
+        labels.write_text(labels.read_text().replace("gaze_positions", "gaze"))
+    lines = []
+    with pytest.raises(FlSaliencyError) as e:
+        run_benchmark(SaliencySettings(folder, broken, tmp_path / "out", device="cpu"), echo=lines.append)
+    assert str(e.value) == "no trial could be scored: all 2 skipped"
+    assert len(lines) == 2 and all(line.startswith("skipped trial 90") for line in lines)
+    assert all(line.count("header") == 1 and line.count("trial 90") == 1 for line in lines)

@@ -228,9 +228,9 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
             records.append({"trial_number": trial.number, "metrics": score_trial(model, dataset, trial, settings, device)})
         except DatasetError as exc:
             failures[str(trial.number)] = str(exc)
-            echo(f"skipped trial {trial.number}: {exc}")
-    if not records:
-        raise FlSaliencyError(f"no trial could be scored: {'; '.join(failures.values())}")
+            echo(f"skipped {exc}")  # the message starts with the trial
+    if not records:  # each reason was echoed above: not repeated here
+        raise FlSaliencyError(f"no trial could be scored: all {len(failures)} skipped")
 
     with atomic_write(out / SALIENCY_FILE, "wb") as f:
         pickle.dump(records, f)
