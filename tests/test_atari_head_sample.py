@@ -15,6 +15,8 @@ import pytest
 from atari_head_files import HEADER, R4_HEADER, png
 from fl_saliency.atari_head.dataset import AtariHeadDataset
 from fl_saliency.atari_head.sample import make_sample_trial
+from fl_saliency.cli import main
+from fl_saliency.errors import FlSaliencyError
 
 
 ROMS = {"Breakout": "breakout", "MsPacman": "ms_pacman"}  # written out by hand
@@ -135,9 +137,77 @@ def test_sample_trials_accumulate_in_one_folder(tmp_path):
     make_sample_trial("Breakout", 20, tmp_path, layout="release4", trial_number=5)
     make_sample_trial("Breakout", 25, tmp_path, layout="release4", trial_number=6, seed=1)
     make_sample_trial("Breakout", 30, tmp_path, layout="release4", trial_number=7, highscore=True)
-    make_sample_trial("Breakout", 22, tmp_path, layout="release4", trial_number=6, seed=1)  # replaces trial 6
+    make_sample_trial("Breakout", 22, tmp_path, layout="release4", trial_number=6, seed=1, force=True)  # replaces trial 6
     ds = AtariHeadDataset(tmp_path)
     trials = ds.trials("Breakout")
     assert [(t.number, t.n_frames, t.highscore) for t in trials] == [(5, 20, False), (6, 22, False), (7, 30, True)]
     for t in trials:
         ds.check(t)
+
+
+# ---------------------------------------------------------------------------------------------
+# refusing before writing anything; --force
+
+
+def snapshot(folder):
+    """Every file under ``folder`` with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_same_trial_number_is_refused_untouched_or_replaced_with_force(tmp_path):
+    make_sample_trial("Breakout", 10, tmp_path, seed=0, trial_number=900)
+    make_sample_trial("Breakout", 9, tmp_path, seed=0, trial_number=901)
+    before = snapshot(tmp_path)
+    for seed in (0, 1):  # the same stem, or another seed's that would make trial 900 ambiguous
+        with pytest.raises(FlSaliencyError, match="already holds trial 900 .*900_SY_0000000.*pass --force"):
+            make_sample_trial("Breakout", 12, tmp_path, seed=seed, trial_number=900)
+        assert snapshot(tmp_path) == before
+    make_sample_trial("Breakout", 12, tmp_path, seed=1, trial_number=900, force=True)
+    assert sorted(os.listdir(tmp_path)) == sorted([
+        "meta_data.csv", *(f"{n}_SY_{s}_Jan-01-12-00-00.{ext}" for n, s in ((900, "0000001"), (901, "0000000"))
+                           for ext in ("txt", "tar.bz2"))])
+    assert (tmp_path / "meta_data.csv").read_text().splitlines()[1:] == [
+        "901,9,Breakout,synthetic gaze", "900,12,Breakout,synthetic gaze"]
+    ds = AtariHeadDataset(tmp_path)
+    trials = ds.trials("Breakout")
+    assert [(t.number, t.stem, t.n_frames) for t in trials] == [
+        (900, "900_SY_0000001_Jan-01-12-00-00", 12), (901, "901_SY_0000000_Jan-01-12-00-00", 9)]
+    for t in trials:
+        ds.check(t)
+
+
+def test_release4_same_number_refused_or_replaced_inside_the_zip(tmp_path):
+    make_sample_trial("Breakout", 10, tmp_path, layout="release4", trial_number=5)
+    before = snapshot(tmp_path)
+    with pytest.raises(FlSaliencyError, match="already holds trial 5 .*breakout/5_SY_0000000"):
+        make_sample_trial("Breakout", 10, tmp_path, layout="release4", trial_number=5, seed=3)
+    assert snapshot(tmp_path) == before
+    make_sample_trial("Breakout", 8, tmp_path, layout="release4", trial_number=5, highscore=True)  # another trial
+    make_sample_trial("Breakout", 11, tmp_path, layout="release4", trial_number=5, seed=3, force=True)
+    with zipfile.ZipFile(tmp_path / "breakout.zip") as zf:
+        trial_members = sorted(n for n in zf.namelist() if n.endswith((".txt", ".tar.bz2")))
+    assert trial_members == [f"breakout/{d}5_SY_{s}_Jan-01-12-00-00.{ext}" for d, s in (("", "0000003"), ("highscore/", "0000000"))
+                             for ext in ("tar.bz2", "txt")]
+    ds = AtariHeadDataset(tmp_path)
+    assert [(t.number, t.highscore, t.n_frames) for t in ds.trials("Breakout")] == [(5, False, 11), (5, True, 8)]
+
+
+@pytest.mark.parametrize("first,second", [("release2", "release4"), ("release4", "release2")])
+def test_another_layout_is_refused_before_writing(tmp_path, first, second):
+    make_sample_trial("Breakout", 10, tmp_path, layout=first, trial_number=1)
+    before = snapshot(tmp_path)
+    with pytest.raises(FlSaliencyError, match="meta_data.csv has the columns .*not this layout's"):
+        make_sample_trial("Breakout", 10, tmp_path, layout=second, trial_number=2)
+    assert snapshot(tmp_path) == before  # no breakout.zip, no action_enums.txt, no trial 2
+
+
+def test_command_refuses_in_one_line_and_replaces_with_force(tmp_path, capsys):
+    args = ["make-sample-trial", "--frames", "10", "--out", str(tmp_path)]
+    assert main(args) == 0
+    before = snapshot(tmp_path)
+    assert main([*args, "--seed", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds trial 900" in err[0] and "--force" in err[0]
+    assert snapshot(tmp_path) == before
+    assert main([*args, "--seed", "4", "--force"]) == 0
+    assert [t.stem for t in AtariHeadDataset(tmp_path).trials("Breakout")] == ["900_SY_0000004_Jan-01-12-00-00"]
