@@ -128,3 +128,15 @@ def test_label_errors_show_odd_bytes_escaped(tmp_path):
     with pytest.raises(DatasetError) as e:
         ds.labels(ds.trials("Enduro")[0])
     assert "line 1: header '\\x1b[2Jframe_id," in str(e.value) and "\x1b" not in str(e.value)
+
+
+def test_long_garbage_cells_are_cut_short(tmp_path):
+    garbage = "\x00\x1b" + "z" * 5000
+    for line_no, bad in ((2, f"AB_123_1,0,0,250,0,1,10.50,{garbage}"), (3, f"AB_123_2,{garbage},0,120,0,0,null"),
+                         (4, f"AB_123_3,0,{garbage},99,5,3,80.00,105.00")):
+        lines = TINY.splitlines()
+        lines[line_no - 1] = bad
+        ds, _ = labels_dataset(tmp_path, "\n".join(lines) + "\n")
+        with pytest.raises(DatasetError, match=rf"line {line_no} .*'\\x00\\x1bzz.*\.\.\. is not") as e:
+            ds.labels(ds.trials("Enduro")[0])
+        assert len(str(e.value)) < 400 and "\x1b" not in str(e.value)

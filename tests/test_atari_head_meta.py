@@ -207,3 +207,7 @@ def test_garbage_meta_file_is_shown_escaped(tmp_path):
     with pytest.raises(DatasetError, match="cannot read .*meta_data.csv") as e:
         AtariHeadDataset(tmp_path)
     assert "\x00" not in str(e.value)
+    (tmp_path / "meta_data.csv").write_bytes(b"TrialNumber,NumberOfFrames,Game\n\x1b" + b"9" * 5000 + b"x,3,Breakout\n")
+    with pytest.raises(DatasetError, match=r"line 2: bad TrialNumber/NumberOfFrames: '\\x1b999.*\.\.\. is not a number") as e:
+        AtariHeadDataset(tmp_path)
+    assert len(str(e.value)) < 400

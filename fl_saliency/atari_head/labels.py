@@ -37,7 +37,22 @@ class Labels:
 
 
 def _int_or_null(text: str) -> int | None:
-    return None if text == "null" else int(text)
+    if text == "null":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{escaped(text)} is not an integer") from None
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{escaped(text)} is not a number") from None
+    if not np.isfinite(value):
+        raise ValueError(f"{escaped(text)} is not finite")
+    return value
 
 
 def _num_or_null(text: str) -> int | float | None:
@@ -46,10 +61,7 @@ def _num_or_null(text: str) -> int | float | None:
     try:
         return int(text)
     except ValueError:
-        value = float(text)
-        if not np.isfinite(value):
-            raise ValueError(f"{text!r} is not finite") from None
-        return value
+        return _float(text)
 
 
 def _action(text: str) -> int | None:
@@ -64,10 +76,7 @@ def _gaze(values: list[str]) -> np.ndarray:
         return np.zeros((0, 2))
     if len(values) % 2:
         raise ValueError(f"{len(values)} values, not x,y pairs")
-    xy = np.array([float(v) for v in values], dtype=np.float64)
-    if not np.isfinite(xy).all():
-        raise ValueError("non-finite value")
-    return xy.reshape(-1, 2)
+    return np.array([_float(v) for v in values], dtype=np.float64).reshape(-1, 2)
 
 
 def parse_labels(text: str, utid: str, where: str) -> Labels:

@@ -113,10 +113,14 @@ def _int_cell(text: str) -> int | None:
     try:
         return int(text)
     except ValueError:
-        value = float(text)  # ValueError propagates
-        if not value.is_integer():
-            raise ValueError(f"{text!r} is not an integer") from None
-        return int(value)
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{escaped(text)} is not a number") from None
+    if not value.is_integer():
+        raise ValueError(f"{escaped(text)} is not an integer")
+    return int(value)
 
 
 @dataclass(frozen=True)
