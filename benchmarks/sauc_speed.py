@@ -7,7 +7,9 @@ Maps are 210x160 (the raw resolution) with 10-20 fixations each; each map's omap
 is the exact weighted AUC, ``sampled`` the original's 100-split estimate (bit for bit, ROC
 arithmetic in numpy): the two functions of ``SHUFFLED_AUC`` that ``fl-saliency saliency`` calls
 map by map. ``--sklearn`` also times the original's code path literally (scikit-learn's
-``roc_auc_score`` per split). Each variant runs ``--repeats`` times and the minimum is reported.
+``roc_auc_score`` per split). Each variant runs ``--repeats`` times and the minimum is reported,
+in CPU time of this process (the code is single-threaded; CPU time is robust to other load on
+the machine).
 """
 
 from __future__ import annotations
@@ -51,9 +53,9 @@ def sklearn_sampled(smap, fmap, omap, num_splits=100, random_state=42):
 def timed(fn, smaps, fmaps, omaps, repeats):
     best, values = float("inf"), None
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = time.process_time()
         values = np.array([fn(s, f, o) for s, f, o in zip(smaps, fmaps, omaps)])
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best, values
 
 
