@@ -203,7 +203,7 @@ def _make_sample_trial(args: argparse.Namespace) -> None:
     from fl_saliency.atari_head.sample import make_sample_trial
 
     path = make_sample_trial(args.game, args.frames, Path(args.out), layout=args.layout, seed=args.seed,
-                             trial_number=args.trial_number)
+                             trial_number=args.trial_number, force=args.force)
     print(f"synthetic {args.game} trial of {args.frames} frames ({args.layout} layout) written to {path}")
 
 
@@ -311,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--layout", choices=("release2", "release4"), default="release2")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--trial-number", type=int, default=900)
+    sample.add_argument("--force", action="store_true", help="replace a trial of the same number in --out")
     sample.set_defaults(run=_make_sample_trial)
     return parser
 

@@ -12,11 +12,13 @@ import pytest
 import scipy.stats
 from sklearn.metrics import roc_auc_score
 
-from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
+from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark, score_maps
+from fl_saliency.atari_head.metrics import nss, other_maps_for_sauc, shuffled_auc_exact
 from fl_saliency.atari_head.sample import make_sample_trial
 from fl_saliency.checkpoint import load_restricted
 from fl_saliency.errors import FlSaliencyError
 from numpy_reference import random_baselines_params, reference_forward
+from sauc_reference import ref_auc_shuffled_many, sklearn_weighted_auc
 
 ROOT = Path(__file__).resolve().parents[1]
 N_FRAMES = 61  # K = 15 maps
@@ -188,3 +190,103 @@ def test_game_missing_from_the_dataset_is_one_line(dataset, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "no Atari-HEAD trials for game Pong" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# score_maps: the metrics of a trial's maps, as the command runs them, on made-up maps and gaze
+
+
+def made_up_trial(rng, k_maps, n=12):
+    """Smooth 84x84 saliency maps, gaze samples per map (some off screen) and their fixation
+    maps counted here on the processed grid (Python's round, samples off the grid dropped)."""
+    smaps = np.stack([cv2.GaussianBlur(rng.random((84, 84)), (0, 0), 2.0) + 0.05 for _ in range(k_maps)])
+    gaze, fmaps = [], np.zeros((k_maps, 84, 84), np.int64)
+    for k in range(k_maps):
+        xy = np.c_[rng.uniform(-5, 165, n), rng.uniform(-5, 215, n)].round(2)
+        gaze.append(xy)
+        for x, y in xy:
+            r, c = round(y / 210 * 84), round(x / 160 * 84)
+            if 0 <= r < 84 and 0 <= c < 84:
+                fmaps[k, r, c] += 1
+    return smaps, gaze, fmaps
+
+
+def test_score_maps_against_the_references():
+    rng = np.random.default_rng(9)
+    k_maps, sigma = 5, 2.0
+    smaps, gaze, fmaps = made_up_trial(rng, k_maps)
+    smaps[1] = np.floor(smaps[1] / smaps[1].max() * 8) / 8 + 0.1  # ties
+    gaze[0], fmaps[0] = np.zeros((0, 2)), 0  # no fixations: all undefined, draws nothing
+    smaps[3] = 0.7  # constant: NSS and sAUC undefined, KL defined
+
+    exact = score_maps(iter(smaps), gaze, "processed")
+    sampled = score_maps(iter(smaps), gaze, "processed", sauc_mode="sampled")
+    for res in (exact, sampled):
+        assert set(res) == {"nss", "kldiv", "sauc"}
+        assert all(v.dtype == np.float64 and v.shape == (k_maps,) for v in res.values())
+        assert np.isnan(res["nss"][0]) and np.isnan(res["kldiv"][0]) and np.isnan(res["sauc"][0])
+        assert np.isnan(res["nss"][3]) and np.isnan(res["sauc"][3]) and np.isfinite(res["kldiv"][3])
+
+    others = other_maps_for_sauc(fmaps.sum(axis=(1, 2)))
+    for k in range(1, k_maps):
+        p = cv2.GaussianBlur(fmaps[k].astype(np.float64), (0, 0), sigmaX=sigma)
+        assert exact["kldiv"][k] == pytest.approx(scipy.stats.entropy(p.ravel(), smaps[k].ravel()), rel=1e-12)
+        if k == 3:
+            continue
+        assert exact["nss"][k] == nss(smaps[k], fmaps[k])
+        omap = sum(fmaps[j] for j in others[k])
+        assert exact["sauc"][k] == pytest.approx(sklearn_weighted_auc(smaps[k], fmaps[k], omap), rel=1e-12)
+        assert exact["sauc"][k] == shuffled_auc_exact(smaps[k], fmaps[k], omap)  # same bits
+    np.testing.assert_array_equal(exact["nss"], sampled["nss"])
+    np.testing.assert_array_equal(exact["kldiv"], sampled["kldiv"])
+    # the sampled mode is the original's auc_shuffled_many, bit for bit
+    np.testing.assert_array_equal(sampled["sauc"], ref_auc_shuffled_many(list(smaps), list(fmaps)))
+    assert np.nanmax(np.abs(sampled["sauc"] - exact["sauc"])) < 0.1
+
+    # a non-finite map is skipped like a map without fixations (no draw for it)
+    smaps[2, 0, 0] = np.nan
+    finite = np.isfinite(smaps).reshape(k_maps, -1).all(1)
+    res = score_maps(iter(smaps), gaze, "processed", sauc_mode="sampled", finite=finite)
+    assert np.isnan(res["nss"][2]) and np.isnan(res["kldiv"][2]) and np.isnan(res["sauc"][2])
+    np.testing.assert_array_equal(res["sauc"], ref_auc_shuffled_many(list(smaps), list(fmaps)))
+
+
+def test_score_maps_empty_omap_one_map_and_no_map():
+    rng = np.random.default_rng(10)
+    smaps, gaze, fmaps = made_up_trial(rng, 3)
+    for k in (0, 2):
+        gaze[k], fmaps[k] = np.zeros((0, 2)), 0  # map 1 is the only map with fixations: empty omap
+    for mode in ("exact", "sampled"):
+        assert np.isnan(score_maps(iter(smaps), gaze, "processed", mode)["sauc"]).all()
+    gaze[2] = np.array([[80.0, 105.0]] * 4)
+    fmaps[2, 42, 42] = 4
+    exact = score_maps(iter(smaps), gaze, "processed")["sauc"]
+    sampled = score_maps(iter(smaps), gaze, "processed", "sampled")["sauc"]
+    assert np.isnan(exact[0]) and np.isfinite(exact[1:]).all()
+    np.testing.assert_array_equal(sampled, ref_auc_shuffled_many(list(smaps), list(fmaps)))
+    # one map: no other map to draw from (the original crashed): sAUC undefined, NSS and KL defined
+    one = score_maps(iter(smaps[1:2]), gaze[1:2], "processed")
+    assert np.isnan(one["sauc"][0]) and one["nss"][0] == nss(smaps[1], fmaps[1])
+    assert all(v.shape == (0,) for v in score_maps(iter([]), [], "raw").values())
+
+
+def test_unknown_sauc_mode_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(FlSaliencyError, match="unknown --sauc-mode 'approx'"):
+        run_benchmark(SaliencySettings(tmp_path / "exp", tmp_path / "ah", tmp_path / "out", sauc_mode="approx"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_label_file_error_is_said_once(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp")
+    import shutil
+
+    broken = tmp_path / "ah"
+    shutil.copytree(dataset, broken)
+    for labels in broken.glob("*.txt"):
+        labels.write_text(labels.read_text().replace("gaze_positions", "gaze"))
+    lines = []
+    with pytest.raises(FlSaliencyError) as e:
+        run_benchmark(SaliencySettings(folder, broken, tmp_path / "out", device="cpu"), echo=lines.append)
+    assert str(e.value) == "no trial could be scored: all 2 skipped"
+    assert len(lines) == 2 and all(line.startswith("skipped trial 90") for line in lines)
+    assert all(line.count("header") == 1 and line.count("trial 90") == 1 for line in lines)

@@ -10,19 +10,19 @@ import cv2
 import numpy as np
 import pytest
 import scipy.stats
-from sklearn.metrics import roc_auc_score
 
 from fl_saliency.atari_head.metrics import (
+    SAUC_MODES,
+    SHUFFLED_AUC,
     kl_divergence,
     nanmean_std_count,
     nss,
     other_maps_for_sauc,
-    score_maps,
     shuffled_auc_exact,
-    shuffled_auc_maps,
     shuffled_auc_sampled,
 )
 from fl_saliency.errors import FlSaliencyError
+from sauc_reference import ref_auc_shuffled, sklearn_weighted_auc
 
 
 # --------------------------------------------------------------------------- generators
@@ -46,49 +46,6 @@ def _fmap(rng, shape=(21, 16), n=15):
 
 def _omap(rng, shape=(21, 16), n_maps=10, n=15):
     return sum(_fmap(rng, shape, n) for _ in range(n_maps))
-
-
-# --------------------------------------------------------------------------- references
-
-def _ref_auc_shuffled(smap, fmap, omap, num_splits=100, random_state=42):
-    """The original's auc_shuffled step by step, scikit-learn's roc_auc_score per split."""
-    smap, fmap, omap = smap.ravel(), fmap.ravel(), omap.ravel()
-    s_min, s_max = np.min(smap), np.max(smap)
-    if np.isclose(s_min, s_max):
-        return None
-    smap = (smap - s_min) / (s_max - s_min)
-    n_fix = np.sum(fmap)
-    smap_true = []
-    for v, cnt in zip(smap, fmap):
-        smap_true.extend([v] * cnt)
-    smap_true = np.array(smap_true)
-    rnd = np.random.RandomState(seed=random_state).choice(
-        np.arange(smap.shape[0]), size=(num_splits, n_fix), p=omap / omap.sum())
-    y_true = np.zeros(n_fix * 2, dtype=np.uint8)
-    y_true[n_fix:] = 1
-    return np.mean([roc_auc_score(y_true, np.concatenate([smap[rnd[s]], smap_true]))
-                    for s in range(num_splits)])
-
-
-def _ref_auc_shuffled_many(smaps, fmaps, random_state=42):
-    gen = np.random.RandomState(seed=random_state)
-    out = []
-    for i, (smap, fmap) in enumerate(zip(smaps, fmaps)):
-        if np.allclose(fmap, 0) or not np.isfinite(smap).all():
-            out.append(None)
-            continue
-        idx = gen.randint(len(fmaps) - 1, size=(10,))
-        idx[idx >= i] += 1
-        out.append(_ref_auc_shuffled(smap, fmap, np.sum([fmaps[j] for j in idx], axis=0),
-                                     random_state=random_state))
-    return np.array(out, dtype=np.float64)
-
-
-def _sklearn_weighted_auc(smap, fmap, omap):
-    s = smap.ravel().astype(np.float64)
-    s = (s - s.min()) / (s.max() - s.min())
-    y = np.r_[np.ones(s.size), np.zeros(s.size)]
-    return roc_auc_score(y, np.r_[s, s], sample_weight=np.r_[fmap.ravel(), omap.ravel()])
 
 
 # --------------------------------------------------------------------------- NSS
@@ -151,7 +108,7 @@ def test_sauc_exact_matches_weighted_sklearn(levels, dtype):
         s = _smap(rng, levels=levels, dtype=dtype)
         f, o = _fmap(rng), _omap(rng)
         o[np.nonzero(f)] += rng.integers(0, 2, np.count_nonzero(f))  # shared pixels too
-        ref = _sklearn_weighted_auc(s.astype(np.float64) if dtype == np.float64 else s, f, o)
+        ref = sklearn_weighted_auc(s.astype(np.float64) if dtype == np.float64 else s, f, o)
         assert shuffled_auc_exact(s, f, o) == pytest.approx(ref, rel=1e-12, abs=1e-14)
 
 
@@ -172,12 +129,12 @@ def test_sauc_sampled_is_the_original_bit_for_bit(levels, dtype):
     rng = np.random.default_rng(5)
     for _ in range(3):
         s, f, o = _smap(rng, levels=levels, dtype=dtype), _fmap(rng), _omap(rng)
-        ref = _ref_auc_shuffled(s, f, o, num_splits=100, random_state=42)
+        ref = ref_auc_shuffled(s, f, o, num_splits=100, random_state=42)
         got = shuffled_auc_sampled(s, f, o)
         assert got == ref  # same bits, not approximately
         assert shuffled_auc_sampled(s, f, o, seed=42) == got  # deterministic
         assert shuffled_auc_sampled(s, f, o, n_splits=7, seed=3) == \
-            _ref_auc_shuffled(s, f, o, num_splits=7, random_state=3)
+            ref_auc_shuffled(s, f, o, num_splits=7, random_state=3)
 
 
 def test_sauc_sampled_mean_over_seeds_approaches_exact():
@@ -233,8 +190,12 @@ def test_bad_input_raises():
         nss(s, f[:-1])
     with pytest.raises(FlSaliencyError):
         nss(s, f + 0.5)
-    with pytest.raises(FlSaliencyError):
-        score_maps(s[None], f[None], 1.5, sauc_mode="approx")
+    with pytest.raises(FlSaliencyError, match="negative"):
+        shuffled_auc_exact(s, f, -f)
+    with pytest.raises(FlSaliencyError, match="negative"):
+        shuffled_auc_sampled(s, f, -f)
+    assert SAUC_MODES == ("exact", "sampled")
+    assert SHUFFLED_AUC == {"exact": shuffled_auc_exact, "sampled": shuffled_auc_sampled}
 
 
 # --------------------------------------------------------------------------- other maps
@@ -289,49 +250,6 @@ def _shift(raw, k):
     return raw
 
 
-# --------------------------------------------------------------------------- end to end
-
-def test_score_maps_end_to_end():
-    rng = np.random.default_rng(9)
-    k_maps, shape, sigma = 5, (21, 16), 1.5
-    smaps = np.stack([_smap(rng, shape, levels=8 if k % 2 else None) for k in range(k_maps)])
-    fmaps = np.stack([_fmap(rng, shape, 12) for _ in range(k_maps)])
-    fmaps[0] = 0                # no fixations: all undefined, draws nothing
-    smaps[3] = 0.7              # constant: NSS and sAUC undefined, KL defined
-
-    exact = score_maps(smaps, fmaps, sigma)
-    sampled = score_maps(smaps, fmaps, sigma, sauc_mode="sampled")
-    for res in (exact, sampled):
-        assert set(res) == {"nss", "kldiv", "sauc"}
-        assert all(v.dtype == np.float64 and v.shape == (k_maps,) for v in res.values())
-        assert np.isnan(res["nss"][0]) and np.isnan(res["kldiv"][0]) and np.isnan(res["sauc"][0])
-        assert np.isnan(res["nss"][3]) and np.isnan(res["sauc"][3]) and np.isfinite(res["kldiv"][3])
-
-    others = other_maps_for_sauc(fmaps.sum(axis=(1, 2)))
-    for k in range(1, k_maps):
-        p = cv2.GaussianBlur(fmaps[k].astype(np.float64), (0, 0), sigmaX=sigma)
-        assert exact["kldiv"][k] == pytest.approx(scipy.stats.entropy(p.ravel(), smaps[k].ravel()),
-                                                  rel=1e-12)
-        if k == 3:
-            continue
-        assert exact["nss"][k] == nss(smaps[k], fmaps[k])
-        omap = sum(fmaps[j] for j in others[k])
-        assert exact["sauc"][k] == pytest.approx(_sklearn_weighted_auc(smaps[k], fmaps[k], omap),
-                                                 rel=1e-12)
-        assert exact["sauc"][k] == shuffled_auc_exact(smaps[k], fmaps[k], omap)  # same bits
-    np.testing.assert_array_equal(exact["nss"], sampled["nss"])
-    np.testing.assert_array_equal(exact["kldiv"], sampled["kldiv"])
-    # the sampled mode is the original's auc_shuffled_many, bit for bit
-    np.testing.assert_array_equal(sampled["sauc"], _ref_auc_shuffled_many(list(smaps), list(fmaps)))
-    assert np.nanmax(np.abs(sampled["sauc"] - exact["sauc"])) < 0.1
-
-    # a non-finite map is skipped like a map without fixations (no draw for it)
-    smaps[2, 0, 0] = np.nan
-    res = score_maps(smaps, fmaps, sigma, sauc_mode="sampled")
-    assert np.isnan(res["nss"][2]) and np.isnan(res["kldiv"][2]) and np.isnan(res["sauc"][2])
-    np.testing.assert_array_equal(res["sauc"], _ref_auc_shuffled_many(list(smaps), list(fmaps)))
-
-
 def test_nanmean_std_count():
     mean, std, count = nanmean_std_count([1.0, np.nan, 3.0, None, 5.0])
     assert (mean, count) == (3.0, 3)
@@ -341,19 +259,25 @@ def test_nanmean_std_count():
     assert nanmean_std_count(np.array([0.0, 0.0, np.nan]))[:2] == (0.0, 0.0)
 
 
-def test_sauc_maps_empty_omap_and_modes():
+def test_other_maps_and_sampled_sauc_with_another_seed_and_split_count():
     rng = np.random.default_rng(10)
     smaps = np.stack([_smap(rng) for _ in range(3)])
     fmaps = np.zeros((3, 21, 16), np.int64)
-    fmaps[1] = _fmap(rng)  # the only map with fixations: its omap is empty
-    for mode in ("exact", "sampled"):
-        assert np.isnan(shuffled_auc_maps(smaps, fmaps, mode)).all()
+    fmaps[1] = _fmap(rng)
     fmaps[2, 5, 5] = 4
-    exact, sampled = shuffled_auc_maps(smaps, fmaps), shuffled_auc_maps(smaps, fmaps, "sampled")
-    assert np.isnan(exact[0]) and np.isfinite(exact[1:]).all()
-    np.testing.assert_array_equal(sampled, _ref_auc_shuffled_many(list(smaps), list(fmaps)))
-    np.testing.assert_array_equal(
-        shuffled_auc_maps(smaps, fmaps, "sampled", seed=7, n_splits=5),
-        [np.nan] + [_ref_auc_shuffled(smaps[k], fmaps[k], fmaps[idx].sum(axis=0), 5, 7)
-                    for k, idx in enumerate(other_maps_for_sauc([0, 1, 1], seed=7)) if k])
-    assert shuffled_auc_maps(smaps[:0], fmaps[:0]).shape == (0,)
+    others = other_maps_for_sauc(fmaps.sum(axis=(1, 2)), seed=7)
+    assert others[0] is None
+    for k in (1, 2):
+        omap = fmaps[others[k]].sum(axis=0)
+        assert shuffled_auc_sampled(smaps[k], fmaps[k], omap, n_splits=5, seed=7) == \
+            ref_auc_shuffled(smaps[k], fmaps[k], omap, 5, 7)
+
+
+def test_exact_sauc_agrees_with_sklearn_on_raw_size_maps():
+    """Random 210x160 maps as the benchmark scores them (blurred saliency, 10-20 fixations, an
+    omap of 10 maps): exact == weighted roc_auc_score, and the sampled mean is near it."""
+    rng = np.random.default_rng(12)
+    for _ in range(3):
+        s = _smap(rng, (210, 160))
+        f, o = _fmap(rng, (210, 160), 15), _omap(rng, (210, 160), 10, 15)
+        assert shuffled_auc_exact(s, f, o) == pytest.approx(sklearn_weighted_auc(s, f, o), rel=1e-12)

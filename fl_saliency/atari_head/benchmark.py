@@ -15,15 +15,17 @@ import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from fl_saliency.atari_head import metrics
-from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError, Trial
+from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError, Trial, check_frame_counts
 from fl_saliency.atari_head.env import agent_observations
 from fl_saliency.atari_head.gaze import ALIGNMENTS, fixation_maps, num_maps, trial_gaze
+from fl_saliency.atari_head.metrics import SAUC_MODES
 from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, render_input, resize
 from fl_saliency.checkpoint import load_model
 from fl_saliency.errors import FlSaliencyError
@@ -35,7 +37,6 @@ from fl_saliency.train import resolve_device
 SALIENCY_FILE = "saliency.pkl"
 METRICS = ("nss", "kldiv", "sauc")
 SIGMA = {"raw": 5.0, "processed": 2.0}
-SAUC_MODES = ("exact", "sampled")
 
 
 @dataclass
@@ -111,37 +112,46 @@ def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, set
             yield frame
 
     attention = trial_attention(model, frames, settings.batch_size, device)
-    if counted["frames"] != n_frames or (trial.n_frames is not None and trial.n_frames != n_frames):
-        raise DatasetError(f"trial {trial.number}: {counted['frames']} PNGs, {n_frames} label rows, "
-                           f"{trial.n_frames} frames in the meta file")
+    check_frame_counts(trial, counted["frames"], n_frames)
     k_maps = num_maps(n_frames)
     if len(attention) != k_maps:
         raise DatasetError(f"trial {trial.number}: {len(attention)} observations for {k_maps} maps")
 
-    index = 0 if settings.resolution == "raw" else 1
-    fixation_map = lambda samples: fixation_maps(samples)[index]
-    gaze = [trial_gaze(labels.gaze, k, settings.gaze_alignment) for k in range(k_maps)]
     peak = trial_peak(attention, model)
+    gaze = [trial_gaze(labels.gaze, k, settings.gaze_alignment) for k in range(k_maps)]
     # A rendered map is finite exactly when its grid map and the trial's peak are.
     finite = torch.isfinite(attention).flatten(1).all(1).numpy() & np.isfinite(peak)
-    counts = [int(fixation_map(g).sum()) if ok else 0 for g, ok in zip(gaze, finite)]
-    others = metrics.other_maps_for_sauc(counts)
-    sigma = SIGMA[settings.resolution]
-    result = {name: np.full(k_maps, np.nan) for name in METRICS}
-    for k, smap in enumerate(saliency_maps(attention, model, peak, settings.resolution)):
-        if counts[k] == 0:
-            continue
-        fmap = fixation_map(gaze[k])
-        omap = fixation_map(np.concatenate([gaze[j] for j in others[k]]))  # the sum of the others' fixation maps
-        result["nss"][k] = metrics.nss(smap, fmap)
-        result["kldiv"][k] = metrics.kl_divergence(smap, fmap, sigma)
-        if settings.sauc_mode == "exact":
-            result["sauc"][k] = metrics.shuffled_auc_exact(smap, fmap, omap)
-        else:
-            result["sauc"][k] = metrics.shuffled_auc_sampled(smap, fmap, omap)
+    result = score_maps(saliency_maps(attention, model, peak, settings.resolution), gaze,
+                        settings.resolution, settings.sauc_mode, finite)
     if settings.video:
         write_trial_video(settings.output_dir / f"trial_{trial.number}.mp4", dataset, trial,
                           saliency_maps(attention, model, peak, "raw"), gaze)
+    return result
+
+
+def score_maps(smaps: Iterable[np.ndarray], gaze: list[np.ndarray], resolution: str,
+               sauc_mode: str = "exact", finite: Sequence[bool] | None = None) -> dict[str, np.ndarray]:
+    """NSS, KL and sAUC of each of a trial's K saliency maps (float64, NaN where undefined),
+    as the original's benchmark: map k against the fixation map of its gaze samples
+    ``gaze[k]``, its sAUC negatives the fixations of the 10 maps ``other_maps_for_sauc`` draws.
+    ``finite[k]`` False marks a map known to hold a non-finite value: it draws no other maps.
+    The maps are consumed one at a time; a fixation map is built only when needed."""
+    index = 0 if resolution == "raw" else 1
+    fixation_map = lambda samples: fixation_maps(samples)[index]
+    finite = np.ones(len(gaze), bool) if finite is None else finite
+    counts = [int(fixation_map(g).sum()) if ok else 0 for g, ok in zip(gaze, finite)]
+    others = metrics.other_maps_for_sauc(counts)
+    shuffled_auc, sigma = metrics.SHUFFLED_AUC[sauc_mode], SIGMA[resolution]
+    result = {name: np.full(len(gaze), np.nan) for name in METRICS}
+    for k, smap in enumerate(smaps):
+        if counts[k] == 0:
+            continue
+        fmap = fixation_map(gaze[k])
+        result["nss"][k] = metrics.nss(smap, fmap)
+        result["kldiv"][k] = metrics.kl_divergence(smap, fmap, sigma)
+        if others[k] is not None:  # None: a trial of one map, where the original's sAUC crashed
+            omap = fixation_map(np.concatenate([gaze[j] for j in others[k]]))  # = the sum of their maps
+            result["sauc"][k] = shuffled_auc(smap, fmap, omap)
     return result
 
 
@@ -218,9 +228,9 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
             records.append({"trial_number": trial.number, "metrics": score_trial(model, dataset, trial, settings, device)})
         except DatasetError as exc:
             failures[str(trial.number)] = str(exc)
-            echo(f"skipped trial {trial.number}: {exc}")
-    if not records:
-        raise FlSaliencyError(f"no trial could be scored: {'; '.join(failures.values())}")
+            echo(f"skipped {exc}")  # the message starts with the trial
+    if not records:  # each reason was echoed above: not repeated here
+        raise FlSaliencyError(f"no trial could be scored: all {len(failures)} skipped")
 
     with atomic_write(out / SALIENCY_FILE, "wb") as f:
         pickle.dump(records, f)

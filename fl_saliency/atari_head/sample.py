@@ -27,7 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fl_saliency.atari_head.dataset import HEADER
+from fl_saliency.atari_head.labels import HEADER
+from fl_saliency.atari_head.meta import escaped
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game, rom_id
 from fl_saliency.io import atomic_write
@@ -184,32 +185,51 @@ def _write_bytes(path: Path, data: bytes) -> None:
         f.write(data)
 
 
-def _merge_meta(path: Path, header: list[str], row: list[str], same) -> None:
-    """Add ``row`` to the meta file at ``path`` (created if absent), replacing a row for the same trial."""
-    rows: list[list[str]] = []
-    if path.exists():
+def _meta_rows(path: Path, header: list[str]) -> list[list[str]]:
+    """The data rows of the meta file at ``path`` ([] if there is none); refuses another layout's."""
+    if not path.exists():
+        return []
+    try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            old = list(csv.reader(f))
-        if old and [c.strip() for c in old[0]] != header:
-            raise FlSaliencyError(f"{path} exists with columns {', '.join(old[0])}, not the sample layout's {', '.join(header)}")
-        rows = [r for r in old[1:] if any(c.strip() for c in r) and not same(r)]
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise FlSaliencyError(f"cannot read {path}: {e}") from None
+    if rows and [c.strip() for c in rows[0]] != header:
+        raise FlSaliencyError(f"{path} has the columns {escaped(','.join(rows[0]))}, not this layout's "
+                              f"{','.join(header)}: write the trial into another folder")
+    return [r for r in rows[1:] if any(c.strip() for c in r)]
+
+
+def _write_meta(path: Path, header: list[str], rows: list[list[str]]) -> None:
     with atomic_write(path, "w") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows([*rows, row])
+        writer.writerows(rows)
+
+
+def _zip_names(zip_path: Path) -> list[str]:
+    if not zip_path.exists():
+        return []
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            return zf.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise FlSaliencyError(f"cannot read {zip_path}: {e}") from None
 
 
 def make_sample_trial(game: str, n_frames: int, out: str | os.PathLike, layout: str = "release2", seed: int = 0,
-                      trial_number: int = 900, *, highscore: bool = False, tar_order: str = "lexicographic") -> Path:
+                      trial_number: int = 900, *, highscore: bool = False, tar_order: str = "lexicographic",
+                      force: bool = False) -> Path:
     """Record ``n_frames`` emulator frames of ``game`` and write them as a synthetic trial into the dataset folder ``out``.
 
     ``layout``: ``release2`` (``<stem>.tar.bz2`` + ``<stem>.txt`` + ``meta_data.csv`` in ``out``) or
     ``release4`` (``<rom>.zip`` holding ``<rom>/[highscore/]<stem>.*``, ``meta_data.csv``,
     ``action_enums.txt``). Calls with other trial numbers add trials to the same folder (the meta
-    file and the zip are rewritten with the new trial). ``tar_order``: the order of the PNG members
-    inside the tar: ``lexicographic`` (the default: ``1, 10, 11, ..., 2, ...``, as a tool that
-    sorts names as text writes it; real archives are not in numeric order either), ``numeric`` or
-    ``shuffled``. Returns ``out``, the dataset folder.
+    file and the zip are rewritten with the new trial); a trial of the same number (whatever its
+    seed) is refused before anything is written, or replaced, files and meta row, with ``force``.
+    ``tar_order``: the order of the PNG members inside the tar: ``lexicographic`` (the default:
+    ``1, 10, 11, ..., 2, ...``, as a tool that sorts names as text writes it; real archives are
+    not in numeric order either), ``numeric`` or ``shuffled``. Returns ``out``, the dataset folder.
     """
     game = parse_game(game)
     if layout not in LAYOUTS:
@@ -219,30 +239,50 @@ def make_sample_trial(game: str, n_frames: int, out: str | os.PathLike, layout: 
     if highscore and layout != "release4":
         raise FlSaliencyError("highscore trials exist in release 4 only")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FlSaliencyError(f"{out} is not a folder")
+    utid, stem = utid_for(seed), stem_for(trial_number, seed)
+    header = RELEASE2_HEADER if layout == "release2" else RELEASE4_HEADER
+    meta_rows = _meta_rows(out / "meta_data.csv", header)
+    if layout == "release2":
+        same_row = lambda r: r[:1] == [str(trial_number)]
+        old = sorted(p.name for p in out.glob(f"{trial_number}_*")
+                     if p.is_file() and p.name.endswith((".txt", ".tar.bz2")))
+    else:
+        folder = rom_id(game)
+        zip_path = out / f"{folder}.zip"
+        inner = f"{folder}/highscore/" if highscore else f"{folder}/"
+        game_name = release4_game_name(game, highscore)
+        same_row = lambda r: r[:2] == [game_name, str(trial_number)]
+        old = [name for name in _zip_names(zip_path)
+               if name.startswith(f"{inner}{trial_number}_") and "/" not in name[len(inner):]]
+    if (old or any(map(same_row, meta_rows))) and not force:
+        raise FlSaliencyError(f"{out} already holds trial {trial_number}{' (highscore)' if highscore else ''} "
+                              f"({', '.join(old) or 'its meta_data.csv row'}); pass --force to replace it")
+
     out.mkdir(parents=True, exist_ok=True)
     pngs, rows = record_trial(game, n_frames, seed)
-    utid, stem = utid_for(seed), stem_for(trial_number, seed)
     tar = _tar_bytes(stem, utid, pngs, tar_order, seed)
     labels = "\n".join([HEADER, *rows]) + "\n"
+    meta_rows = [r for r in meta_rows if not same_row(r)]
 
     if layout == "release2":
         _write_bytes(out / f"{stem}.tar.bz2", tar)
         _write_bytes(out / f"{stem}.txt", labels.encode())
-        _merge_meta(out / "meta_data.csv", RELEASE2_HEADER,
-                    [str(trial_number), str(n_frames), release2_game_name(game), "synthetic gaze"],
-                    lambda r: r[:1] == [str(trial_number)])
+        _write_meta(out / "meta_data.csv", header, [
+            *meta_rows, [str(trial_number), str(n_frames), release2_game_name(game), "synthetic gaze"]])
+        for name in old:  # the replaced trial's files under another seed's stem
+            if not name.startswith(stem + "."):
+                (out / name).unlink()
         return out
 
-    folder = rom_id(game)
-    zip_path = out / f"{folder}.zip"
-    inner = f"{folder}/highscore/" if highscore else f"{folder}/"
     new = {inner + f"{stem}.txt": labels.encode(), inner + f"{stem}.tar.bz2": tar}
     with atomic_write(zip_path, "wb") as f, zipfile.ZipFile(f, "w") as zf:
         if zip_path.exists():
-            with zipfile.ZipFile(zip_path) as old:
-                for info in old.infolist():
-                    if info.filename not in new:
-                        zf.writestr(info, old.read(info))
+            with zipfile.ZipFile(zip_path) as previous:
+                for info in previous.infolist():
+                    if info.filename not in new and info.filename not in old:
+                        zf.writestr(info, previous.read(info))
         for name in [f"{folder}/"] + ([f"{folder}/highscore/"] if highscore else []):
             if name not in zf.namelist():
                 zf.writestr(zipfile.ZipInfo(name, date_time=(2019, 1, 1, 0, 0, 0)), b"")
@@ -257,12 +297,11 @@ def make_sample_trial(game: str, n_frames: int, out: str | os.PathLike, layout: 
         with atomic_write(enums, "w") as f:
             f.writelines(f"PLAYER_A_{a.name} = {a.value}\n" for a in ale_py.Action)
     scores = _episode_scores(rows)
-    game_name = release4_game_name(game, highscore)
     duration_ms = sum(int(r.split(",")[3]) for r in rows[:-1])
-    _merge_meta(out / "meta_data.csv", RELEASE4_HEADER, [
+    _write_meta(out / "meta_data.csv", header, [*meta_rows, [
         game_name, str(trial_number), "SYNTHETIC", "0", str(max(scores)), str(n_frames), str(duration_ms),
         str(len(scores)), "0.00", "0.00", "0.00%", "FALSE", "20",
-    ], lambda r: r[:2] == [game_name, str(trial_number)])
+    ]])
     return out
 
 
