@@ -34,9 +34,21 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import num_actions, parse_game
+from fl_saliency.settings import setting
 from fl_saliency.wrappers import FRAME_SIZE, FrameStacker, make_atari_env
 
 BACKENDS = ("baselines", "ale-vector")
+
+
+def backend_setting():
+    return setting("baselines", choices=BACKENDS,
+                   help="baselines: the exact Python wrapper chain; ale-vector: ale-py's faster C++ vector env")
+
+
+def workers_setting():
+    return setting(None, min=1, help="processes stepping the baselines backend's environments, each a block of them "
+                                     "(default: one per CPU core)")
+
 # Env processes yield the CPU to the process that drives them: acting for one group of
 # environments while the others step is the rollout's serial path (measured: 15% faster rollouts
 # on 2 cores with niceness 10).
