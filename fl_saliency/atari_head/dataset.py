@@ -148,9 +148,9 @@ def _game_of(name: str) -> str | None:
     """CamelCase ALE game for a meta file's spelling (``Mspacman``, ``space_invaders``, ``MsPacman``)."""
     global _GAMES_BY_KEY
     if _GAMES_BY_KEY is None:
-        from fl_saliency.games import _rom_ids
+        from fl_saliency.games import rom_ids
 
-        _GAMES_BY_KEY = {_norm(rom): _camel(rom) for rom in _rom_ids()}
+        _GAMES_BY_KEY = {_norm(rom): _camel(rom) for rom in rom_ids()}
     return _GAMES_BY_KEY.get(_norm(name))
 
 
