@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.settings import MISSING, base_type, field_types, flag_of, parse_value, setting
 
 
 def _networks(args: argparse.Namespace) -> None:
@@ -136,7 +137,6 @@ class DefaultsHelpFormatter(argparse.HelpFormatter):
 
 def _flag_type(field: dataclasses.Field, annotation):
     """argparse ``type=``: the field's own parsing and range check; a refusal is argparse's one-line error."""
-    from fl_saliency.settings import parse_value
 
     def parse(text: str):
         try:
@@ -144,15 +144,12 @@ def _flag_type(field: dataclasses.Field, annotation):
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
-    parse.__name__ = field.name  # argparse names the type in some messages
     return parse
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser, cls) -> None:
     """One flag per field of the settings dataclass ``cls`` (and of the settings dataclasses nested in it),
     with the field's flag name, help, default, choices and range."""
-    from fl_saliency.settings import MISSING, base_type, field_types, flag_of
-
     hints = field_types(cls)
     for field in dataclasses.fields(cls):
         kind, _ = base_type(hints[field.name])
@@ -182,8 +179,6 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls) -> None:
 
 def settings_from_args(cls, args: argparse.Namespace):
     """The settings dataclass ``cls`` from the flags that add_settings_arguments made of it."""
-    from fl_saliency.settings import base_type, field_types
-
     hints = field_types(cls)
     values = {}
     for field in dataclasses.fields(cls):
@@ -194,11 +189,7 @@ def settings_from_args(cls, args: argparse.Namespace):
 
 def _number(kind: type, **bounds):
     """argparse ``type=`` for a number flag that has no settings dataclass, with the same parsing and message."""
-    from fl_saliency.settings import setting
-
-    field = setting(help="", **bounds)
-    field.name = "number"
-    return _flag_type(field, kind)
+    return _flag_type(setting(help="", **bounds), kind)
 
 
 def _train_arguments(parser: argparse.ArgumentParser) -> None:

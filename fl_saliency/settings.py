@@ -110,14 +110,13 @@ def parse_value(field: dataclasses.Field, annotation, text: str):
     kind, element = base_type(annotation)
     if field.metadata.get("parse"):
         value = field.metadata["parse"](text)
-    elif kind in (list, tuple):
-        value = [_parse_one(field, element, item, plural=True) for item in text.split(",")]
-    else:
-        value = _parse_one(field, kind, text)
-    problem = check_one(field, kind, element, value)
-    if problem:
-        raise ValueError(problem)
-    return value
+        problem = check_one(field, kind, element, value)
+        if problem:
+            raise ValueError(problem)
+        return value
+    if kind in (list, tuple):
+        return [_parse_one(field, element, item, plural=True) for item in text.split(",")]
+    return _parse_one(field, kind, text)
 
 
 def _parse_one(field: dataclasses.Field, kind: type, text: str, plural: bool = False):
@@ -143,8 +142,11 @@ def check_settings(settings) -> None:
             continue
         value = getattr(settings, field.name)
         if value is None:
-            continue
-        problem = check_one(field, *base_type(hints[field.name]), value)
+            if type(None) in typing.get_args(hints[field.name]):
+                continue
+            problem = "must be given"
+        else:
+            problem = check_one(field, *base_type(hints[field.name]), value)
         if problem:
             raise FlSaliencyError(f"{flag_of(field)} {problem}")
 
