@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The original entry point: `python benchmark_atari_head.py --experiment-dir EXP --atari-head-dir D --output-dir O`
 = `fl-saliency saliency`."""
+import os
 import sys
 
 from fl_saliency.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["saliency", *sys.argv[1:]]))
+    sys.exit(main(sys.argv[1:], command="saliency", prog=os.path.basename(sys.argv[0])))

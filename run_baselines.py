@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The original entry point: `python run_baselines.py --experiment-dir EXP [...]` = `fl-saliency evaluate`."""
+import os
 import sys
 
 from fl_saliency.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["evaluate", *sys.argv[1:]]))
+    sys.exit(main(sys.argv[1:], command="evaluate", prog=os.path.basename(sys.argv[0])))

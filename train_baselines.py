@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The original entry point: `python train_baselines.py --output-dir OUT [--network ...]` = `fl-saliency train`."""
+import os
 import sys
 
 from fl_saliency.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["train", *sys.argv[1:]]))
+    sys.exit(main(sys.argv[1:], command="train", prog=os.path.basename(sys.argv[0])))

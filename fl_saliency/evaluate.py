@@ -16,11 +16,13 @@ import torch
 from tqdm import tqdm
 
 from fl_saliency.checkpoint import load_model
-from fl_saliency.envs import make_pipelined_vec_env
+from fl_saliency.device import device_setting, resolve_device
+from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.io import atomic_write_json
-from fl_saliency.ppo import autocast, check_precision, inference_threads, sample_actions
-from fl_saliency.train import resolve_device
+from fl_saliency.ppo import autocast, inference_threads, precision_setting, sample_actions
+from fl_saliency.settings import check_settings, setting
+from fl_saliency.video import CODECS
 
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.json"
@@ -28,24 +30,34 @@ SUMMARY_FILE = "summary.json"
 
 @dataclass
 class EvalSettings:
-    experiment_dir: Path
-    output_dir: Path
-    num_env: int = 4
-    evals_per_env: int = 1
-    eval_seed: int = 1000
-    max_eplen: int | None = 108_000
-    raw_obs: bool = False
-    processed_obs: bool = False
-    video_format: str = "mkv"
-    video_env: int | None = None  # one environment instead of all, tiled
-    deterministic: bool = False
-    env_backend: str = "baselines"
-    env_workers: int | None = None  # env processes; default: the CPU cores
-    precision: str = "fp32"  # or bf16: mixed precision (ppo.autocast)
-    device: str = "auto"
-    progress: bool = False
-    force: bool = False
-    breakout_infinite: bool = False
+    """The original run_baselines.py flags and defaults, plus device, backend, video and policy options."""
+
+    experiment_dir: Path = setting(help="folder with model.pkl and config.json (ours or the paper's)")
+    output_dir: Path | None = setting(None, help="where results.json (and perception.mkv) go; "
+                                                 "default EXPERIMENT_DIR/eval")
+    num_env: int = setting(4, min=1, help="parallel environments (paper: 16)")
+    evals_per_env: int = setting(1, min=1, help="full games counted per environment (paper: 512)")
+    eval_seed: int = setting(1000, min=0, help="env rank r is seeded eval_seed + r")
+    max_eplen: int | None = setting(108_000, min=1, help="truncate a game after this many steps")
+    raw_obs: bool = setting(False, help="video of the 210x160 screens with attention")
+    processed_obs: bool = setting(False, help="video of the 84x84 network input with attention")
+    progress: bool = setting(False, help="show a progress bar")
+    deterministic: bool = setting(False, help="argmax actions (the original samples)")
+    video_format: str = setting("mkv", choices=tuple(CODECS), help="mkv: lossless FFV1; mp4: H.264")
+    video_env: int | None = setting(None, min=0, help="record only this environment instead of all, tiled")
+    breakout_infinite: bool = setting(False, help="BreakoutInfinite: bricks respawn after 864")
+    env_backend: str = backend_setting()
+    env_workers: int | None = workers_setting()
+    precision: str = precision_setting()
+    device: str = device_setting()
+    force: bool = setting(False, help="overwrite results already in --output-dir")
+
+    def __post_init__(self):
+        check_settings(self)
+        if self.output_dir is None:
+            self.output_dir = self.experiment_dir / "eval"
+        if self.video_env is not None and self.video_env >= self.num_env:
+            raise FlSaliencyError(f"--video-env {self.video_env} is not one of the {self.num_env} environments")
 
     @property
     def video(self) -> bool:
@@ -77,8 +89,9 @@ class EpisodeLog:
                 "done_per_env": self.done_per_env.tolist()}
 
 
-def summarise(rewards: list[float]) -> dict:
-    r = np.asarray(rewards, np.float64)
+def value_statistics(values: list[float]) -> dict:
+    """Count, mean, std, median, min and max of one results.json column."""
+    r = np.asarray(values, np.float64)
     return {"n": int(r.size), "mean": float(r.mean()), "std": float(r.std()), "median": float(np.median(r)),
             "min": float(r.min()), "max": float(r.max())}
 
@@ -95,11 +108,6 @@ def check_output_dir(settings: EvalSettings) -> None:
 
 def evaluate(settings: EvalSettings, echo=print) -> dict:
     """Run the evaluation; writes results.json, summary.json (and the video) and returns the summary."""
-    if settings.num_env < 1 or settings.evals_per_env < 1:
-        raise FlSaliencyError("--num-env and --evals-per-env must be at least 1")
-    if settings.video_env is not None and not 0 <= settings.video_env < settings.num_env:
-        raise FlSaliencyError(f"--video-env {settings.video_env} is not one of the {settings.num_env} environments")
-    check_precision(settings.precision)
     device = resolve_device(settings.device)
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
@@ -174,8 +182,8 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         "experiment_dir": str(settings.experiment_dir),
         "network": experiment.network,
         "env_name": experiment.env_name,
-        "rewards": summarise(results["rewards"]),
-        "lengths": summarise(results["lengths"]),
+        "rewards": value_statistics(results["rewards"]),
+        "lengths": value_statistics(results["lengths"]),
         "agent_steps": steps,
         "seconds": t_played,
         "settings": {

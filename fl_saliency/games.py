@@ -19,7 +19,8 @@ def rom_id(game: str) -> str:
 
 
 @functools.cache
-def _rom_ids() -> frozenset[str]:
+def rom_ids() -> frozenset[str]:
+    """Every ROM id ale-py ships (``breakout``, ``ms_pacman``, ...)."""
     from ale_py import roms
 
     return frozenset(roms.get_all_rom_ids())
@@ -33,7 +34,7 @@ def parse_game(env_name: str) -> str:
     """
     versioned = _ANY_GYM_VERSION.match(env_name)
     game = versioned["game"] if versioned else env_name
-    if not game or rom_id(game) not in _rom_ids():
+    if not game or rom_id(game) not in rom_ids():
         raise FlSaliencyError(
             f"unknown Atari game {env_name!r}: expected a gym id such as BreakoutNoFrameskip-v4 "
             f"or a game name such as Breakout (paper games: {', '.join(PAPER_GAMES)})"

@@ -27,10 +27,16 @@ from torch.distributions import Categorical
 from fl_saliency.envs.vec_env import VecEnv
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import ActorCritic, scale_observation
+from fl_saliency.settings import check_settings, setting
 
 LOSS_NAMES = ("policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfrac")
 PRECISIONS = ("fp32", "bf16")
 EPS_PLACEMENTS = ("tensorflow", "pytorch")
+
+
+def precision_setting():
+    return setting("fp32", choices=PRECISIONS,
+                   help="bf16: mixed precision, ~2x faster on CPUs with AMX and on GPUs (the original is fp32)")
 
 
 def check_precision(precision: str) -> str:
@@ -49,25 +55,28 @@ def autocast(device: torch.device, precision: str):
 class PPOConfig:
     """Baselines PPO2's Atari defaults; ``num_envs x nsteps`` agent steps per update."""
 
-    num_envs: int = 8  # parallel environments
-    nsteps: int = 128  # steps per environment per rollout
-    nminibatches: int = 4  # minibatches per epoch
-    noptepochs: int = 4  # passes over each rollout
-    lr: float = 2.5e-4  # initial learning rate, decayed linearly to 0
-    cliprange: float = 0.1  # PPO clip range for the ratio and the value, constant
-    value_clip: bool = True  # Baselines' max-form value clipping; False: plain squared error (as SB3's default)
-    ent_coef: float = 0.01  # entropy bonus
-    vf_coef: float = 0.5  # value loss weight
-    max_grad_norm: float = 0.5  # global gradient norm clip
-    gamma: float = 0.99  # discount
-    lam: float = 0.95  # GAE lambda
-    adam_eps: float = 1e-5
-    adam_eps_placement: str = "tensorflow"  # eps added before v's bias correction (Baselines), or "pytorch": after
+    num_envs: int = setting(8, flag="--num-env", min=1, help="parallel environments")
+    nsteps: int = setting(128, min=1, help="steps per environment per update")
+    nminibatches: int = setting(4, min=1, help="minibatches per epoch; must divide num_env x nsteps")
+    noptepochs: int = setting(4, min=1, help="passes over each rollout")
+    lr: float = setting(2.5e-4, above=0, help="initial learning rate, decays linearly to 0")
+    cliprange: float = setting(0.1, above=0, help="PPO clip range of the probability ratio (and the value), constant")
+    value_clip: bool = setting(True, help="clip the value change to --cliprange as Baselines does "
+                                          "(--no-value-clip: plain squared error, as SB3's default)")
+    ent_coef: float = setting(0.01, min=0, help="entropy bonus weight")
+    vf_coef: float = setting(0.5, min=0, help="value loss weight")
+    max_grad_norm: float = setting(0.5, above=0, help="global gradient norm clip")
+    gamma: float = setting(0.99, min=0, max=1, help="discount")
+    lam: float = setting(0.95, min=0, max=1, help="GAE lambda")
+    adam_eps: float = setting(1e-5, above=0, help="Adam's epsilon")
+    adam_eps_placement: str = setting("tensorflow", choices=EPS_PLACEMENTS,
+                                      help="tensorflow: eps before v's bias correction, as Baselines; "
+                                           "pytorch: after it, as SB3")
 
     def __post_init__(self):
-        if self.adam_eps_placement not in EPS_PLACEMENTS:
-            raise FlSaliencyError(f"unknown Adam eps placement {self.adam_eps_placement!r}; "
-                                  f"choose one of: {', '.join(EPS_PLACEMENTS)}")
+        check_settings(self)
+        if self.batch_size % self.nminibatches:
+            raise FlSaliencyError(f"num_env x nsteps = {self.batch_size} does not split into {self.nminibatches} minibatches")
 
     @property
     def batch_size(self) -> int:

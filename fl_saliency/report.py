@@ -72,9 +72,9 @@ def _rewards(folder: Path) -> list[float] | None:
 def _saliency(folder: Path) -> dict[str, float]:
     if not (folder / "saliency.pkl").exists():
         return {}
-    from fl_saliency.atari_head.benchmark import summarise
+    from fl_saliency.atari_head.benchmark import metric_summary
 
-    overall = summarise(load_restricted(folder / "saliency.pkl", "saliency file"))["overall"]
+    overall = metric_summary(load_restricted(folder / "saliency.pkl", "saliency file"))["overall"]
     return {metric: stats["mean"] for metric, stats in overall.items() if stats["count"]}
 
 

@@ -16,10 +16,56 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from fl_saliency.device import device_setting
+from fl_saliency.envs import backend_setting
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.evaluate import EvalSettings
 from fl_saliency.games import parse_game
 from fl_saliency.networks import check_network_name
-from fl_saliency.ppo import PPOConfig, check_precision
+from fl_saliency.ppo import PPOConfig, check_precision, precision_setting
+from fl_saliency.settings import check_settings, same_as, setting
+from fl_saliency.train import TrainSettings, check_num_timesteps
+
+
+def parse_evaluate(text: str) -> tuple[int, int]:
+    try:
+        num_env, evals_per_env = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise ValueError(f"takes NUM_ENV:EVALS_PER_ENV, e.g. 16:512; got {text!r}") from None
+    return num_env, evals_per_env
+
+
+@dataclass
+class SweepSettings:
+    """The grid to run and how to run each job: the same PPO settings as a training run."""
+
+    games: list[str] = setting(help="comma-separated, e.g. Breakout,MsPacman")
+    networks: list[str] = setting(help="comma-separated network names")
+    output_dir: Path = setting(help="sweep folder: <Game>.<network>/<seed>/ per job")
+    seeds: list[int] = setting(default_factory=lambda: [1], min=0, metavar="N,N,...",
+                               help="comma-separated train seeds (paper: 1,9,17,25,33)")
+    num_timesteps: int = same_as(TrainSettings, "num_timesteps")
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    evaluate: tuple[int, int] | None = setting(None, min=1, metavar="NUM_ENV:EVALS_PER_ENV", parse=parse_evaluate,
+                                               help="evaluate each model (paper: 16:512)")
+    max_eplen: int | None = same_as(EvalSettings, "max_eplen")
+    saliency: Path | None = setting(None, metavar="ATARI_HEAD_DIR", help="score each model against Atari-HEAD")
+    address: str | None = setting(None, help="an existing Ray cluster (default: start Ray locally)")
+    env_backend: str = backend_setting()
+    precision: str = precision_setting()
+    device: str = device_setting()
+
+    def __post_init__(self):
+        check_settings(self)
+        check_num_timesteps(self.num_timesteps, self.ppo)
+        if self.saliency is not None and not Path(self.saliency).is_dir():
+            raise FlSaliencyError(f"--saliency {self.saliency}: no such folder")
+
+    def jobs(self) -> list["Job"]:
+        return plan(self.games, self.networks, self.seeds, self.num_timesteps, self.output_dir, ppo=self.ppo,
+                    evaluate=self.evaluate, max_eplen=self.max_eplen, atari_head_dir=self.saliency,
+                    env_backend=self.env_backend, precision=self.precision, device=self.device)
+
 
 @dataclass(frozen=True)
 class Job:
@@ -32,12 +78,12 @@ class Job:
     root: Path
     ppo: PPOConfig = field(default_factory=PPOConfig)
     evaluate: tuple[int, int] | None = None  # (num_env, evals_per_env)
-    max_eplen: int = 108_000
+    max_eplen: int | None = same_as(EvalSettings, "max_eplen")
     video: bool = False  # a perception.mkv (raw and processed) with the evaluation
     atari_head_dir: Path | None = None
-    env_backend: str = "baselines"
-    precision: str = "fp32"
-    device: str = "auto"
+    env_backend: str = backend_setting()
+    precision: str = precision_setting()
+    device: str = device_setting()
 
     @property
     def folder(self) -> Path:
@@ -56,8 +102,8 @@ class Job:
 def run_job(job: Job) -> dict:
     """Train, evaluate and score one job, skipping finished stages; never raises."""
     from fl_saliency.atari_head.benchmark import SALIENCY_FILE, SaliencySettings, run_benchmark
-    from fl_saliency.evaluate import RESULTS_FILE, EvalSettings, evaluate
-    from fl_saliency.train import CHECKPOINT_FILE, TrainSettings, load_checkpoint, train
+    from fl_saliency.evaluate import RESULTS_FILE, evaluate
+    from fl_saliency.train import CHECKPOINT_FILE, load_checkpoint, train
 
     start = time.perf_counter()
     done = []

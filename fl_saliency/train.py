@@ -20,14 +20,16 @@ from tqdm import tqdm
 
 from fl_saliency import __version__
 from fl_saliency.checkpoint import CONFIG_FILE, MODEL_FILE, load_config, save_config, save_model
-from fl_saliency.envs import make_pipelined_vec_env
+from fl_saliency.device import device_setting, resolve_device
+from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import num_actions, parse_game
 from fl_saliency.io import atomic_write
 from fl_saliency.logger import MonitorCSV, ProgressLogger, truncate_progress
 from fl_saliency.networks import ActorCritic, check_network_name
-from fl_saliency.ppo import (LOSS_NAMES, PPO, EpisodeStats, PPOConfig, check_precision, explained_variance,
-                             learning_rate)
+from fl_saliency.ppo import (LOSS_NAMES, PPO, EpisodeStats, PPOConfig, explained_variance, learning_rate,
+                             precision_setting)
+from fl_saliency.settings import check_settings, setting
 
 CHECKPOINT_FILE = "checkpoint.pt"
 RUN_ENTRIES = (CONFIG_FILE, MODEL_FILE, CHECKPOINT_FILE, "logs", "tb")
@@ -39,20 +41,28 @@ PROGRESS_KEYS = (
 
 @dataclass
 class TrainSettings:
-    output_dir: Path
-    network: str = "cnn_sparse_fls"
-    env_name: str = "BreakoutNoFrameskip-v4"
-    train_seed: int = 1
-    num_timesteps: int = 50_000_000
+    """The original train_baselines.py flags and defaults, plus the PPO2 settings and run control."""
+
+    output_dir: Path = setting(help="run folder (logs/, tb/, model.pkl, config.json)")
+    network: str = setting("cnn_sparse_fls", help="one of `fl-saliency networks`")
+    env_name: str = setting("BreakoutNoFrameskip-v4", help="gym id or game name")
+    train_seed: int = setting(1, min=0, help="env rank r is seeded train_seed + r")
+    num_timesteps: int = setting(50_000_000, min=1, help="agent steps (4 emulator frames each)")
     ppo: PPOConfig = field(default_factory=PPOConfig)
-    env_backend: str = "baselines"
-    env_workers: int | None = None  # env processes; default: the CPU cores
-    precision: str = "fp32"  # or bf16: mixed precision (ppo.autocast)
-    save_interval: int = 50  # updates between checkpoints (and at the end)
-    log_interval: int = 1  # updates between log rows (and the first and the last)
-    device: str = "auto"
-    resume: bool = False
-    force: bool = False
+    env_backend: str = backend_setting()
+    env_workers: int | None = workers_setting()
+    precision: str = precision_setting()
+    device: str = device_setting()
+    save_interval: int = setting(50, min=1, help="updates between checkpoints (and at the end)")
+    log_interval: int = setting(1, min=1, help="updates between log rows (the first and last are logged too)")
+    resume: bool = setting(False, help="continue the run in --output-dir from its checkpoint")
+    force: bool = setting(False, help="delete the run in --output-dir and start over")
+
+    def __post_init__(self):
+        check_settings(self)
+        check_num_timesteps(self.num_timesteps, self.ppo)
+        if self.resume and self.force:
+            raise FlSaliencyError("--resume and --force exclude each other")
 
     def config(self) -> dict:
         """What config.json records: enough to resume, evaluate, or compare runs."""
@@ -78,30 +88,16 @@ class TrainSettings:
                    save_interval=config["save_interval"], log_interval=config["log_interval"], **overrides)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise FlSaliencyError(f"--device {name}: CUDA is not available on this machine")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise FlSaliencyError(f"unknown --device {name!r}; use auto, cpu, cuda or cuda:N") from None
+def check_num_timesteps(num_timesteps: int, ppo: PPOConfig) -> None:
+    if num_timesteps < ppo.batch_size:
+        raise FlSaliencyError(
+            f"--num-timesteps {num_timesteps} is below one update of num_env x nsteps = {ppo.batch_size} steps"
+        )
 
 
 def validate(settings: TrainSettings) -> None:
     check_network_name(settings.network)
     parse_game(settings.env_name)
-    check_precision(settings.precision)
-    c = settings.ppo
-    if settings.num_timesteps < c.batch_size:
-        raise FlSaliencyError(
-            f"--num-timesteps {settings.num_timesteps} is below one update of num_env x nsteps = {c.batch_size} steps"
-        )
-    if c.batch_size % c.nminibatches:
-        raise FlSaliencyError(f"num_env x nsteps = {c.batch_size} does not split into {c.nminibatches} minibatches")
-    if settings.save_interval < 1 or settings.log_interval < 1:
-        raise FlSaliencyError("--save-interval and --log-interval must be at least 1")
 
 
 def prepare_output_dir(settings: TrainSettings) -> TrainSettings:

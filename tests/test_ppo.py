@@ -199,7 +199,7 @@ def test_adam_steps_place_eps_1e_5_as_configured(placement):
 
 
 def test_unknown_adam_eps_placement_is_one_line():
-    with pytest.raises(FlSaliencyError, match=r"^unknown Adam eps placement 'keras'; choose one of: tensorflow, pytorch$"):
+    with pytest.raises(FlSaliencyError, match=r"^--adam-eps-placement must be one of: tensorflow, pytorch, got 'keras'$"):
         PPOConfig(adam_eps_placement="keras")
 
 

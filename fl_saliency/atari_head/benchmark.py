@@ -28,11 +28,12 @@ from fl_saliency.atari_head.gaze import ALIGNMENTS, fixation_maps, num_maps, tri
 from fl_saliency.atari_head.metrics import SAUC_MODES
 from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, render_input, resize
 from fl_saliency.checkpoint import load_model
+from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game
 from fl_saliency.io import atomic_write, atomic_write_json, read_ahead
 from fl_saliency.networks import ActorCritic
-from fl_saliency.train import resolve_device
+from fl_saliency.settings import check_settings, setting
 
 SALIENCY_FILE = "saliency.pkl"
 METRICS = ("nss", "kldiv", "sauc")
@@ -41,19 +42,26 @@ SIGMA = {"raw": 5.0, "processed": 2.0}
 
 @dataclass
 class SaliencySettings:
-    experiment_dir: Path
-    atari_head_dir: Path
-    output_dir: Path
-    eval_seed: int = 1000  # kept for the original's interface; nothing here is random but sAUC's fixed draws
-    processed_obs: bool = False
-    gaze_alignment: str = "original"
-    sauc_mode: str = "exact"
-    trials: list[int] | None = None  # a subset of the game's trials
-    video: bool = False
-    batch_size: int = 64
-    device: str = "auto"
-    progress: bool = False
-    force: bool = False
+    """The original benchmark_atari_head.py flags, plus alignment, sAUC mode, trial subset and video."""
+
+    experiment_dir: Path = setting(help="folder with model.pkl and config.json")
+    atari_head_dir: Path = setting(help="Atari-HEAD as downloaded (release 2 or 4) or extracted")
+    output_dir: Path = setting(help="where saliency.pkl, saliency.json and saliency.csv go")
+    eval_seed: int = setting(1000, min=0, help="kept for the original's interface (affects nothing)")
+    processed_obs: bool = setting(False, help="score at 84x84 instead of the raw 210x160")
+    progress: bool = setting(False, help="show a progress bar over trials")
+    gaze_alignment: str = setting("original", choices=ALIGNMENTS,
+                                  help="original: the paper's rows (one PNG early); displayed: the PNGs the stack shows")
+    sauc_mode: str = setting("exact", choices=SAUC_MODES,
+                             help="exact: count-weighted AUC; sampled: the original's 100 random draws, bit for bit")
+    trials: list[int] | None = setting(None, min=0, metavar="N,N,...", help="score only these trials (comma-separated)")
+    video: bool = setting(False, help="per trial, an MP4 of frames, attention and gaze")
+    batch_size: int = setting(64, min=1, help="observations per forward pass of the network")
+    device: str = device_setting()
+    force: bool = setting(False, help="overwrite a saliency.pkl already in --output-dir")
+
+    def __post_init__(self):
+        check_settings(self)
 
     @property
     def resolution(self) -> str:
@@ -179,7 +187,7 @@ def write_trial_video(path: Path, dataset: AtariHeadDataset, trial: Trial, smaps
         raise
 
 
-def summarise(records: list[dict]) -> dict:
+def metric_summary(records: list[dict]) -> dict:
     """Mean, std and count per metric for each trial and over all maps of all trials (NaN excluded)."""
     def stats(values):
         mean, std, count = metrics.nanmean_std_count(values)
@@ -204,10 +212,6 @@ def summary_csv(summary: dict, resolution: str) -> str:
 
 def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
     """Score every trial of the experiment's game; writes saliency.pkl, .json, .csv and returns the summary."""
-    if settings.gaze_alignment not in ALIGNMENTS:
-        raise FlSaliencyError(f"unknown --gaze-alignment {settings.gaze_alignment!r}; choose one of {', '.join(ALIGNMENTS)}")
-    if settings.sauc_mode not in SAUC_MODES:
-        raise FlSaliencyError(f"unknown --sauc-mode {settings.sauc_mode!r}; choose one of {', '.join(SAUC_MODES)}")
     out = settings.output_dir
     if (out / SALIENCY_FILE).exists() and not settings.force:
         raise FlSaliencyError(f"{out} already holds {SALIENCY_FILE}; pass --force to overwrite it")
@@ -237,7 +241,7 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
     summary = {
         "experiment_dir": str(settings.experiment_dir), "network": experiment.network, "env_name": experiment.env_name,
         "resolution": settings.resolution, "gaze_alignment": settings.gaze_alignment, "sauc_mode": settings.sauc_mode,
-        **summarise(records), "failed_trials": failures,
+        **metric_summary(records), "failed_trials": failures,
     }
     atomic_write_json(summary, out / "saliency.json")
     with atomic_write(out / "saliency.csv", "w") as f:

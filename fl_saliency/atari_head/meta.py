@@ -98,10 +98,10 @@ def game_of(name: str) -> str | None:
     """CamelCase ALE game for a meta file's spelling (``Mspacman``, ``space_invaders``, ``MsPacman``)."""
     global _GAMES_BY_KEY
     if _GAMES_BY_KEY is None:
-        from fl_saliency.games import _rom_ids
+        from fl_saliency.games import rom_ids
 
         camel = lambda rom: "".join(part[:1].upper() + part[1:] for part in rom.split("_"))
-        _GAMES_BY_KEY = {_norm(rom): camel(rom) for rom in _rom_ids()}
+        _GAMES_BY_KEY = {_norm(rom): camel(rom) for rom in rom_ids()}
     return _GAMES_BY_KEY.get(_norm(name))
 
 

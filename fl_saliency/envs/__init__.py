@@ -8,8 +8,9 @@ one process), ``pool`` (blocks in worker processes), ``baselines`` and ``ale_vec
 backends), ``pipelined`` (groups stepped in turns) and ``factory`` (``make_vec_env``).
 """
 
-from fl_saliency.envs.factory import BACKENDS, make_pipelined_vec_env, make_vec_env
+from fl_saliency.envs.factory import BACKENDS, backend_setting, make_pipelined_vec_env, make_vec_env, workers_setting
 from fl_saliency.envs.pipelined import PipelinedVecEnv
 from fl_saliency.envs.vec_env import VecEnv
 
-__all__ = ["BACKENDS", "PipelinedVecEnv", "VecEnv", "make_pipelined_vec_env", "make_vec_env"]
+__all__ = ["BACKENDS", "PipelinedVecEnv", "VecEnv", "backend_setting", "make_pipelined_vec_env", "make_vec_env",
+           "workers_setting"]

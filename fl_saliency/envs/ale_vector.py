@@ -33,8 +33,6 @@ class AleVectorEnv:
         from ale_py import Action, AtariVectorEnv
 
         game = parse_game(env_name)
-        if num_envs < 1:
-            raise FlSaliencyError(f"--num-env must be at least 1, got {num_envs}")
         if max_eplen is not None and max_eplen < 1:
             raise FlSaliencyError(f"--max-eplen must be at least 1, got {max_eplen}")
         # The C++ counts emulator frames from the end of its reset and truncates at this limit;

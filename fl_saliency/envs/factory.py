@@ -8,8 +8,19 @@ from fl_saliency.envs.pool import env_workers
 from fl_saliency.envs.vec_env import VecEnv, split_evenly
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game
+from fl_saliency.settings import setting
 
 BACKENDS = ("baselines", "ale-vector")
+
+
+def backend_setting():
+    return setting("baselines", choices=BACKENDS,
+                   help="baselines: the exact Python wrapper chain; ale-vector: ale-py's faster C++ vector env")
+
+
+def workers_setting():
+    return setting(None, min=1, help="processes stepping the baselines backend's environments, each a block of them "
+                                     "(default: one per CPU core)")
 
 
 def make_vec_env(env_name: str, num_envs: int, seed: int, backend: str = "baselines", max_eplen: int | None = None,
