@@ -117,6 +117,24 @@ def test_recorder_overlays_attention_on_one_common_scale(tmp_path):
     assert second[5, 5].max() == 0 and first[5, 5].max() == 0  # no attention, frame untouched
 
 
+def test_recorder_maximum_runs_over_every_environment_shown_or_not(tmp_path):
+    """As the original: environment 1 is not shown but its attention (2.0) sets the scale, so the shown
+    environment's 1.0 is drawn at half the maximum; environment 2 has finished, so its 4.0 does not count."""
+    def record(path, attention, finished):
+        recorder = PerceptionRecorder(path, SPARSE_GEOMETRY, [0], raw=True, processed=False)
+        recorder.add(attention, np.zeros((3, 4, 84, 84), np.uint8), np.zeros((3, 210, 160, 3), np.uint8), finished)
+        recorder.finish()
+        return next(read_frames(path))[105, 80]
+
+    attention = torch.zeros(3, 7, 7)
+    attention[:, 3, 3] = torch.tensor([1.0, 2.0, 4.0])
+    half = record(tmp_path / "a.mkv", attention, np.array([False, False, True]))
+    attention[1, 3, 3] = 1.0
+    full = record(tmp_path / "b.mkv", attention, np.array([False, False, True]))
+    assert tuple(full) == (77, 0, 0)  # 1.0 is the maximum: JET's dark red at weight 0.6
+    assert tuple(half) != tuple(full) and half.max() > 0
+
+
 def test_tile_images_matches_baselines_layout():
     images = np.arange(3)[:, None, None, None] * np.ones((3, 2, 2, 1), np.int64) + 1
     tiled = tile_images(images)
