@@ -140,7 +140,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         processed_obs=args.processed_obs, video_format=args.video_format, video_env=args.video_env,
         deterministic=args.deterministic, env_backend=args.env_backend, env_workers=args.env_workers,
         precision=args.precision, device=args.device, progress=args.progress,
-        force=args.force, breakout_infinite=args.breakout_infinite,
+        force=args.force, breakout_infinite=args.breakout_infinite, video_recorder=args.video_recorder,
     ))
 
 
@@ -157,6 +157,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-eplen", type=int, default=108_000, help="truncate a game after this many steps")
     parser.add_argument("--raw-obs", action="store_true", help="video of the 210x160 screens with attention")
     parser.add_argument("--processed-obs", action="store_true", help="video of the 84x84 network input with attention")
+    parser.add_argument("--video-recorder", action="store_true",
+                        help="Baselines' VecVideoRecorder: plain gameplay MP4s of every step in OUTPUT_DIR/videos/")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
     parser.add_argument("--deterministic", action="store_true", help="argmax actions (the original samples)")
     parser.add_argument("--video-format", choices=tuple(CODECS), default="mkv", help="mkv: lossless FFV1; mp4: H.264")

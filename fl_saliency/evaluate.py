@@ -46,6 +46,9 @@ class EvalSettings:
     progress: bool = False
     force: bool = False
     breakout_infinite: bool = False
+    video_recorder: bool = False
+    """run_baselines.py --video-recorder: Baselines' VecVideoRecorder, plain gameplay MP4s of every step
+    (all environments tiled) under OUTPUT_DIR/videos/, a new file every max_eplen + 1 frames."""
 
     @property
     def video(self) -> bool:
@@ -104,9 +107,10 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
     check_output_dir(settings)
-    backend = "baselines" if settings.raw_obs else settings.env_backend  # only that chain has RGB screens
+    screens = settings.raw_obs or settings.video_recorder
+    backend = "baselines" if screens else settings.env_backend  # only that chain has RGB screens
     envs = EnvGroups(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
-                     workers=settings.env_workers, max_eplen=settings.max_eplen, keep_rgb=settings.raw_obs,
+                     workers=settings.env_workers, max_eplen=settings.max_eplen, keep_rgb=screens,
                      breakout_infinite=settings.breakout_infinite)
     recorder = None
     if settings.video:
@@ -115,6 +119,11 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         shown = [settings.video_env] if settings.video_env is not None else list(range(settings.num_env))
         recorder = PerceptionRecorder(settings.output_dir / f"perception.{settings.video_format}", model.geometry,
                                       shown, settings.raw_obs, settings.processed_obs, settings.video_format)
+    gameplay = None
+    if settings.video_recorder:
+        from fl_saliency.gameplay_video import VIDEOS_DIR, GameplayRecorder
+
+        gameplay = GameplayRecorder(settings.output_dir / VIDEOS_DIR, settings.max_eplen)
     torch.manual_seed(settings.eval_seed)
     log = EpisodeLog(settings.evals_per_env, [[] for _ in range(settings.num_env)], np.zeros(settings.num_env, np.int64))
     total = settings.num_env * settings.evals_per_env
@@ -132,7 +141,9 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     try:
         with inference_threads(device):
             obs = envs.reset()
-            rgb = np.stack([info["rgb"] for info in envs.reset_infos]) if settings.raw_obs else None
+            rgb = np.stack([info["rgb"] for info in envs.reset_infos]) if screens else None
+            if gameplay:
+                gameplay.reset(rgb)
             attention = torch.empty(0)
             for ranks, env in envs.parts:
                 actions, group_attention = act(obs[ranks])
@@ -145,7 +156,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
                 counted_before = int(np.minimum(log.done_per_env, settings.evals_per_env).sum())
                 for ranks, env in envs.parts:
                     obs[ranks], _, _, infos = env.step_wait()
-                    if settings.raw_obs:
+                    if screens:
                         rgb[ranks] = np.stack([info["rgb"] for info in infos])
                     for rank, info in enumerate(infos, start=ranks.start):
                         if "episode" in info:
@@ -153,6 +164,8 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
                     actions, attention[ranks] = act(obs[ranks])
                     env.step_async(actions)
                 steps += 1
+                if gameplay:
+                    gameplay.step(rgb)
                 bar.update(int(np.minimum(log.done_per_env, settings.evals_per_env).sum()) - counted_before)
                 if log.finished.all():
                     for _, env in envs.parts:
@@ -160,9 +173,12 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
                     break
         t_played = time.perf_counter() - t_start
         video_path = recorder.finish() if recorder else None
+        gameplay_videos = gameplay.close() if gameplay else []
     except BaseException:
         if recorder:
             recorder.abort()
+        if gameplay:
+            gameplay.abort()
         raise
     finally:
         bar.close()
@@ -184,6 +200,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
             "breakout_infinite": settings.breakout_infinite, "precision": settings.precision,
         },
         "video": str(video_path) if video_path else None,
+        "gameplay_videos": [str(p) for p in gameplay_videos],
     }
     atomic_write_json(summary, settings.output_dir / SUMMARY_FILE)
     r = summary["rewards"]
