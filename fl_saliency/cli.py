@@ -74,7 +74,7 @@ def _train(args: argparse.Namespace) -> None:
                     ent_coef=args.ent_coef, vf_coef=args.vf_coef, max_grad_norm=args.max_grad_norm, gamma=args.gamma,
                     lam=args.lam, adam_eps_placement=args.adam_eps_placement)
     settings = TrainSettings(
-        output_dir=Path(args.output_dir), network=args.network, env_name=args.env_name, train_seed=args.train_seed,
+        output_dir=Path(args.output_dir).expanduser(), network=args.network, env_name=args.env_name, train_seed=args.train_seed,
         num_timesteps=args.num_timesteps, ppo=ppo, env_backend=args.env_backend, env_workers=args.env_workers,
         precision=args.precision, save_interval=args.save_interval,
         log_interval=args.log_interval, device=args.device, resume=args.resume, force=args.force,
