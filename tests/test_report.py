@@ -12,8 +12,8 @@ from fl_saliency.logger import ProgressLogger
 from fl_saliency.report import read_progress, read_saliency, read_sweep, write_report
 
 ROOT = Path(__file__).resolve().parents[1]
-FORK = ROOT / "tests" / "fixtures" / "fork"  # written by tests/fixtures/make_fork_fixtures.py
-FORK_EVENTS = FORK / "events.out.tfevents.1565000000.fork-fixture"
+FORK = ROOT / "tests" / "fixtures" / "fork"  # written by the original's code: tests/fixtures/make_fork_fixtures.py
+FORK_EVENTS, = FORK.glob("events.out.tfevents.*")
 CONFIG = {"network": "cnn_sparse_fls", "env_name": "BreakoutNoFrameskip-v4"}
 
 
@@ -74,6 +74,10 @@ def test_eval_pkl_holding_something_else_is_named_in_one_line(tmp_path, content,
 def test_fork_event_file_is_read_against_total_timesteps_not_the_dump_counter(tmp_path):
     """The fork's logger numbers its TensorBoard events 1, 2, ... (the update); the agent steps are the
     total_timesteps scalar (update x 1024 with 8 environments of 128 steps)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    events = [e for e in EventFileLoader(str(FORK_EVENTS)).Load() if e.summary.value]
+    assert [e.step for e in events] == list(range(1, 13))  # what the x-axis was read from before
     folder = run_folder(tmp_path, "01")
     shutil.copy(FORK_EVENTS, folder)  # the released runs ship the event file beside model.pkl
     run, = read_sweep(tmp_path)
@@ -83,6 +87,12 @@ def test_fork_event_file_is_read_against_total_timesteps_not_the_dump_counter(tm
     np.testing.assert_allclose(values, 1.0 + 0.25 * np.arange(10))
     text, lines = quiet_report(tmp_path)
     assert lines == [] and "![curves_Breakout](curves_Breakout.png)" in text
+    # The same logger's progress.csv of the same run gives the same curve.
+    (folder / "logs").mkdir()
+    shutil.copy(FORK / "progress.csv", folder / "logs" / "progress.csv")
+    from_csv = read_sweep(tmp_path)[0].curve
+    np.testing.assert_array_equal(from_csv[0], steps)
+    np.testing.assert_allclose(from_csv[1], values, rtol=1e-7)  # the events hold float32
 
 
 def test_our_tensorboard_events_give_the_same_curve_as_progress_csv(tmp_path):
