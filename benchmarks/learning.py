@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fl_saliency.ppo import PPOConfig
-from fl_saliency.report import plot_learning_curves
+from fl_saliency.report import plot_learning_curves, read_progress
 
 ENV = "BreakoutNoFrameskip-v4"
 
@@ -76,11 +76,7 @@ def finished(folder: Path, steps: int) -> bool:
 
 
 def curve(progress: Path) -> tuple[np.ndarray, np.ndarray]:
-    if not progress.exists():
-        return np.zeros(0), np.zeros(0)
-    with open(progress) as f:
-        rows = list(csv.DictReader(f))
-    return np.array([float(r["total_timesteps"]) for r in rows]), np.array([float(r["eprewmean"]) for r in rows])
+    return read_progress(progress) if progress.exists() else (np.zeros(0), np.zeros(0))
 
 
 def run_curve(folder: Path, run: str) -> tuple[np.ndarray, np.ndarray]:

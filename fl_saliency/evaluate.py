@@ -51,6 +51,9 @@ class EvalSettings:
     precision: str = precision_setting()
     device: str = device_setting()
     force: bool = setting(False, help="overwrite results already in --output-dir")
+    video_recorder: bool = setting(False, help="Baselines' VecVideoRecorder: plain gameplay MP4s of every step "
+                                               "(all environments tiled) under OUTPUT_DIR/videos/, a new file every "
+                                               "max_eplen + 1 frames")
 
     def __post_init__(self):
         check_settings(self)
@@ -112,10 +115,11 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
     check_output_dir(settings)
-    backend = "baselines" if settings.raw_obs else settings.env_backend  # only that chain has RGB screens
+    screens = settings.raw_obs or settings.video_recorder
+    backend = "baselines" if screens else settings.env_backend  # only that chain has RGB screens
     envs = make_pipelined_vec_env(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
                                   workers=settings.env_workers, max_eplen=settings.max_eplen,
-                                  keep_rgb=settings.raw_obs, breakout_infinite=settings.breakout_infinite)
+                                  keep_rgb=screens, breakout_infinite=settings.breakout_infinite)
     recorder = None
     if settings.video:
         from fl_saliency.video import PerceptionRecorder
@@ -123,6 +127,11 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         shown = [settings.video_env] if settings.video_env is not None else list(range(settings.num_env))
         recorder = PerceptionRecorder(settings.output_dir / f"perception.{settings.video_format}", model.geometry,
                                       shown, settings.raw_obs, settings.processed_obs, settings.video_format)
+    gameplay = None
+    if settings.video_recorder:
+        from fl_saliency.gameplay_video import VIDEOS_DIR, GameplayRecorder
+
+        gameplay = GameplayRecorder(settings.output_dir / VIDEOS_DIR, settings.max_eplen)
     torch.manual_seed(settings.eval_seed)
     log = EpisodeLog(settings.evals_per_env, [[] for _ in range(settings.num_env)], np.zeros(settings.num_env, np.int64))
     total = settings.num_env * settings.evals_per_env
@@ -140,7 +149,9 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     try:
         with inference_threads(device):
             obs = envs.reset()
-            rgb = np.stack([info["rgb"] for info in envs.reset_infos]) if settings.raw_obs else None
+            rgb = np.stack([info["rgb"] for info in envs.reset_infos]) if screens else None
+            if gameplay:
+                gameplay.reset(rgb)
             attention = torch.empty(0)
             for ranks in envs.turns:
                 actions, group_attention = act(obs[ranks])
@@ -153,7 +164,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
                 counted_before = int(np.minimum(log.done_per_env, settings.evals_per_env).sum())
                 for ranks in envs.turns:
                     obs[ranks], _, _, infos = envs.step_wait()
-                    if settings.raw_obs:
+                    if screens:
                         rgb[ranks] = np.stack([info["rgb"] for info in infos])
                     for rank, info in enumerate(infos, start=ranks.start):
                         if "episode" in info:
@@ -161,6 +172,8 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
                     actions, attention[ranks] = act(obs[ranks])
                     envs.step_async(actions)
                 steps += 1
+                if gameplay:
+                    gameplay.step(rgb)
                 bar.update(int(np.minimum(log.done_per_env, settings.evals_per_env).sum()) - counted_before)
                 if log.finished.all():
                     for _ in envs.turns:
@@ -168,9 +181,12 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
                     break
         t_played = time.perf_counter() - t_start
         video_path = recorder.finish() if recorder else None
+        gameplay_videos = gameplay.close() if gameplay else []
     except BaseException:
         if recorder:
             recorder.abort()
+        if gameplay:
+            gameplay.abort()
         raise
     finally:
         bar.close()
@@ -192,6 +208,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
             "breakout_infinite": settings.breakout_infinite, "precision": settings.precision,
         },
         "video": str(video_path) if video_path else None,
+        "gameplay_videos": [str(p) for p in gameplay_videos],
     }
     atomic_write_json(summary, settings.output_dir / SUMMARY_FILE)
     r = summary["rewards"]

@@ -1,14 +1,18 @@
 """A sweep folder (ours or the paper's released models) against the paper's tables: report.md and plots.
 
-Reads ``D/<Game>.<network>/<seed>/``: ``config.json``, ``results.json`` (or the paper's
-``eval.pkl``), ``saliency.pkl``, and the learning curve from ``logs/progress.csv`` (or the
-TensorBoard events). A piece that is missing shows as missing (—), never as zero.
+Reads ``D/<Game>.<network>/<seed>/``: ``results.json`` (or the paper's ``eval.pkl``),
+``saliency.pkl`` (the original's records, both historical formats), and the learning curve from
+``logs/progress.csv`` or the TensorBoard events (the paper's runs ship only those). A piece that
+is missing shows as missing (—), never as zero; a file that cannot be read is named in one line
+and in the report, and the rest of the sweep is reported.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +48,10 @@ SALIENCY_METRICS = ("nss", "kldiv", "sauc")
 MISSING = "—"
 
 
+class UnreadableFile(FlSaliencyError):
+    """A run's file that is not what its name says (shown as missing in the report)."""
+
+
 @dataclass
 class Run:
     game: str
@@ -53,76 +61,196 @@ class Run:
     mean_score: float | None = None
     saliency: dict[str, float] = field(default_factory=dict)
     curve: tuple[np.ndarray, np.ndarray] | None = None  # (total_timesteps, eprewmean)
+    problems: list[str] = field(default_factory=list)  # one line per unreadable file
 
 
-def _rewards(folder: Path) -> list[float] | None:
-    import json
+def _describe(value) -> str:
+    if isinstance(value, (list, tuple)) and value:
+        return f"a {type(value).__name__} of {type(value[0]).__name__}"
+    return f"a {type(value).__name__}"
 
-    if (folder / "results.json").exists():
-        return json.loads((folder / "results.json").read_text()).get("rewards")
-    if (folder / "eval.pkl").exists():
+
+def _episode_rewards(values, path: Path) -> list[float]:
+    """A 1-D list (or array) of numbers, else UnreadableFile naming what it is."""
+    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iuf":
+        return values.astype(np.float64).tolist()
+    if isinstance(values, (list, tuple)) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        return [float(v) for v in values]
+    raise UnreadableFile(f"{path}: its rewards are {_describe(values)}, not a list of episode rewards")
+
+
+def read_rewards(folder: Path) -> list[float] | None:
+    """Episode rewards from ``results.json`` (ours and run_baselines.py's) or the released runs' ``eval.pkl``.
+
+    No code of the original writes ``eval.pkl``; it is read as a dict with ``rewards`` (as
+    results.json) or as the list of episode rewards itself.
+    """
+    results = folder / "results.json"
+    if results.exists():
         try:
-            data = load_restricted(folder / "eval.pkl", "evaluation file")
-        except CheckpointError:
-            return None
-        return list(data["rewards"]) if isinstance(data, dict) and "rewards" in data else None
+            data = json.loads(results.read_bytes())
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise UnreadableFile(f"{results}: not JSON ({exc})") from None
+        if not isinstance(data, dict) or "rewards" not in data:
+            raise UnreadableFile(f"{results}: holds {_describe(data)}, not an evaluation result (an object with 'rewards')")
+        return _episode_rewards(data["rewards"], results)
+    pickled = folder / "eval.pkl"
+    if pickled.exists():
+        try:
+            data = load_restricted(pickled, "evaluation file")
+        except CheckpointError as exc:
+            raise UnreadableFile(str(exc)) from None
+        if isinstance(data, dict):
+            if "rewards" not in data:
+                raise UnreadableFile(f"{pickled}: a dict without 'rewards' (keys: {', '.join(map(str, data))})")
+            data = data["rewards"]
+        return _episode_rewards(data, pickled)
     return None
 
 
-def _saliency(folder: Path) -> dict[str, float]:
-    if not (folder / "saliency.pkl").exists():
-        return {}
-    from fl_saliency.atari_head.benchmark import metric_summary
+def read_saliency(path: Path) -> list[dict]:
+    """The records of a ``saliency.pkl`` as ``{trial_number, metrics}``, from either of the original's formats.
 
-    overall = metric_summary(load_restricted(folder / "saliency.pkl", "saliency file"))["overall"]
-    return {metric: stats["mean"] for metric, stats in overall.items() if stats["count"]}
+    benchmark_atari_head.py writes a list of ``{trial_number, metrics}``; its first version wrote
+    ``{TrialNumber, Game, model, network, metrics}`` records. ``metrics`` maps nss, kldiv and sauc
+    to per-map arrays (NaN where undefined).
+    """
+    try:
+        records = load_restricted(path, "saliency file")
+    except CheckpointError as exc:
+        raise UnreadableFile(str(exc)) from None
+    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+        raise UnreadableFile(f"{path}: holds {_describe(records)}, not a list of per-trial saliency records")
+    normalised = []
+    for record in records:
+        number = record.get("trial_number", record.get("TrialNumber"))
+        metrics = record.get("metrics")
+        if not isinstance(number, numbers.Integral) or not isinstance(metrics, dict) \
+                or not all(m in metrics for m in SALIENCY_METRICS):
+            raise UnreadableFile(f"{path}: a record without a trial number and {'/'.join(SALIENCY_METRICS)} metrics "
+                                 f"(keys: {', '.join(map(str, record))})")
+        try:
+            arrays = {m: np.asarray(metrics[m], np.float64).reshape(-1) for m in SALIENCY_METRICS}
+        except (TypeError, ValueError) as exc:
+            raise UnreadableFile(f"{path}: trial {number}'s metrics are not numbers ({exc})") from None
+        normalised.append({"trial_number": int(number), "metrics": arrays})
+    return normalised
 
 
-def _curve(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
+def read_progress(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(total_timesteps, eprewmean) of every row of a Baselines ``progress.csv``; an empty eprewmean is NaN."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UnreadableFile(f"{path}: not a CSV file ({exc})") from None
+    if rows and not {"total_timesteps", "eprewmean"} <= rows[0].keys():
+        raise UnreadableFile(f"{path}: no total_timesteps and eprewmean columns")
+
+    def number(row: dict, key: str) -> float:
+        cell = row[key]
+        try:
+            return math.nan if cell in (None, "") else float(cell)
+        except ValueError:
+            raise UnreadableFile(f"{path}: {key} {cell!r} is not a number") from None
+
+    return (np.array([number(r, "total_timesteps") for r in rows], np.float64),
+            np.array([number(r, "eprewmean") for r in rows], np.float64))
+
+
+def _scalar(value) -> float:
+    if value.HasField("tensor"):  # TF2-style summaries keep scalars as tensors
+        from tensorboard.util import tensor_util
+
+        return float(tensor_util.make_ndarray(value.tensor))
+    return float(value.simple_value)
+
+
+def read_events(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """(total_timesteps, eprewmean) from TensorBoard event files, later files first where they overlap.
+
+    The x-axis is the ``total_timesteps`` scalar logged with each row, not the event's step: the
+    original's logger numbers its rows (the update), ours uses the agent steps.
+    """
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    points: dict[float, float] = {}
+    for path in paths:
+        rows: dict[int, dict[str, float]] = {}
+        try:
+            for event in EventFileLoader(str(path)).Load():
+                for value in event.summary.value:
+                    tag = value.tag.rsplit("/", 1)[-1]
+                    if tag in ("total_timesteps", "eprewmean"):
+                        rows.setdefault(event.step, {})[tag] = _scalar(value)
+        except Exception as exc:  # a corrupt file of a run is reported, not raised
+            raise UnreadableFile(f"{path}: not a TensorBoard event file ({type(exc).__name__}: {exc})") from None
+        if any("eprewmean" in r for r in rows.values()) and not any("total_timesteps" in r for r in rows.values()):
+            raise UnreadableFile(f"{path}: eprewmean without a total_timesteps scalar, so no agent-step axis")
+        points.update((r["total_timesteps"], r["eprewmean"]) for r in rows.values() if len(r) == 2)
+    steps = np.array(sorted(points), np.float64)
+    return steps, np.array([points[s] for s in steps], np.float64)
+
+
+def read_curve(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The run's learning curve (agent steps, eprewmean) without the rows before its first game, or None."""
     progress = folder / "logs" / "progress.csv"
     if progress.exists():
-        with open(progress) as f:
-            rows = [r for r in csv.DictReader(f) if r["eprewmean"] not in ("", "nan")]
-        if rows:
-            return (np.array([float(r["total_timesteps"]) for r in rows]), np.array([float(r["eprewmean"]) for r in rows]))
-        return None
-    events = sorted(folder.glob("events.out.tfevents.*")) + sorted((folder / "tb").glob("events.out.tfevents.*"))
-    if not events:
-        return None
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        steps, values = read_progress(progress)
+    else:
+        events = sorted(folder.glob("events.out.tfevents.*")) + sorted((folder / "tb").glob("events.out.tfevents.*"))
+        if not events:
+            return None
+        steps, values = read_events(events)
+    played = ~np.isnan(values) & ~np.isnan(steps)
+    return (steps[played], values[played]) if played.any() else None
 
-    accumulator = EventAccumulator(str(events[-1]), size_guidance={"scalars": 0})
-    accumulator.Reload()
-    tag = next((t for t in accumulator.Tags().get("scalars", []) if t.endswith("eprewmean")), None)
-    if tag is None:
-        return None
-    scalars = accumulator.Scalars(tag)
-    return np.array([s.step for s in scalars], float), np.array([s.value for s in scalars], float)
+
+def read_run(game: str, network: str, folder: Path) -> Run:
+    """What one run folder holds; each unreadable file is one line in ``problems``, its piece missing."""
+    run = Run(game, network, folder.name, folder)
+    try:
+        rewards = read_rewards(folder)
+        run.mean_score = float(np.mean(rewards)) if rewards else None
+    except UnreadableFile as exc:
+        run.problems.append(str(exc))
+    if (folder / "saliency.pkl").exists():
+        from fl_saliency.atari_head.benchmark import metric_summary
+
+        try:
+            overall = metric_summary(read_saliency(folder / "saliency.pkl"))["overall"]
+            run.saliency = {metric: stats["mean"] for metric, stats in overall.items() if stats["count"]}
+        except UnreadableFile as exc:
+            run.problems.append(str(exc))
+    try:
+        run.curve = read_curve(folder)
+    except UnreadableFile as exc:
+        run.problems.append(str(exc))
+    return run
 
 
 def read_sweep(root: Path) -> list[Run]:
     """Every ``<Game>.<network>/<seed>/`` run folder under ``root`` and what it holds."""
     if not root.is_dir():
         raise FlSaliencyError(f"sweep folder not found: {root}")
-    runs = []
-    for group in sorted(p for p in root.iterdir() if p.is_dir() and "." in p.name):
-        game, network = group.name.split(".", 1)
-        for folder in sorted(p for p in group.iterdir() if p.is_dir()):
-            rewards = _rewards(folder)
-            runs.append(Run(game, network, folder.name, folder,
-                            mean_score=float(np.mean(rewards)) if rewards else None,
-                            saliency=_saliency(folder), curve=_curve(folder)))
+    runs = [read_run(*group.name.split(".", 1), folder)
+            for group in sorted(p for p in root.iterdir() if p.is_dir() and "." in p.name)
+            for folder in sorted(p for p in group.iterdir() if p.is_dir())]
     if not runs:
         raise FlSaliencyError(f"{root} holds no <Game>.<network>/<seed>/ run folders")
     return runs
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"  # scores in full, never 4e+03
 
 
 def _mean_spread(values: list[float]) -> str:
     if not values:
         return MISSING
     if len(values) == 1:
-        return f"{values[0]:.3g}"
-    return f"{np.mean(values):.4g} ± {np.std(values):.2g}"
+        return _number(values[0])
+    return f"{_number(float(np.mean(values)))} ± {_number(float(np.std(values)))}"
 
 
 def _fmt(value) -> str:
@@ -171,12 +299,18 @@ def plot_curves(runs: list[Run], out: Path) -> list[Path]:
     return paths
 
 
-def write_report(root: Path, out: Path | None = None) -> Path:
-    """Write ``report.md`` and the PNG plots into ``out`` (the sweep folder by default)."""
+def write_report(root: Path, out: Path | None = None, echo=print) -> Path:
+    """Write ``report.md`` and the PNG plots into ``out`` (the sweep folder by default).
+
+    Each unreadable file is echoed in one line and listed in the report; the rest is reported.
+    """
     from fl_saliency.networks import ActorCritic, parameter_count
 
     out = out or root
     runs = read_sweep(root)
+    problems = [problem for run in runs for problem in run.problems]
+    for problem in problems:
+        echo(f"unreadable, shown as missing: {problem}")
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.game, run.network), []).append(run)
@@ -207,6 +341,8 @@ def write_report(root: Path, out: Path | None = None) -> Path:
         except FlSaliencyError:
             ours = None
         lines.append(f"| {network} | {_fmt(ours)} | {_fmt(PAPER_TABLE_2.get(network))} |")
+    if problems:
+        lines += ["", "## Unreadable files (shown as missing above)", ""] + [f"- {problem}" for problem in problems]
     path = out / "report.md"
     with atomic_write(path, "w") as f:
         f.write("\n".join(lines) + "\n")

@@ -131,7 +131,7 @@ def _parse_one(field: dataclasses.Field, kind: type, text: str, plural: bool = F
         return value
     if kind is str and plural and not text.strip():
         raise ValueError(f"must be a comma-separated list without empty items, got {text!r}")
-    return Path(text) if kind is Path else text
+    return Path(text).expanduser() if kind is Path else text
 
 
 def check_settings(settings) -> None:

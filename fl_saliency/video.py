@@ -116,10 +116,11 @@ class PerceptionRecorder:
     def add(self, attention: torch.Tensor, obs: np.ndarray, rgb: np.ndarray | None, finished: np.ndarray) -> None:
         """One step: grid attention (N, g, g), stacked obs (N, 4, 84, 84), screens (N, 210, 160, 3), finished mask (N,)."""
         shown = self.envs
-        maps = attention[shown].float().cpu()
-        maps[torch.from_numpy(finished[shown])] = 0.0
-        self.maximum = max(self.maximum, float(render_input(maps, self.geometry).max()))
-        self.maps_file.write(maps.numpy().astype(np.float16).tobytes())
+        every = attention.float().cpu()
+        every[torch.from_numpy(finished)] = 0.0
+        # The original's common maximum runs over every environment, shown or not.
+        self.maximum = max(self.maximum, float(render_input(every, self.geometry).max()))
+        self.maps_file.write(every[shown].numpy().astype(np.float16).tobytes())
 
         tiles = np.zeros((len(shown), self.tile_height, RAW_WIDTH, 3), np.uint8)
         if self.raw:

@@ -118,6 +118,24 @@ def test_recorder_overlays_attention_on_one_common_scale(tmp_path):
     assert second[5, 5].max() == 0 and first[5, 5].max() == 0  # no attention, frame untouched
 
 
+def test_recorder_maximum_runs_over_every_environment_shown_or_not(tmp_path):
+    """As the original: environment 1 is not shown but its attention (2.0) sets the scale, so the shown
+    environment's 1.0 is drawn at half the maximum; environment 2 has finished, so its 4.0 does not count."""
+    def record(path, attention, finished):
+        recorder = PerceptionRecorder(path, SPARSE_GEOMETRY, [0], raw=True, processed=False)
+        recorder.add(attention, np.zeros((3, 4, 84, 84), np.uint8), np.zeros((3, 210, 160, 3), np.uint8), finished)
+        recorder.finish()
+        return next(read_frames(path))[105, 80]
+
+    attention = torch.zeros(3, 7, 7)
+    attention[:, 3, 3] = torch.tensor([1.0, 2.0, 4.0])
+    half = record(tmp_path / "a.mkv", attention, np.array([False, False, True]))
+    attention[1, 3, 3] = 1.0
+    full = record(tmp_path / "b.mkv", attention, np.array([False, False, True]))
+    assert tuple(full) == (77, 0, 0)  # 1.0 is the maximum: JET's dark red at weight 0.6
+    assert tuple(half) != tuple(full) and half.max() > 0
+
+
 def test_tile_images_matches_baselines_layout():
     images = np.arange(3)[:, None, None, None] * np.ones((3, 2, 2, 1), np.int64) + 1
     tiled = tile_images(images)
@@ -155,6 +173,55 @@ def test_run_baselines_script(experiment, tmp_path):
                         "--evals-per-env", "1", "--max-eplen", "40")
     assert result.returncode == 0, result.stderr
     assert "1 episodes, score mean" in result.stdout and (tmp_path / "o" / "results.json").exists()
+
+
+def test_run_baselines_video_recorder_records_every_step_of_the_plain_screens(tmp_path):
+    """--video-recorder: one MP4 holding the tiled screens at reset and after every step (the last included).
+    Checked against the raw perception video of the same run: with cnn (attention all zeros) its frames are
+    the plain screens before each step, lossless, with finished environments black."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    torch.manual_seed(0)
+    save_model(ActorCritic("cnn", 4), folder / "model.pkl")
+    save_config({"network": "cnn", "env_name": "BreakoutNoFrameskip-v4"}, folder / "config.json")
+    result = run_script("--experiment-dir", str(folder), "--output-dir", str(tmp_path / "o"), "--num-env", "2",
+                        "--evals-per-env", "1", "--max-eplen", "400", "--raw-obs", "--video-recorder")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    videos = sorted((tmp_path / "o" / "videos").iterdir())
+    assert [p.name.split(".video")[-1] for p in videos] == ["000000.meta.json", "000000.mp4"]
+    meta = json.loads(videos[0].read_text())
+    assert meta["step_id"] == 0 and meta["content_type"] == "video/mp4"
+    gameplay = list(read_frames(videos[1]))
+    perception = list(read_frames(tmp_path / "o" / "perception.mkv"))
+    assert len(gameplay) == summary["agent_steps"] + 1 == len(perception) + 1
+    assert gameplay[0].shape == (2 * 210, 160, 3)  # two environments tiled on two rows
+    lengths = json.loads((tmp_path / "o" / "results.json").read_text())["lengths"]
+    both_playing = int(min(lengths)) // 4 - 2
+    for step in (0, both_playing // 2, both_playing):
+        assert np.abs(gameplay[step].astype(int) - perception[step]).mean() < 2.0, step  # H.264 at crf 18
+    # After an environment finished it keeps playing in the gameplay video (black in the perception video).
+    assert gameplay[-2].max() > 0 and np.abs(gameplay[-2].astype(int) - perception[-1]).max() > 50
+
+
+def test_gameplay_recorder_starts_a_file_after_video_length_plus_one_frames(tmp_path):
+    """VecVideoRecorder(video_length=3): files start at steps 0, 4, 8, each named by that step; every frame
+    is in exactly one file, in order."""
+    from fl_saliency.gameplay_video import GameplayRecorder
+
+    def screens(step):  # one grey level a step, two environments
+        return np.full((2, 210, 160, 3), 20 * step, np.uint8)
+
+    recorder = GameplayRecorder(tmp_path / "videos", video_length=3)
+    recorder.reset(screens(0))
+    for step in range(1, 11):
+        recorder.step(screens(step))
+    paths = recorder.close()
+    assert [p.name[-10:] for p in paths] == ["000000.mp4", "000004.mp4", "000008.mp4"]
+    levels = [[int(round(f.mean())) for f in read_frames(p)] for p in paths]
+    assert [len(x) for x in levels] == [4, 4, 3]
+    np.testing.assert_allclose(sum(levels, []), [20 * s for s in range(11)], atol=2)
+    assert [json.loads(p.with_suffix(".meta.json").read_text())["step_id"] for p in paths] == [0, 4, 8]
 
 
 @pytest.mark.parametrize(
