@@ -78,6 +78,7 @@ def _train(args: argparse.Namespace) -> None:
         num_timesteps=args.num_timesteps, ppo=ppo, env_backend=args.env_backend, env_workers=args.env_workers,
         precision=args.precision, save_interval=args.save_interval,
         log_interval=args.log_interval, device=args.device, resume=args.resume, force=args.force,
+        init_from=Path(args.init_from) if args.init_from else None,
     )
     model = train(settings)
     print(f"model saved to {model}")
@@ -128,6 +129,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_mutually_exclusive_group()
     run.add_argument("--resume", action="store_true", help="continue the run in --output-dir from its checkpoint")
     run.add_argument("--force", action="store_true", help="delete the run in --output-dir and start over")
+    parser.add_argument("--init-from", metavar="EXPERIMENT_DIR",
+                        help="start from this folder's model.pkl (the paper's or ours; its config.json must name the "
+                        "same --network): its weights and, when it holds them, its Adam moments and step count")
 
 
 def _evaluate(args: argparse.Namespace) -> None:

@@ -30,6 +30,7 @@ from fl_saliency.networks import ActorCritic, scale_observation
 LOSS_NAMES = ("policy_loss", "value_loss", "policy_entropy", "approxkl", "clipfrac")
 PRECISIONS = ("fp32", "bf16")
 EPS_PLACEMENTS = ("tensorflow", "pytorch")
+ADAM_BETAS = (0.9, 0.999)  # PyTorch's and TensorFlow's defaults, as Baselines runs them
 
 
 def check_precision(precision: str) -> str:
@@ -160,6 +161,16 @@ def inference_threads(device: torch.device):
 
 
 @dataclass
+class AdamState:
+    """Adam's state in PyTorch's convention: the steps taken and each parameter's first and second
+    moments (``exp_avg``, ``exp_avg_sq``), keyed by the model's ``state_dict`` names."""
+
+    step: int
+    exp_avg: dict[str, torch.Tensor]
+    exp_avg_sq: dict[str, torch.Tensor]
+
+
+@dataclass
 class Rollout:
     """``nsteps x num_envs`` transitions and what the update needs from them."""
 
@@ -180,7 +191,8 @@ class PPO:
         self.device = device
         self.precision = check_precision(precision)
         # fused: one kernel for all parameters, ~6x faster per step on a CPU than the per-tensor loop.
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=config.adam_eps, fused=True)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=ADAM_BETAS, eps=config.adam_eps,
+                                          fused=True)
         self.rng = np.random.default_rng(seed)
 
     @torch.no_grad()
@@ -262,6 +274,26 @@ class PPO:
             for group in self.optimizer.param_groups:
                 group["eps"] = self.config.adam_eps / math.sqrt(1.0 - beta2**step)
         self.optimizer.step()
+
+    def adam_state(self) -> AdamState:
+        """The optimizer's step count and moments (zeros before the first step)."""
+        named = dict(self.model.named_parameters())
+        state = {name: self.optimizer.state.get(p, {}) for name, p in named.items()}
+        moment = lambda name, key: state[name][key].detach() if key in state[name] else torch.zeros_like(named[name])
+        return AdamState(
+            step=int(next(iter(state.values())).get("step", 0)),
+            exp_avg={name: moment(name, "exp_avg") for name in named},
+            exp_avg_sq={name: moment(name, "exp_avg_sq") for name in named},
+        )
+
+    def load_adam_state(self, adam: AdamState) -> None:
+        """Continue from ``adam``: the next step is step ``adam.step + 1`` with these moments."""
+        for name, p in self.model.named_parameters():
+            self.optimizer.state[p] = {
+                "step": torch.tensor(float(adam.step), dtype=torch.float32, device=p.device),
+                "exp_avg": torch.empty_like(p).copy_(adam.exp_avg[name]),
+                "exp_avg_sq": torch.empty_like(p).copy_(adam.exp_avg_sq[name]),
+            }
 
     def state_dict(self) -> dict:
         return {

@@ -3,6 +3,7 @@ import os
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from fl_saliency import checkpoint
 from fl_saliency.checkpoint import CheckpointError, load_into, load_model, load_params, save_params, to_baselines
 from fl_saliency.networks import ActorCritic
+from fl_saliency.ppo import PPO, PPOConfig
 from numpy_reference import random_baselines_params
 
 
@@ -228,3 +230,111 @@ def test_cli_inspect_garbage_is_one_line(tmp_path):
     result = run_cli("inspect", str(path))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "not a readable checkpoint" in result.stderr
+
+
+# --- real files of the original code (tests/fixtures/original, written by benchmarks/original_tf.py) ----------
+
+ORIGINAL = Path(__file__).parent / "fixtures" / "original"
+ORIGINAL_NETWORKS = ["cnn_daqn", "cnn_sparse_fls_pool"]
+
+
+@pytest.mark.parametrize("network", ORIGINAL_NETWORKS)
+def test_original_model_gives_the_originals_outputs(network):
+    model, experiment = load_model(ORIGINAL / network)
+    assert experiment.network == network
+    expected = np.load(ORIGINAL / network / "outputs.npz")
+    with torch.no_grad():
+        logits, value, attention = model(torch.from_numpy(expected["obs"].transpose(0, 3, 1, 2).copy()))
+    for name, ours in (("logits", logits), ("value", value), ("attention", attention)):
+        np.testing.assert_allclose(ours.numpy(), expected[name], rtol=1e-5, atol=1e-5, err_msg=name)
+    assert expected["attention"].std() > 1e-3  # a batch on which the attention map varies
+
+
+@pytest.mark.parametrize("network", ORIGINAL_NETWORKS)
+def test_original_adam_state_is_read_as_one_tensorflow_step(network):
+    params = load_params(ORIGINAL / network / "model.pkl")
+    assert type(params["beta1_power:0"]) is np.float32 and type(params["beta2_power:0"]) is np.float32
+    assert params["beta1_power:0"] == np.float32(0.9) * np.float32(0.9)  # TF: beta^(t+1) after t steps
+    model = ActorCritic(network, 4, initialise=False)
+    load_into(model, params)
+    adam = checkpoint.adam_from_baselines(params, model)
+    assert adam.step == 1
+    # After one step from zero moments m = (1 - b1) g and v = (1 - b2) g^2, so v = m^2 (1 - b2) / (1 - b1)^2.
+    for name in model.state_dict():
+        m, v = adam.exp_avg[name].double(), adam.exp_avg_sq[name].double()
+        torch.testing.assert_close(v, m**2 * 0.001 / 0.1**2, rtol=1e-4, atol=1e-30, msg=name)
+    assert float(adam.exp_avg["extractor.features.c1.weight"].abs().max()) > 0
+
+
+@pytest.mark.parametrize("network", ORIGINAL_NETWORKS)
+def test_what_we_write_has_the_originals_entries_dtypes_and_shapes(tmp_path, network):
+    original = load_params(ORIGINAL / network / "model.pkl")
+    model = ActorCritic(network, 4)
+    learner = PPO(model, PPOConfig(), seed=0, device=torch.device("cpu"))
+    for _ in range(3):
+        model(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))[0].sum().backward()
+        learner.adam_step()
+    checkpoint.save_model(model, tmp_path / "model.pkl", learner.adam_state())
+    ours = joblib.load(tmp_path / "model.pkl")  # our own file: plain joblib is fine here
+    assert set(ours) == set(original)
+    for name, value in original.items():
+        assert type(ours[name]) is type(value) and ours[name].dtype == value.dtype, name
+        assert np.shape(ours[name]) == np.shape(value), name
+    assert ours["beta1_power:0"] == np.float32(0.9) ** 4 and ours["beta2_power:0"] == np.float32(0.999) ** 4
+    state = learner.optimizer.state[model.get_parameter("extractor.features.c1.weight")]
+    np.testing.assert_array_equal(ours["ppo2_model/pi/c1/w/Adam_1:0"], state["exp_avg_sq"].numpy().transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(ours["ppo2_model/pi/c1/b/Adam:0"],
+                                  learner.optimizer.state[model.get_parameter("extractor.features.c1.bias")]["exp_avg"].numpy().reshape(1, 32, 1, 1))
+
+
+def test_original_file_round_trips_exactly():
+    params = load_params(ORIGINAL / "cnn_sparse_fls_pool" / "model.pkl")
+    model = ActorCritic("cnn_sparse_fls_pool", 4, initialise=False)
+    load_into(model, params)
+    again = to_baselines(model, checkpoint.adam_from_baselines(params, model))
+    assert set(again) == set(params)
+    for name, value in params.items():
+        assert type(again[name]) is type(value), name
+        np.testing.assert_array_equal(again[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 7, 500, 829, 830, 5000, 87_292, 87_293, 10**6])
+def test_step_count_survives_tensorflows_beta_powers(steps):
+    beta1_power, beta2_power = (checkpoint.tf_beta_power(beta, steps) for beta in (0.9, 0.999))
+    power1 = power2 = np.float32(1)  # the oracle: TF's float32 recurrence from 1, written out
+    for _ in range(min(steps + 1, 100_000)):
+        power1 = power1 * np.float32(0.9) if power1 >= np.finfo(np.float32).tiny else np.float32(0)
+        power2 = power2 * np.float32(0.999) if power2 >= np.finfo(np.float32).tiny else np.float32(0)
+    power1 = power1 if power1 >= np.finfo(np.float32).tiny else np.float32(0)
+    power2 = power2 if power2 >= np.finfo(np.float32).tiny else np.float32(0)
+    assert (beta1_power, beta2_power) == (power1, power2)
+    recovered = checkpoint.steps_of_beta_powers(beta1_power, beta2_power)
+    # Past the point where both are 0 in float32 the bias corrections are 1: every count steps alike.
+    assert recovered == min(steps, 87_293)
+
+
+def test_loaded_adam_state_steps_as_tensorflows_adam():
+    """Moments and beta powers from a Baselines file continue exactly as TF's AdamOptimizer would (numpy oracle)."""
+    rng = np.random.default_rng(5)
+    model = ActorCritic("cnn", 4)
+    params = to_baselines(model)
+    for name in list(params):
+        params[checkpoint.slot_name(name, "Adam:0")] = rng.normal(0, 1e-3, params[name].shape).astype(np.float32)
+        params[checkpoint.slot_name(name, "Adam_1:0")] = rng.uniform(0, 1e-6, params[name].shape).astype(np.float32)
+    params["beta1_power:0"], params["beta2_power:0"] = np.float32(0.9**6), np.float32(0.999**6)  # 5 steps taken
+    learner = PPO(model, PPOConfig(lr=1e-3), seed=0, device=torch.device("cpu"))
+    learner.load_adam_state(checkpoint.adam_from_baselines(params, model))
+    logits, value, _ = model(torch.full((2, 4, 84, 84), 100, dtype=torch.uint8))
+    (logits.sum() + value.sum()).backward()
+    gradients = {checkpoint.baselines_name(n): p.grad.clone() for n, p in model.named_parameters()}
+    learner.adam_step()
+    after = to_baselines(model)
+    for name, g in gradients.items():
+        weight, g = params[name], g.numpy()
+        g = g.transpose(2, 3, 1, 0) if g.ndim == 4 else g.reshape(weight.shape)
+        m = 0.9 * params[checkpoint.slot_name(name, "Adam:0")] + 0.1 * g
+        v = 0.999 * params[checkpoint.slot_name(name, "Adam_1:0")] + 0.001 * g**2
+        lr_t = 1e-3 * np.sqrt(1 - params["beta2_power:0"]) / (1 - params["beta1_power:0"])
+        expected = weight - lr_t * m / (np.sqrt(v) + 1e-5)
+        np.testing.assert_allclose(after[name], expected, rtol=1e-5, atol=1e-8, err_msg=name)
+        assert np.abs(after[name] - weight).max() > 0 or np.abs(g).max() == 0, name
