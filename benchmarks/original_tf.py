@@ -97,6 +97,9 @@ def import_original(fls_dir: Path, baselines_dir: Path):
     """The fork's TF1 modules under TensorFlow 2; returns (tf, policies, ppo2 model, models_baselines)."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TF's oneDNN kernels (on by default since TF 2.9, not in the TF 1 builds the original ran) sum in
+    # an order that leaves conv gradients ~1e-3 off in float32; the plain Eigen kernels agree with ours to ~1e-6.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import tensorflow.compat.v1 as tf
 
     tf.disable_v2_behavior()

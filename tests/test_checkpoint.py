@@ -338,3 +338,58 @@ def test_loaded_adam_state_steps_as_tensorflows_adam():
         expected = weight - lr_t * m / (np.sqrt(v) + 1e-5)
         np.testing.assert_allclose(after[name], expected, rtol=1e-5, atol=1e-8, err_msg=name)
         assert np.abs(after[name] - weight).max() > 0 or np.abs(g).max() == 0, name
+
+
+def test_every_command_that_loads_a_model_reads_the_originals(tmp_path):
+    from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
+    from fl_saliency.atari_head.sample import make_sample_trial
+    from fl_saliency.evaluate import EvalSettings, evaluate
+
+    folder = ORIGINAL / "cnn_sparse_fls_pool"
+    result = run_cli("inspect", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "matches:    yes" in result.stdout and "(34 optimizer slots ignored)" in result.stdout
+    evaluate(EvalSettings(folder, tmp_path / "eval", num_env=1, max_eplen=20, device="cpu"), echo=lambda s: None)
+    assert len(json.loads((tmp_path / "eval" / "results.json").read_text())["rewards"]) == 1
+    dataset = tmp_path / "atari_head"
+    make_sample_trial("Breakout", 13, dataset, seed=1, trial_number=901)
+    run_benchmark(SaliencySettings(folder, dataset, tmp_path / "saliency", device="cpu"), echo=lambda s: None)
+    assert (tmp_path / "saliency" / "saliency.pkl").exists()
+
+
+def tiny_run(out, network, init_from, lr=2.5e-4):
+    from fl_saliency.train import TrainSettings
+
+    ppo = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1, lr=lr)
+    return TrainSettings(output_dir=out, network=network, num_timesteps=2 * ppo.batch_size, ppo=ppo, device="cpu",
+                         init_from=init_from)
+
+
+def test_fine_tuning_continues_the_originals_weights_and_adam_state(tmp_path):
+    from fl_saliency.train import train
+
+    source = ORIGINAL / "cnn_daqn"
+    original = load_params(source / "model.pkl")
+    # lr 0: the weights stay the original's, while Adam's moments and step count go on from its state.
+    train(tiny_run(tmp_path / "run", "cnn_daqn", source, lr=0.0), echo=lambda s: None)
+    ours = load_params(tmp_path / "run" / "model.pkl")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["init_from"] == str(source.resolve())
+    for name, value in original.items():
+        if not checkpoint.is_optimizer_slot(name):
+            np.testing.assert_array_equal(ours[name], value, err_msg=name)
+    assert checkpoint.steps_of_beta_powers(ours["beta1_power:0"], ours["beta2_power:0"]) == 1 + 2 * 2
+    # v after 4 more steps is 0.999^4 v + (1 - 0.999) (g1^2 ... g4^2) >= 0.999^4 v: a restarted Adam would not be.
+    for name in ("ppo2_model/pi/c1/w/Adam_1:0", "ppo2_model/pi/h1/w/Adam_1:0", "ppo2_model/pi/fc1/w/Adam_1:0"):
+        assert np.all(ours[name] >= 0.999**4 * original[name] * (1 - 1e-5)), name
+        assert not np.array_equal(ours[name], original[name]), name
+
+
+def test_fine_tuning_another_network_is_one_line(tmp_path, capsys):
+    from fl_saliency.cli import main
+
+    code = main(["train", "--output-dir", str(tmp_path / "run"), "--network", "cnn_sparse_fls",
+                 "--init-from", str(ORIGINAL / "cnn_daqn"), "--num-timesteps", "64", "--num-env", "2", "--nsteps", "16"])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1
+    assert "holds a cnn_daqn model, not the --network cnn_sparse_fls of this run" in error[0]
+    assert not (tmp_path / "run").exists()
