@@ -12,7 +12,7 @@ is a stub whose spaces serve the isinstance checks, and without mpi4py the optim
 Modes (in a separate environment, outside the repository's)::
 
     python3 -m venv /work/tfenv && /work/tfenv/bin/pip install tensorflow==2.21.0 tf-keras==2.21.0 \\
-        joblib==1.6.0 torch==2.13.0
+        joblib==1.6.0 torch==2.13.0 ale-py==0.12.1
     FORK="--fls /path/free-lunch-saliency --baselines /path/baselines"   # the two checkouts
     PYTHONPATH=. /work/tfenv/bin/python benchmarks/original_tf.py $FORK fixtures tests/fixtures/original
     PYTHONPATH=. /work/tfenv/bin/python benchmarks/original_tf.py $FORK load-ours EXPERIMENT_DIR [...]

@@ -145,7 +145,7 @@ def _conv_bias(torch_name: str, model: ActorCritic) -> bool:
 @functools.cache
 def tf_beta_powers(beta: float) -> np.ndarray:
     """TensorFlow's ``beta_power`` variable before step 1, 2, ...: it starts at beta and is multiplied by
-    beta in float32 after every step (denormals flushed to zero, as TF's CPU kernels run), until 0."""
+    beta in float32 after every step (denormals flushed to zero, as TF's Adam does), until 0."""
     powers = [np.float32(beta)]
     while powers[-1] != 0:
         power = powers[-1] * np.float32(beta)
@@ -193,14 +193,12 @@ def adam_from_baselines(params: dict, model: ActorCritic, source: str = "checkpo
     TF's moments are PyTorch's (the same recurrences); only the layouts and the step count differ."""
     names = [baselines_name(name) for name in model.state_dict()]
     wanted = [*BETA_POWERS, *(slot_name(name, slot) for name in names for slot in MOMENT_SLOTS)]
-    present = [name for name in wanted if name in params]
-    if not present:
+    if not any(name in params for name in wanted):
         return None
     for name in wanted:
         if name not in params:
             raise CheckpointError(f"{source} has part of the Adam state but not {name}")
-        weight = BETA_POWERS[0] if name in BETA_POWERS else name.rsplit("/", 1)[0] + ":0"
-        expected = () if name in BETA_POWERS else params[weight].shape
+        expected = () if name in BETA_POWERS else np.shape(params[name.rsplit("/", 1)[0] + ":0"])
         if np.shape(params[name]) != expected:
             raise CheckpointError(f"{source}: {name} has shape {list(np.shape(params[name]))}, expected {list(expected)}")
     state = model.state_dict()

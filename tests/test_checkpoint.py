@@ -393,3 +393,16 @@ def test_fine_tuning_another_network_is_one_line(tmp_path, capsys):
     assert code == 2 and len(error) == 1
     assert "holds a cnn_daqn model, not the --network cnn_sparse_fls of this run" in error[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_partial_or_misshapen_adam_state_is_named(tmp_path):
+    model = ActorCritic("cnn", 4)
+    learner = PPO(model, PPOConfig(), seed=0, device=torch.device("cpu"))
+    params = to_baselines(model, learner.adam_state())
+    assert checkpoint.adam_from_baselines(to_baselines(model), model) is None  # weights only: a fresh Adam
+    del params["ppo2_model/vf/b/Adam_1:0"]
+    with pytest.raises(CheckpointError, match="part of the Adam state but not ppo2_model/vf/b/Adam_1:0"):
+        checkpoint.adam_from_baselines(params, model)
+    params["ppo2_model/vf/b/Adam_1:0"] = np.zeros(2, np.float32)
+    with pytest.raises(CheckpointError, match=r"ppo2_model/vf/b/Adam_1:0 has shape \[2\], expected \[1\]"):
+        checkpoint.adam_from_baselines(params, model)
