@@ -1,13 +1,15 @@
 """OpenAI Baselines PPO2 checkpoints (``model.pkl``) and the ``config.json`` beside them.
 
 A Baselines ``model.pkl`` is ``joblib.dump`` of one dict from TensorFlow variable names to
-numpy arrays (networks.md, "Baselines checkpoints"). It is read through a restricted
-unpickler that admits numpy arrays and plain containers only, so that nothing in an
-untrusted file can import or call anything else.
+numpy arrays, and numpy scalars for the 0-d ones (networks.md, "Baselines checkpoints"): the
+weights and TensorFlow's Adam state. It is read through a restricted unpickler that admits numpy
+arrays, numpy scalars and plain containers only, so that nothing in an untrusted file can import
+or call anything else.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -20,11 +22,14 @@ from joblib import numpy_pickle
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.io import atomic_write, atomic_write_json
 from fl_saliency.networks import NETWORKS, ActorCritic, check_network_name
+from fl_saliency.ppo import ADAM_BETAS, AdamState
 
 MODEL_FILE = "model.pkl"
 CONFIG_FILE = "config.json"
 NETWORK_SCOPE = "ppo2_model/pi/"
 VALUE_SCOPE = "ppo2_model/vf/"
+BETA_POWERS = ("beta1_power:0", "beta2_power:0")  # root scope: the fork creates its Adam outside ppo2_model
+MOMENT_SLOTS = ("Adam:0", "Adam_1:0")  # first and second moment, <var>/Adam:0 beside <var>:0
 OPTIMIZER_MARKERS = ("/Adam", "beta1_power", "beta2_power")
 
 # (module, name) pairs a checkpoint pickle may reference: numpy arrays, joblib's wrapper
@@ -76,11 +81,15 @@ def load_restricted(path: str | os.PathLike, what: str = "checkpoint"):
         raise CheckpointError(f"{path} is not a readable {what} ({type(exc).__name__}: {exc})") from None
 
 
-def load_params(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a Baselines ``model.pkl`` (joblib, any compression, or a plain pickle) safely."""
+def load_params(path: str | os.PathLike) -> dict[str, np.ndarray | np.generic]:
+    """Read a Baselines ``model.pkl`` (joblib, any compression, or a plain pickle) safely.
+
+    Values are numpy arrays, or numpy scalars where TensorFlow's ``sess.run`` gave them for 0-d
+    variables (``beta1_power:0``, ``beta2_power:0`` of every released file)."""
     params = load_restricted(path)
     if not isinstance(params, dict) or not all(
-        isinstance(k, str) and isinstance(v, np.ndarray) and not v.dtype.hasobject for k, v in params.items()
+        isinstance(k, str) and isinstance(v, (np.ndarray, np.generic)) and not v.dtype.hasobject
+        for k, v in params.items()
     ):
         raise CheckpointError(f"{path} is not a Baselines checkpoint: expected a dict of variable names to numpy arrays")
     return params
@@ -110,11 +119,22 @@ def baselines_name(torch_name: str) -> str:
     return {"pi": NETWORK_SCOPE, "vf": VALUE_SCOPE}[path[0]] + leaf
 
 
-def _to_baselines(tensor: torch.Tensor) -> np.ndarray:
+def slot_name(variable: str, slot: str) -> str:
+    """``ppo2_model/pi/c1/w:0``, ``Adam:0`` -> ``ppo2_model/pi/c1/w/Adam:0``."""
+    return variable.removesuffix(":0") + "/" + slot
+
+
+def _to_baselines(tensor: torch.Tensor, conv_bias: bool) -> np.ndarray:
     array = tensor.detach().cpu().numpy().astype(np.float32)
     if array.ndim == 4:  # conv weight OIHW -> HWIO; Dense weights are [in, out] in both
         return np.ascontiguousarray(array.transpose(2, 3, 1, 0))
-    return array
+    return array.reshape(1, -1, 1, 1) if conv_bias else array
+
+
+def _to_torch(array: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    if like.ndim == 4:
+        array = array.transpose(3, 2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).reshape(like.shape)
 
 
 def _conv_bias(torch_name: str, model: ActorCritic) -> bool:
@@ -122,15 +142,72 @@ def _conv_bias(torch_name: str, model: ActorCritic) -> bool:
     return isinstance(module, torch.nn.Conv2d) and torch_name.endswith(".bias")
 
 
-def to_baselines(model: ActorCritic) -> dict[str, np.ndarray]:
-    """The model's weights as a Baselines checkpoint dict (names and layouts of networks.md)."""
-    params = {}
-    for name, tensor in model.state_dict().items():
-        array = _to_baselines(tensor)
-        if _conv_bias(name, model):
-            array = array.reshape(1, -1, 1, 1)
-        params[baselines_name(name)] = array
+@functools.cache
+def tf_beta_powers(beta: float) -> np.ndarray:
+    """TensorFlow's ``beta_power`` variable before step 1, 2, ...: it starts at beta and is multiplied by
+    beta in float32 after every step (denormals flushed to zero, as TF's Adam does), until 0."""
+    powers = [np.float32(beta)]
+    while powers[-1] != 0:
+        power = powers[-1] * np.float32(beta)
+        powers.append(power if power >= np.finfo(np.float32).tiny else np.float32(0))
+    return np.array(powers, np.float32)
+
+
+def tf_beta_power(beta: float, step: int) -> np.float32:
+    """``beta_power`` in a TensorFlow Adam that has taken ``step`` steps: beta^(step + 1) as TF rounds it."""
+    powers = tf_beta_powers(beta)
+    return powers[min(step, len(powers) - 1)]
+
+
+def steps_of_beta_powers(beta1_power: float, beta2_power: float) -> int:
+    """The Adam steps a TensorFlow optimizer with these ``beta_power`` values has taken.
+
+    Past ~830 steps beta1^(t+1) is 0 in float32, past ~87k steps beta2^(t+1) too; from there on
+    the bias corrections are exactly 1 and every larger count updates the same, so the first such
+    count is returned."""
+    for beta, power in zip(ADAM_BETAS, (beta1_power, beta2_power)):
+        powers = tf_beta_powers(beta)
+        if power > 0:
+            return int(np.abs(powers - np.float32(power)).argmin())
+    return len(tf_beta_powers(ADAM_BETAS[1])) - 1
+
+
+def to_baselines(model: ActorCritic, adam: AdamState | None = None) -> dict[str, np.ndarray | np.float32]:
+    """The model's weights as a Baselines checkpoint dict (names and layouts of networks.md); with
+    ``adam``, also TensorFlow's Adam state for it, every entry the fork's ``Model.save`` writes."""
+    weights = {
+        baselines_name(name): _to_baselines(tensor, _conv_bias(name, model)) for name, tensor in model.state_dict().items()
+    }
+    if adam is None:
+        return weights
+    params = {**weights, **{name: tf_beta_power(beta, adam.step) for name, beta in zip(BETA_POWERS, ADAM_BETAS)}}
+    for name in model.state_dict():
+        for slot, moments in zip(MOMENT_SLOTS, (adam.exp_avg, adam.exp_avg_sq)):
+            params[slot_name(baselines_name(name), slot)] = _to_baselines(moments[name], _conv_bias(name, model))
     return params
+
+
+def adam_from_baselines(params: dict, model: ActorCritic, source: str = "checkpoint") -> AdamState | None:
+    """TensorFlow's Adam state in a checkpoint dict, as PyTorch's for ``model``; None when the file has none.
+
+    TF's moments are PyTorch's (the same recurrences); only the layouts and the step count differ."""
+    names = [baselines_name(name) for name in model.state_dict()]
+    wanted = [*BETA_POWERS, *(slot_name(name, slot) for name in names for slot in MOMENT_SLOTS)]
+    if not any(name in params for name in wanted):
+        return None
+    for name in wanted:
+        if name not in params:
+            raise CheckpointError(f"{source} has part of the Adam state but not {name}")
+        expected = () if name in BETA_POWERS else np.shape(params[name.rsplit("/", 1)[0] + ":0"])
+        if np.shape(params[name]) != expected:
+            raise CheckpointError(f"{source}: {name} has shape {list(np.shape(params[name]))}, expected {list(expected)}")
+    state = model.state_dict()
+    moments = [
+        {name: _to_torch(params[slot_name(baselines_name(name), slot)], tensor) for name, tensor in state.items()}
+        for slot in MOMENT_SLOTS
+    ]
+    step = steps_of_beta_powers(*(float(params[name]) for name in BETA_POWERS))
+    return AdamState(step=step, exp_avg=moments[0], exp_avg_sq=moments[1])
 
 
 def expected_shapes(model: ActorCritic) -> dict[str, tuple[int, ...]]:
@@ -157,13 +234,9 @@ def check_params(params: dict[str, np.ndarray], model: ActorCritic, source: str 
 def load_into(model: ActorCritic, params: dict[str, np.ndarray], source: str = "checkpoint") -> None:
     """Copy a Baselines checkpoint dict into ``model`` (optimizer slots ignored)."""
     check_params(params, model, source)
-    state = model.state_dict()
     with torch.no_grad():
-        for name, tensor in state.items():
-            array = params[baselines_name(name)]
-            if tensor.ndim == 4:
-                array = array.transpose(3, 2, 0, 1)
-            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).reshape(tensor.shape))
+        for name, tensor in model.state_dict().items():
+            tensor.copy_(_to_torch(params[baselines_name(name)], tensor))
 
 
 def n_actions_of(params: dict[str, np.ndarray], source: str = "checkpoint") -> int:
@@ -219,8 +292,8 @@ def save_config(config: dict, path: str | os.PathLike) -> None:
     atomic_write_json(config, path)
 
 
-def load_model(experiment_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ActorCritic, Experiment]:
-    """Build the experiment's network for its game and load its ``model.pkl`` (ours or the paper's)."""
+def read_experiment(experiment_dir: str | os.PathLike) -> tuple[Experiment, dict, ActorCritic]:
+    """An experiment folder's config, its ``model.pkl`` dict (ours or the paper's) and its network with those weights."""
     from fl_saliency.games import num_actions
 
     experiment_dir = Path(experiment_dir)
@@ -233,9 +306,16 @@ def load_model(experiment_dir: str | os.PathLike, device: str | torch.device = "
         )
     model = ActorCritic(experiment.network, n_actions, initialise=False)
     load_into(model, params, source=str(experiment_dir / MODEL_FILE))
+    return experiment, params, model
+
+
+def load_model(experiment_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[ActorCritic, Experiment]:
+    """Build the experiment's network for its game and load its ``model.pkl`` (ours or the paper's)."""
+    experiment, _, model = read_experiment(experiment_dir)
     return model.to(device), experiment
 
 
-def save_model(model: ActorCritic, path: str | os.PathLike) -> None:
-    save_params(to_baselines(model), path)
+def save_model(model: ActorCritic, path: str | os.PathLike, adam: AdamState | None = None) -> None:
+    """Write ``model.pkl``; with ``adam``, the whole set of variables the fork's ``Model.save`` writes."""
+    save_params(to_baselines(model, adam), path)
 

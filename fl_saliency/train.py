@@ -19,7 +19,8 @@ import torch
 from tqdm import tqdm
 
 from fl_saliency import __version__
-from fl_saliency.checkpoint import CONFIG_FILE, MODEL_FILE, load_config, save_config, save_model
+from fl_saliency.checkpoint import (CONFIG_FILE, MODEL_FILE, adam_from_baselines, load_config, read_experiment,
+                                   save_config, save_model)
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.errors import FlSaliencyError
@@ -27,7 +28,7 @@ from fl_saliency.games import num_actions, parse_game
 from fl_saliency.io import atomic_write
 from fl_saliency.logger import MonitorCSV, ProgressLogger, truncate_progress
 from fl_saliency.networks import ActorCritic, check_network_name
-from fl_saliency.ppo import (LOSS_NAMES, PPO, EpisodeStats, PPOConfig, explained_variance, learning_rate,
+from fl_saliency.ppo import (LOSS_NAMES, PPO, AdamState, EpisodeStats, PPOConfig, explained_variance, learning_rate,
                              precision_setting)
 from fl_saliency.settings import check_settings, setting
 
@@ -57,12 +58,18 @@ class TrainSettings:
     log_interval: int = setting(1, min=1, help="updates between log rows (the first and last are logged too)")
     resume: bool = setting(False, help="continue the run in --output-dir from its checkpoint")
     force: bool = setting(False, help="delete the run in --output-dir and start over")
+    init_from: Path | None = setting(None, metavar="EXPERIMENT_DIR",
+                                     help="start from this folder's model.pkl (the paper's or ours; its config.json must "
+                                          "name the same --network): its weights and, when it holds them, its Adam "
+                                          "moments and step count")
 
     def __post_init__(self):
         check_settings(self)
         check_num_timesteps(self.num_timesteps, self.ppo)
         if self.resume and self.force:
             raise FlSaliencyError("--resume and --force exclude each other")
+        if self.init_from is not None and self.resume:
+            raise FlSaliencyError("--init-from starts a new run and --resume continues one: pass one of them")
 
     def config(self) -> dict:
         """What config.json records: enough to resume, evaluate, or compare runs."""
@@ -76,6 +83,7 @@ class TrainSettings:
             "save_interval": self.save_interval,
             "log_interval": self.log_interval,
             "ppo": self.ppo.to_dict(),
+            "init_from": None if self.init_from is None else str(Path(self.init_from).resolve()),
             "fl_saliency_version": __version__,
         }
 
@@ -98,6 +106,19 @@ def check_num_timesteps(num_timesteps: int, ppo: PPOConfig) -> None:
 def validate(settings: TrainSettings) -> None:
     check_network_name(settings.network)
     parse_game(settings.env_name)
+
+
+def read_initialisation(settings: TrainSettings) -> tuple[dict[str, torch.Tensor], AdamState | None]:
+    """The weights and Adam state (None if the file has none) the run starts from, read from ``--init-from``."""
+    source = settings.init_from
+    experiment, params, model = read_experiment(source)
+    if experiment.network != settings.network:
+        raise FlSaliencyError(f"--init-from {source} holds a {experiment.network} model, "
+                              f"not the --network {settings.network} of this run")
+    if model.n_actions != num_actions(settings.env_name):
+        raise FlSaliencyError(f"--init-from {source} was trained on {experiment.env_name} ({model.n_actions} actions), "
+                              f"which does not fit {settings.env_name} ({num_actions(settings.env_name)} actions)")
+    return model.state_dict(), adam_from_baselines(params, model, str(source / MODEL_FILE))
 
 
 def prepare_output_dir(settings: TrainSettings) -> TrainSettings:
@@ -166,6 +187,7 @@ class _StopRequest:
 def train(settings: TrainSettings, echo=print) -> Path:
     """Train (or continue) a run; returns the path of its ``model.pkl``."""
     validate(settings)
+    initialisation = read_initialisation(settings) if settings.init_from is not None else None
     settings = prepare_output_dir(settings)
     out, c = settings.output_dir, settings.ppo
     device = resolve_device(settings.device)
@@ -181,6 +203,11 @@ def train(settings: TrainSettings, echo=print) -> Path:
     torch.manual_seed(settings.train_seed)
     model = ActorCritic(settings.network, num_actions(settings.env_name))
     ppo = PPO(model, c, seed=settings.train_seed, device=device, precision=settings.precision)
+    if initialisation:
+        weights, adam = initialisation
+        ppo.model.load_state_dict(weights)
+        if adam is not None:
+            ppo.load_adam_state(adam)
     stats = EpisodeStats()
     elapsed_before = 0.0
     env_seed = settings.train_seed
@@ -232,7 +259,7 @@ def train(settings: TrainSettings, echo=print) -> Path:
                         "explained_variance": explained_variance(rollout.values.ravel(), rollout.returns.ravel()),
                     })
                 if update % settings.save_interval == 0 or update == n_updates or stop.requested:
-                    save_model(ppo.model, out / MODEL_FILE)
+                    save_model(ppo.model, out / MODEL_FILE, ppo.adam_state())
                     save_checkpoint(out / CHECKPOINT_FILE, ppo, update, stats, time.perf_counter() - t_first)
                 if stop.requested and update < n_updates:
                     raise FlSaliencyError(

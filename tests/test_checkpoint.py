@@ -3,6 +3,7 @@ import os
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from fl_saliency import checkpoint
 from fl_saliency.checkpoint import CheckpointError, load_into, load_model, load_params, save_params, to_baselines
 from fl_saliency.networks import ActorCritic
+from fl_saliency.ppo import PPO, PPOConfig
 from numpy_reference import random_baselines_params
 
 
@@ -228,3 +230,179 @@ def test_cli_inspect_garbage_is_one_line(tmp_path):
     result = run_cli("inspect", str(path))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "not a readable checkpoint" in result.stderr
+
+
+# --- real files of the original code (tests/fixtures/original, written by benchmarks/original_tf.py) ----------
+
+ORIGINAL = Path(__file__).parent / "fixtures" / "original"
+ORIGINAL_NETWORKS = ["cnn_daqn", "cnn_sparse_fls_pool"]
+
+
+@pytest.mark.parametrize("network", ORIGINAL_NETWORKS)
+def test_original_model_gives_the_originals_outputs(network):
+    model, experiment = load_model(ORIGINAL / network)
+    assert experiment.network == network
+    expected = np.load(ORIGINAL / network / "outputs.npz")
+    with torch.no_grad():
+        logits, value, attention = model(torch.from_numpy(expected["obs"].transpose(0, 3, 1, 2).copy()))
+    for name, ours in (("logits", logits), ("value", value), ("attention", attention)):
+        np.testing.assert_allclose(ours.numpy(), expected[name], rtol=1e-5, atol=1e-5, err_msg=name)
+    assert expected["attention"].std() > 1e-3  # a batch on which the attention map varies
+
+
+@pytest.mark.parametrize("network", ORIGINAL_NETWORKS)
+def test_original_adam_state_is_read_as_one_tensorflow_step(network):
+    params = load_params(ORIGINAL / network / "model.pkl")
+    assert type(params["beta1_power:0"]) is np.float32 and type(params["beta2_power:0"]) is np.float32
+    assert params["beta1_power:0"] == np.float32(0.9) * np.float32(0.9)  # TF: beta^(t+1) after t steps
+    model = ActorCritic(network, 4, initialise=False)
+    load_into(model, params)
+    adam = checkpoint.adam_from_baselines(params, model)
+    assert adam.step == 1
+    # After one step from zero moments m = (1 - b1) g and v = (1 - b2) g^2, so v = m^2 (1 - b2) / (1 - b1)^2.
+    for name in model.state_dict():
+        m, v = adam.exp_avg[name].double(), adam.exp_avg_sq[name].double()
+        torch.testing.assert_close(v, m**2 * 0.001 / 0.1**2, rtol=1e-4, atol=1e-30, msg=name)
+    assert float(adam.exp_avg["extractor.features.c1.weight"].abs().max()) > 0
+
+
+@pytest.mark.parametrize("network", ORIGINAL_NETWORKS)
+def test_what_we_write_has_the_originals_entries_dtypes_and_shapes(tmp_path, network):
+    original = load_params(ORIGINAL / network / "model.pkl")
+    model = ActorCritic(network, 4)
+    learner = PPO(model, PPOConfig(), seed=0, device=torch.device("cpu"))
+    for _ in range(3):
+        model(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))[0].sum().backward()
+        learner.adam_step()
+    checkpoint.save_model(model, tmp_path / "model.pkl", learner.adam_state())
+    ours = joblib.load(tmp_path / "model.pkl")  # our own file: plain joblib is fine here
+    assert set(ours) == set(original)
+    for name, value in original.items():
+        assert type(ours[name]) is type(value) and ours[name].dtype == value.dtype, name
+        assert np.shape(ours[name]) == np.shape(value), name
+    assert ours["beta1_power:0"] == np.float32(0.9) ** 4 and ours["beta2_power:0"] == np.float32(0.999) ** 4
+    state = learner.optimizer.state[model.get_parameter("extractor.features.c1.weight")]
+    np.testing.assert_array_equal(ours["ppo2_model/pi/c1/w/Adam_1:0"], state["exp_avg_sq"].numpy().transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(ours["ppo2_model/pi/c1/b/Adam:0"],
+                                  learner.optimizer.state[model.get_parameter("extractor.features.c1.bias")]["exp_avg"].numpy().reshape(1, 32, 1, 1))
+
+
+def test_original_file_round_trips_exactly():
+    params = load_params(ORIGINAL / "cnn_sparse_fls_pool" / "model.pkl")
+    model = ActorCritic("cnn_sparse_fls_pool", 4, initialise=False)
+    load_into(model, params)
+    again = to_baselines(model, checkpoint.adam_from_baselines(params, model))
+    assert set(again) == set(params)
+    for name, value in params.items():
+        assert type(again[name]) is type(value), name
+        np.testing.assert_array_equal(again[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 7, 500, 829, 830, 5000, 87_292, 87_293, 10**6])
+def test_step_count_survives_tensorflows_beta_powers(steps):
+    beta1_power, beta2_power = (checkpoint.tf_beta_power(beta, steps) for beta in (0.9, 0.999))
+    power1 = power2 = np.float32(1)  # the oracle: TF's float32 recurrence from 1, written out
+    for _ in range(min(steps + 1, 100_000)):
+        power1 = power1 * np.float32(0.9) if power1 >= np.finfo(np.float32).tiny else np.float32(0)
+        power2 = power2 * np.float32(0.999) if power2 >= np.finfo(np.float32).tiny else np.float32(0)
+    power1 = power1 if power1 >= np.finfo(np.float32).tiny else np.float32(0)
+    power2 = power2 if power2 >= np.finfo(np.float32).tiny else np.float32(0)
+    assert (beta1_power, beta2_power) == (power1, power2)
+    recovered = checkpoint.steps_of_beta_powers(beta1_power, beta2_power)
+    # Past the point where both are 0 in float32 the bias corrections are 1: every count steps alike.
+    assert recovered == min(steps, 87_293)
+
+
+def test_loaded_adam_state_steps_as_tensorflows_adam():
+    """Moments and beta powers from a Baselines file continue exactly as TF's AdamOptimizer would (numpy oracle)."""
+    rng = np.random.default_rng(5)
+    model = ActorCritic("cnn", 4)
+    params = to_baselines(model)
+    for name in list(params):
+        params[checkpoint.slot_name(name, "Adam:0")] = rng.normal(0, 1e-3, params[name].shape).astype(np.float32)
+        params[checkpoint.slot_name(name, "Adam_1:0")] = rng.uniform(0, 1e-6, params[name].shape).astype(np.float32)
+    params["beta1_power:0"], params["beta2_power:0"] = np.float32(0.9**6), np.float32(0.999**6)  # 5 steps taken
+    learner = PPO(model, PPOConfig(lr=1e-3), seed=0, device=torch.device("cpu"))
+    learner.load_adam_state(checkpoint.adam_from_baselines(params, model))
+    logits, value, _ = model(torch.full((2, 4, 84, 84), 100, dtype=torch.uint8))
+    (logits.sum() + value.sum()).backward()
+    gradients = {checkpoint.baselines_name(n): p.grad.clone() for n, p in model.named_parameters()}
+    learner.adam_step()
+    after = to_baselines(model)
+    for name, g in gradients.items():
+        weight, g = params[name], g.numpy()
+        g = g.transpose(2, 3, 1, 0) if g.ndim == 4 else g.reshape(weight.shape)
+        m = 0.9 * params[checkpoint.slot_name(name, "Adam:0")] + 0.1 * g
+        v = 0.999 * params[checkpoint.slot_name(name, "Adam_1:0")] + 0.001 * g**2
+        lr_t = 1e-3 * np.sqrt(1 - params["beta2_power:0"]) / (1 - params["beta1_power:0"])
+        expected = weight - lr_t * m / (np.sqrt(v) + 1e-5)
+        np.testing.assert_allclose(after[name], expected, rtol=1e-5, atol=1e-8, err_msg=name)
+        assert np.abs(after[name] - weight).max() > 0 or np.abs(g).max() == 0, name
+
+
+def test_every_command_that_loads_a_model_reads_the_originals(tmp_path):
+    from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
+    from fl_saliency.atari_head.sample import make_sample_trial
+    from fl_saliency.evaluate import EvalSettings, evaluate
+
+    folder = ORIGINAL / "cnn_sparse_fls_pool"
+    result = run_cli("inspect", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "matches:    yes" in result.stdout and "(34 optimizer slots ignored)" in result.stdout
+    evaluate(EvalSettings(folder, tmp_path / "eval", num_env=1, max_eplen=20, device="cpu"), echo=lambda s: None)
+    assert len(json.loads((tmp_path / "eval" / "results.json").read_text())["rewards"]) == 1
+    dataset = tmp_path / "atari_head"
+    make_sample_trial("Breakout", 13, dataset, seed=1, trial_number=901)
+    run_benchmark(SaliencySettings(folder, dataset, tmp_path / "saliency", device="cpu"), echo=lambda s: None)
+    assert (tmp_path / "saliency" / "saliency.pkl").exists()
+
+
+def tiny_run(out, network, init_from, lr=2.5e-4):
+    from fl_saliency.train import TrainSettings
+
+    ppo = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1, lr=lr)
+    return TrainSettings(output_dir=out, network=network, num_timesteps=2 * ppo.batch_size, ppo=ppo, device="cpu",
+                         init_from=init_from)
+
+
+def test_fine_tuning_continues_the_originals_weights_and_adam_state(tmp_path):
+    from fl_saliency.train import train
+
+    source = ORIGINAL / "cnn_daqn"
+    original = load_params(source / "model.pkl")
+    # lr 0: the weights stay the original's, while Adam's moments and step count go on from its state.
+    train(tiny_run(tmp_path / "run", "cnn_daqn", source, lr=0.0), echo=lambda s: None)
+    ours = load_params(tmp_path / "run" / "model.pkl")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["init_from"] == str(source.resolve())
+    for name, value in original.items():
+        if not checkpoint.is_optimizer_slot(name):
+            np.testing.assert_array_equal(ours[name], value, err_msg=name)
+    assert checkpoint.steps_of_beta_powers(ours["beta1_power:0"], ours["beta2_power:0"]) == 1 + 2 * 2
+    # v after 4 more steps is 0.999^4 v + (1 - 0.999) (g1^2 ... g4^2) >= 0.999^4 v: a restarted Adam would not be.
+    for name in ("ppo2_model/pi/c1/w/Adam_1:0", "ppo2_model/pi/h1/w/Adam_1:0", "ppo2_model/pi/fc1/w/Adam_1:0"):
+        assert np.all(ours[name] >= 0.999**4 * original[name] * (1 - 1e-5)), name
+        assert not np.array_equal(ours[name], original[name]), name
+
+
+def test_fine_tuning_another_network_is_one_line(tmp_path, capsys):
+    from fl_saliency.cli import main
+
+    code = main(["train", "--output-dir", str(tmp_path / "run"), "--network", "cnn_sparse_fls",
+                 "--init-from", str(ORIGINAL / "cnn_daqn"), "--num-timesteps", "64", "--num-env", "2", "--nsteps", "16"])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1
+    assert "holds a cnn_daqn model, not the --network cnn_sparse_fls of this run" in error[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_partial_or_misshapen_adam_state_is_named(tmp_path):
+    model = ActorCritic("cnn", 4)
+    learner = PPO(model, PPOConfig(), seed=0, device=torch.device("cpu"))
+    params = to_baselines(model, learner.adam_state())
+    assert checkpoint.adam_from_baselines(to_baselines(model), model) is None  # weights only: a fresh Adam
+    del params["ppo2_model/vf/b/Adam_1:0"]
+    with pytest.raises(CheckpointError, match="part of the Adam state but not ppo2_model/vf/b/Adam_1:0"):
+        checkpoint.adam_from_baselines(params, model)
+    params["ppo2_model/vf/b/Adam_1:0"] = np.zeros(2, np.float32)
+    with pytest.raises(CheckpointError, match=r"ppo2_model/vf/b/Adam_1:0 has shape \[2\], expected \[1\]"):
+        checkpoint.adam_from_baselines(params, model)

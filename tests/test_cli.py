@@ -187,7 +187,7 @@ def test_every_range_is_refused_on_the_command_line_and_in_the_dataclass_with_th
     (["train", "--num-env", "0"], "argument --num-env: must be an integer >= 1, got '0'"),
     (["train", "--nsteps", "0"], "argument --nsteps: must be an integer >= 1, got '0'"),
     (["train", "--nminibatches", "0"], "argument --nminibatches: must be an integer >= 1, got '0'"),
-    (["train", "--lr", "-1"], "argument --lr: must be a number > 0, got '-1'"),
+    (["train", "--lr", "-1"], "argument --lr: must be a number >= 0, got '-1'"),
     (["train", "--gamma", "5"], "argument --gamma: must be a number between 0 and 1, got '5'"),
     (["train", "--gamma", "nan"], "argument --gamma: must be a number between 0 and 1, got 'nan'"),
     (["train", "--noptepochs", "0"], "argument --noptepochs: must be an integer >= 1, got '0'"),

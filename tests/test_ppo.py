@@ -285,3 +285,19 @@ def test_bf16_precision_runs_the_network_in_bfloat16_and_hands_back_float32():
 def test_unknown_precision_is_a_clear_error():
     with pytest.raises(FlSaliencyError, match="unknown precision 'fp8'; choose one of: fp32, bf16"):
         PPO(ActorCritic("cnn", 4), PPOConfig(), seed=0, device=torch.device("cpu"), precision="fp8")
+
+
+def test_gradients_clipped_by_their_global_norm_as_tensorflow():
+    """TF's clip_by_global_norm: g * max_norm / max(||g||, max_norm), the norm as exact as float64 (numpy oracle)."""
+    from fl_saliency.ppo import clip_by_global_norm
+
+    rng = np.random.default_rng(0)
+    for scale in (1e-4, 1.0):  # below and above max_norm 0.5
+        grads = [rng.normal(0, scale * 1e-3, shape).astype(np.float32) for shape in ((3136, 512), (512,), (4, 8, 8, 32))]
+        params = [torch.nn.Parameter(torch.zeros(g.shape)) for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = torch.from_numpy(g.copy())
+        clip_by_global_norm(params, 0.5)
+        norm = np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads))
+        for p, g in zip(params, grads):
+            np.testing.assert_allclose(p.grad.numpy(), g * 0.5 / max(norm, 0.5), rtol=3e-7)
