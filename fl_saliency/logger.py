@@ -62,39 +62,87 @@ def format_table(values: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-def truncate_progress(path: Path, key: str, last: int) -> None:
-    """Drop the rows of progress.csv logged after update ``last`` (a resumed run logs them again)."""
+def _truncate_progress(path: Path, step_key: str, last: int) -> None:
+    """Drop the rows of progress.csv logged after step ``last``."""
     if not path.exists():
         return
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        fieldnames, rows = reader.fieldnames, [row for row in reader if int(row[key]) <= last]
+        fieldnames, rows = reader.fieldnames, [row for row in reader if int(row[step_key]) <= last]
     with atomic_write(path, "w") as f:
         writer = csv.DictWriter(f, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
 
 
-class ProgressLogger:
-    """One row per logged update into progress.csv, log.txt, TensorBoard and the console."""
+def _truncate_tables(path: Path, step_key: str, last: int) -> None:
+    """Drop the tables of log.txt (format_table's, one per row) logged after step ``last``."""
+    if not path.exists():
+        return
+    kept, table = [], []
+    for line in path.read_text().splitlines(keepends=True):
+        table.append(line)
+        if line.startswith("-") and len(table) > 1:  # a table's closing dashes
+            cells = dict(tuple(cell.strip() for cell in row.strip().strip("|").split("|", 1))
+                         for row in table[1:-1] if row.count("|") == 3)
+            if int(cells[step_key]) <= last:
+                kept.extend(table)
+            table = []
+    with atomic_write(path, "w") as f:
+        f.writelines(kept)
 
-    def __init__(self, output_dir: Path, keys: tuple[str, ...], step_key: str, append: bool = False,
+
+def _carry_over_events(earlier: list[Path], writer, last: int) -> None:
+    """Move the scalars up to step ``last`` of the ``earlier`` event files into ``writer``'s, and delete those files.
+
+    TensorBoard then shows each step once, from one file (a resumed run would otherwise add a second file that
+    repeats the steps logged after the checkpoint).
+    """
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    file_writer = writer._get_file_writer()
+    for path in earlier:
+        for record in RawEventFileLoader(str(path)).Load():
+            event = Event.FromString(record)
+            if event.HasField("summary") and event.step <= last:
+                file_writer.add_event(event, step=event.step, walltime=event.wall_time)
+    writer.flush()
+    for path in earlier:
+        path.unlink()
+
+
+class ProgressLogger:
+    """One row per logged update into progress.csv, log.txt, TensorBoard and the console.
+
+    With ``resume_after`` (the step of the checkpoint a run resumes from), the rows logged after it are dropped
+    from all three first: the resumed run logs those updates again, and each appears once.
+    """
+
+    def __init__(self, output_dir: Path, keys: tuple[str, ...], step_key: str, resume_after: int | None = None,
                  echo: Callable[[str], None] = print):
         logs = output_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         self.keys = keys
         self.step_key = step_key
         self.echo = echo
-        progress = logs / "progress.csv"
-        resume = append and progress.exists()
-        self.csv_file = open(progress, "a" if resume else "w", newline="")
+        progress, text = logs / "progress.csv", logs / "log.txt"
+        resume = resume_after is not None
+        if resume:
+            _truncate_progress(progress, step_key, resume_after)
+            _truncate_tables(text, step_key, resume_after)
+        append = resume and progress.exists()
+        self.csv_file = open(progress, "a" if append else "w", newline="")
         self.csv = csv.DictWriter(self.csv_file, fieldnames=keys)
-        if not resume:
+        if not append:
             self.csv.writeheader()
-        self.text = open(logs / "log.txt", "a" if append else "w")
+        self.text = open(text, "a" if resume else "w")
         from torch.utils.tensorboard import SummaryWriter
 
+        earlier_events = sorted((output_dir / "tb").glob("events.out.tfevents.*"))
         self.tb = SummaryWriter(log_dir=str(output_dir / "tb"))
+        if resume:
+            _carry_over_events(earlier_events, self.tb, resume_after)
 
     def log(self, values: dict[str, float]) -> None:
         row = {key: values[key] for key in self.keys}
