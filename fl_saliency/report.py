@@ -17,7 +17,7 @@ import numpy as np
 
 from fl_saliency.checkpoint import CheckpointError, load_restricted
 from fl_saliency.errors import FlSaliencyError
-from fl_saliency.io import atomic_write
+from fl_saliency.io import atomic_write, ensure_output_dir
 
 # protocol.md section 6.
 PAPER_TABLE_2 = {"cnn": 1_686_693, "cnn_daqn": 130_726, "cnn_rsppo": 1_720_999, "cnn_sparse_fls": 1_836_710,
@@ -175,7 +175,7 @@ def write_report(root: Path, out: Path | None = None) -> Path:
     """Write ``report.md`` and the PNG plots into ``out`` (the sweep folder by default)."""
     from fl_saliency.networks import ActorCritic, parameter_count
 
-    out = out or root
+    out = ensure_output_dir(out or root)
     runs = read_sweep(root)
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:

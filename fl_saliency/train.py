@@ -280,10 +280,9 @@ def train(settings: TrainSettings, echo=print) -> Path:
     except OSError as exc:
         if not is_disk_full(exc):
             raise
-        kept = f"the checkpoint of update {saved} is intact" if saved else f"no checkpoint was written yet"
-        raise FlSaliencyError(f"no space left on the device of {out} at update {update}/{n_updates} "
-                              f"({exc.filename or exc.strerror}); {kept}: free space and continue with --resume"
-                              ) from None
+        kept = f"the checkpoint of update {saved} is intact" if saved else "no checkpoint was written yet"
+        raise FlSaliencyError(f"no space left on the device of {out} at update {update}/{n_updates}; {kept}: "
+                              f"free space and continue with --resume") from None
     finally:
         bar.close()
         logger.close()

@@ -188,3 +188,13 @@ def test_game_missing_from_the_dataset_is_one_line(dataset, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "no Atari-HEAD trials for game Pong" in result.stderr
+
+
+def test_output_dir_that_is_a_file_is_one_line(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp")
+    (tmp_path / "file").write_text("not a folder")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),
+                             "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "file")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"fl-saliency: error: output folder {tmp_path / 'file'} is a file (or lies under one); name a folder"]

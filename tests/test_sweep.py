@@ -117,3 +117,26 @@ def test_jobs_ask_ray_for_the_cpus_their_env_workers_use(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr("fl_saliency.train.train", lambda settings, echo: seen.append(settings.env_workers))
     assert run_job(job)["status"] == "done" and seen == [2]
+
+
+def test_sweep_settings_are_checked_before_ray_starts(tmp_path):
+    def sweep_cli(*args):
+        return subprocess.run([sys.executable, "-m", "fl_saliency.cli", "sweep", "--games", "Breakout", "--networks",
+                               "cnn", "--output-dir", str(tmp_path / "sweep"), *args],
+                              capture_output=True, text=True, cwd=ROOT)
+
+    for args, message in [(["--num-timesteps", "100"], "--num-timesteps 100 is below one update of num_env x nsteps"),
+                          (["--num-timesteps", "2048", "--saliency", str(tmp_path / "no-gaze")],
+                           f"Atari-HEAD folder {tmp_path / 'no-gaze'} does not exist")]:
+        result = sweep_cli(*args)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert message in result.stderr
+    assert not (tmp_path / "sweep").exists()  # nothing started
+
+
+def test_report_into_a_file_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(tmp_path), "--output-dir",
+                             str(tmp_path / "file")], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"fl-saliency: error: output folder {tmp_path / 'file'} is a file (or lies under one); name a folder"]

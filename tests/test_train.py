@@ -364,8 +364,8 @@ def test_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(tmp_pa
                 "1", "--device", "cpu", *TINY]
         result = run_script(*args)
         assert result.returncode == 2
-        last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith(f"fl-saliency: error: no space left on the device of {out} at update 2/4 ")
-        assert last.endswith("the checkpoint of update 1 is intact: free space and continue with --resume")
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"fl-saliency: error: no space left on the device of {out} at update 2/4; the checkpoint of update 1 is "
+            "intact: free space and continue with --resume")
         assert load_checkpoint(out / "checkpoint.pt")["update"] == 1
         assert not list(out.glob(".*.tmp"))
