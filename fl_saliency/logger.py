@@ -50,22 +50,24 @@ def read_monitor(path: str | os.PathLike) -> tuple[dict, list[dict]]:
 
 
 def format_table(values: dict[str, float]) -> str:
-    """Baselines' HumanOutputFormat key/value table."""
-    def fmt(v):
-        return f"{v:<8.3g}" if isinstance(v, float) else str(v)
+    """Baselines' HumanOutputFormat key/value table (numbers as %-8.3g, ints too; keys and values cut at 30)."""
+    def cut(text: str) -> str:
+        return text[:27] + "..." if len(text) > 30 else text
 
-    cells = {key: fmt(value) for key, value in sorted(values.items())}
+    cells = {cut(key): cut(f"{value:<8.3g}" if hasattr(value, "__float__") else str(value))
+             for key, value in sorted(values.items())}
     key_width = max(map(len, cells))
     value_width = max(map(len, cells.values()))
     dashes = "-" * (key_width + value_width + 7)
-    lines = [dashes] + [f"| {k:<{key_width}} | {v:<{value_width}} |" for k, v in cells.items()] + [dashes]
+    lines = [dashes] + [f"| {k:<{key_width}} | {v:<{value_width}} |"
+                        for k, v in sorted(cells.items(), key=lambda kv: kv[0].lower())] + [dashes]
     return "\n".join(lines)
 
 
-def _truncate_progress(path: Path, step_key: str, last: int) -> None:
-    """Drop the rows of progress.csv logged after step ``last``."""
+def _truncate_progress(path: Path, step_key: str, last: int) -> int:
+    """Drop the rows of progress.csv logged after step ``last``; returns how many rows are kept."""
     if not path.exists():
-        return
+        return 0
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
         fieldnames, rows = reader.fieldnames, [row for row in reader if int(row[step_key]) <= last]
@@ -73,21 +75,22 @@ def _truncate_progress(path: Path, step_key: str, last: int) -> None:
         writer = csv.DictWriter(f, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
+    return len(rows)
 
 
-def _truncate_tables(path: Path, step_key: str, last: int) -> None:
-    """Drop the tables of log.txt (format_table's, one per row) logged after step ``last``."""
+def _truncate_tables(path: Path, count: int) -> None:
+    """Keep the first ``count`` tables of log.txt: one was written with each row of progress.csv, whose exact
+    values it does not hold (%-8.3g)."""
     if not path.exists():
         return
-    kept, table = [], []
+    kept, closed, table = [], 0, []
     for line in path.read_text().splitlines(keepends=True):
+        if closed == count:
+            break
         table.append(line)
         if line.startswith("-") and len(table) > 1:  # a table's closing dashes
-            cells = dict(tuple(cell.strip() for cell in row.strip().strip("|").split("|", 1))
-                         for row in table[1:-1] if row.count("|") == 3)
-            if int(cells[step_key]) <= last:
-                kept.extend(table)
-            table = []
+            kept.extend(table)
+            closed, table = closed + 1, []
     with atomic_write(path, "w") as f:
         f.writelines(kept)
 
@@ -129,8 +132,7 @@ class ProgressLogger:
         progress, text = logs / "progress.csv", logs / "log.txt"
         resume = resume_after is not None
         if resume:
-            _truncate_progress(progress, step_key, resume_after)
-            _truncate_tables(text, step_key, resume_after)
+            _truncate_tables(text, _truncate_progress(progress, step_key, resume_after))
         append = resume and progress.exists()
         self.csv_file = open(progress, "a" if append else "w", newline="")
         self.csv = csv.DictWriter(self.csv_file, fieldnames=keys)
