@@ -325,6 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fl-saliency: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        from fl_saliency.io import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        print(f"fl-saliency: error: no space left on the device{f' of {exc.filename}' if exc.filename else ''}; "
+              f"free space and run the command again", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -160,9 +160,13 @@ def resumed_settings(settings: TrainSettings) -> TrainSettings:
 
 def prepare_output_dir(settings: TrainSettings, echo=print) -> TrainSettings:
     """Refuse to overwrite a run unless told; on --resume, the run's own settings win."""
-    if settings.resume:
-        return resumed_settings(settings)
     out = settings.output_dir
+    if settings.resume:
+        settings = resumed_settings(settings)
+        leftovers = remove_matching(out, TEMPORARY_PATTERNS) + remove_matching(out / "logs", TEMPORARY_PATTERNS)
+        if leftovers:
+            echo(f"removed the unfinished files of the interrupted run from {out}: {', '.join(leftovers)}")
+        return settings
     existing = sorted({path.name for pattern in RUN_OUTPUTS for path in out.glob(pattern)}) if out.is_dir() else []
     if existing and not settings.force:
         raise FlSaliencyError(

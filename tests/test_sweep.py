@@ -140,3 +140,21 @@ def test_report_into_a_file_is_one_line(tmp_path):
                              str(tmp_path / "file")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         f"fl-saliency: error: output folder {tmp_path / 'file'} is a file (or lies under one); name a folder"]
+
+
+def test_report_onto_a_full_disk_is_one_line(tmp_path, small_disk):
+    with open(small_disk / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    run = tmp_path / "sweep" / "Breakout.cnn" / "01"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"network": "cnn", "env_name": "BreakoutNoFrameskip-v4"}))
+    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(tmp_path / "sweep"),
+                             "--output-dir", str(small_disk / "r")], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "fl-saliency: error: no space left on the device; free space and run the command again"], result.stderr
+    assert list((small_disk / "r").iterdir()) == []
