@@ -316,9 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fl_saliency.stopping import interrupt_on_stop_signals
+
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        with interrupt_on_stop_signals():  # SIGTERM as Ctrl-C: every command's cleanup runs
+            args.run(args)
     except FlSaliencyError as exc:
         print(f"fl-saliency: error: {exc}", file=sys.stderr)
         return 2

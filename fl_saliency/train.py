@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import sys
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -148,10 +148,12 @@ def resumed_settings(settings: TrainSettings) -> TrainSettings:
     except (KeyError, TypeError) as exc:
         raise FlSaliencyError(f"--resume: {out / CONFIG_FILE} is not a training config of fl-saliency ({exc})") from None
     # Flags left at their defaults are not compared: the command line cannot tell them from unset ones.
-    given, kept = _flat(settings.config()), _flat(recorded.config())
-    defaults = _flat(TrainSettings(output_dir=out).config())
-    conflicts = [f"--{key.replace('_', '-')} {given[key]} (the run's is {kept[key]})" for key in given
-                 if key in kept and given[key] != kept[key] and given[key] != defaults[key]]
+    default = TrainSettings(output_dir=out)
+    given, kept, defaults = _flat(settings.config()), _flat(recorded.config()), _flat(default.config())
+    given_flags = {**given, "num_timesteps": settings.num_timesteps}
+    defaults["num_timesteps"] = default.num_timesteps
+    conflicts = [f"--{key.replace('_', '-')} {given_flags[key]} (the run's is {kept[key]})" for key in given
+                 if given[key] != kept.get(key) and given_flags[key] != defaults[key]]
     if conflicts:
         raise FlSaliencyError(f"--resume continues the run in {out} with the settings of its {CONFIG_FILE}; "
                               f"drop {', '.join(conflicts)}, or start a new run")

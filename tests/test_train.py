@@ -321,6 +321,8 @@ def test_resume_refuses_flags_that_differ_from_the_run(tmp_path):
     # A flag at its default is not compared (it may not have been given): the run's value is kept.
     settings = tiny_settings(out, network="cnn_sparse_fls", updates=1, resume=True)
     assert prepare_output_dir(settings).network == "cnn_daqn"
+    settings = dataclasses.replace(settings, num_timesteps=TrainSettings(out).num_timesteps)
+    assert prepare_output_dir(settings).num_timesteps == 32
 
 
 @pytest.mark.parametrize("edit, message", [
