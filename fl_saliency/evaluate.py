@@ -198,6 +198,12 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
             "video": str(video_path) if video_path else None,
         }
         atomic_write_json(summary, settings.output_dir / SUMMARY_FILE)
+    # A video of results replaced (--force) would no longer show them.
+    stale = [path for path in settings.output_dir.glob("perception.*") if path != video_path]
+    for path in stale:
+        path.unlink()
+    if stale:
+        echo(f"removed the video of the replaced results: {', '.join(path.name for path in stale)}")
     r = summary["rewards"]
     echo(f"{experiment.network} on {experiment.env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
          f"(std {r['std']:.1f}, median {r['median']:.1f}, min {r['min']:.0f}, max {r['max']:.0f}); "

@@ -10,9 +10,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from fl_saliency.errors import FlSaliencyError
 from fl_saliency.io import atomic_write
 
 MONITOR_COLUMNS = ("r", "l", "t")
+
+
+def drop_partial_line(path: Path) -> None:
+    """Cut a last line without its newline: what a process killed while writing it leaves."""
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 class MonitorCSV:
@@ -24,6 +33,8 @@ class MonitorCSV:
         for rank in range(num_envs):
             path = log_dir / f"0.{rank}.monitor.csv"
             is_new = not (append and path.exists())
+            if not is_new:
+                drop_partial_line(path)
             f = open(path, "w" if is_new else "a", newline="")
             if is_new:
                 f.write("#" + json.dumps({"t_start": time.time(), "env_id": env_id}) + "\n")
@@ -68,9 +79,13 @@ def _truncate_progress(path: Path, step_key: str, last: int) -> int:
     """Drop the rows of progress.csv logged after step ``last``; returns how many rows are kept."""
     if not path.exists():
         return 0
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        fieldnames, rows = reader.fieldnames, [row for row in reader if int(row[step_key]) <= last]
+    drop_partial_line(path)
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            fieldnames, rows = reader.fieldnames, [row for row in reader if int(row[step_key]) <= last]
+    except (KeyError, TypeError, ValueError, UnicodeDecodeError):
+        raise FlSaliencyError(f"{path} is not a progress.csv of fl-saliency (no readable {step_key} column)") from None
     with atomic_write(path, "w") as f:
         writer = csv.DictWriter(f, fieldnames=fieldnames)
         writer.writeheader()

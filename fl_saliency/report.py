@@ -175,8 +175,8 @@ def write_report(root: Path, out: Path | None = None) -> Path:
     """Write ``report.md`` and the PNG plots into ``out`` (the sweep folder by default)."""
     from fl_saliency.networks import ActorCritic, parameter_count
 
-    out = ensure_output_dir(out or root)
     runs = read_sweep(root)
+    out = ensure_output_dir(out or root)
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.game, run.network), []).append(run)

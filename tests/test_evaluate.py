@@ -118,7 +118,11 @@ def test_existing_results_are_kept_unless_forced(experiment, tmp_path):
     with pytest.raises(FlSaliencyError, match="already holds results.json; pass --force"):
         evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20), echo=lambda s: None)
     assert (out / "results.json").read_text() == before
-    evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20, force=True), echo=lambda s: None)
+    (out / "perception.mkv").write_bytes(b"the video of the results replaced below")
+    lines = []
+    evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20, force=True), echo=lines.append)
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "summary.json"]
+    assert "removed the video of the replaced results: perception.mkv" in lines
 
 
 def run_script(*args):

@@ -1,5 +1,8 @@
 import json
 
+import pytest
+
+from fl_saliency.errors import FlSaliencyError
 from fl_saliency.logger import MonitorCSV, ProgressLogger, format_table, read_monitor
 
 KEYS = ("nupdates", "total_timesteps", "policy_loss")
@@ -69,3 +72,23 @@ def test_a_new_run_starts_the_logs_afresh(tmp_path):
     log_updates(tmp_path, [1])
     assert (tmp_path / "logs" / "progress.csv").read_text().splitlines()[1:] == ["1,10,0.01"]
     assert (tmp_path / "logs" / "log.txt").read_text().count("| nupdates ") == 1
+
+
+def test_a_line_cut_by_a_kill_is_dropped_on_resume(tmp_path):
+    log_updates(tmp_path, [1, 2, 3])
+    progress = tmp_path / "logs" / "progress.csv"
+    progress.write_text(progress.read_text() + "1")  # a fourth row, cut by a kill after its first character
+    monitor = tmp_path / "logs" / "0.0.monitor.csv"
+    MonitorCSV(tmp_path / "logs", "BreakoutNoFrameskip-v4", 1).close()
+    monitor.write_text(monitor.read_text() + "3.0,200,1.5\n4.0,2")
+    log_updates(tmp_path, [4], resume_after=30)
+    assert [row.split(",")[0] for row in progress.read_text().splitlines()[1:]] == ["1", "2", "3", "4"]
+    MonitorCSV(tmp_path / "logs", "BreakoutNoFrameskip-v4", 1, append=True).close()
+    assert read_monitor(monitor)[1] == [{"r": 3.0, "l": 200, "t": 1.5}]
+
+
+def test_an_unreadable_progress_csv_is_one_line(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "progress.csv").write_text("nupdates,total_timesteps\nabc,xyz\n")
+    with pytest.raises(FlSaliencyError, match=r"progress.csv is not a progress.csv of fl-saliency"):
+        log_updates(tmp_path, [1], resume_after=10)

@@ -134,10 +134,17 @@ def test_sweep_settings_are_checked_before_ray_starts(tmp_path):
     assert not (tmp_path / "sweep").exists()  # nothing started
 
 
+def one_run_sweep(root):
+    run = root / "Breakout.cnn" / "01"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"network": "cnn", "env_name": "BreakoutNoFrameskip-v4"}))
+    return root
+
+
 def test_report_into_a_file_is_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
-    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(tmp_path), "--output-dir",
-                             str(tmp_path / "file")], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(one_run_sweep(tmp_path / "sweep")),
+                             "--output-dir", str(tmp_path / "file")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         f"fl-saliency: error: output folder {tmp_path / 'file'} is a file (or lies under one); name a folder"]
 
@@ -150,10 +157,7 @@ def test_report_onto_a_full_disk_is_one_line(tmp_path, small_disk):
                 f.flush()
         except OSError:
             pass
-    run = tmp_path / "sweep" / "Breakout.cnn" / "01"
-    run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"network": "cnn", "env_name": "BreakoutNoFrameskip-v4"}))
-    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(tmp_path / "sweep"),
+    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(one_run_sweep(tmp_path / "sweep")),
                              "--output-dir", str(small_disk / "r")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "fl-saliency: error: no space left on the device; free space and run the command again"], result.stderr
