@@ -211,7 +211,7 @@ def test_stopped_evaluation_leaves_no_partial_files(experiment, tmp_path, signum
     proc = subprocess.Popen([sys.executable, str(ROOT / "run_baselines.py"), "--experiment-dir", str(experiment),
                              "--output-dir", str(out), "--num-env", "2", "--evals-per-env", "1000", "--raw-obs",
                              "--device", "cpu"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
+    deadline = time.time() + 120
     while not list(out.glob(".perception.*.tmp/maps.f16")):  # recording
         assert time.time() < deadline and proc.poll() is None, "the evaluation never started recording"
         time.sleep(0.05)
