@@ -52,19 +52,20 @@ class Job:
     def name(self) -> str:
         return f"{self.game}.{self.network}/{self.seed:02d}"
 
-    def train_settings(self, resume: bool = False):
+    def train_settings(self, resume: bool = False, force: bool = False):
         from fl_saliency.train import TrainSettings
 
         return TrainSettings(output_dir=self.folder, network=self.network, env_name=f"{self.game}NoFrameskip-v4",
                              train_seed=self.seed, num_timesteps=self.num_timesteps, ppo=self.ppo,
                              env_backend=self.env_backend, env_workers=self.cpus, precision=self.precision,
-                             device=self.device, resume=resume)
+                             device=self.device, resume=resume, force=force)
 
 
 def run_job(job: Job) -> dict:
     """Train, evaluate and score one job, skipping finished stages; never raises."""
     from fl_saliency.atari_head.benchmark import SALIENCY_FILE, SaliencySettings, run_benchmark
     from fl_saliency.evaluate import RESULTS_FILE, EvalSettings, evaluate
+    from fl_saliency.checkpoint import MODEL_FILE
     from fl_saliency.train import CHECKPOINT_FILE, load_checkpoint, train
 
     start = time.perf_counter()
@@ -77,7 +78,9 @@ def run_job(job: Job) -> dict:
         finished = checkpoint.exists() and load_checkpoint(checkpoint)["update"] >= n_updates
         if not finished:
             resume = checkpoint.exists()
-            train(job.train_settings(resume), echo=quiet)
+            # Killed before its first save: nothing to keep (a model.pkl without a checkpoint is not ours to delete).
+            start_over = not resume and not (folder / MODEL_FILE).exists()
+            train(job.train_settings(resume, force=start_over), echo=quiet)
             done.append("resumed training" if resume else "trained")
         if job.evaluate and not (folder / RESULTS_FILE).exists():
             num_env, evals_per_env = job.evaluate

@@ -162,3 +162,20 @@ def test_report_onto_a_full_disk_is_one_line(tmp_path, small_disk):
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "fl-saliency: error: no space left on the device; free space and run the command again"], result.stderr
     assert list((small_disk / "r").iterdir()) == []
+
+
+def test_a_job_killed_before_its_first_checkpoint_starts_over(tmp_path):
+    job = Job("Breakout", "cnn", 1, 2 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    (job.folder / "logs").mkdir(parents=True)
+    (job.folder / "config.json").write_text("{}")
+    (job.folder / "logs" / "progress.csv").write_text("nupdates\n")
+    result = run_job(job)
+    assert result["status"] == "done" and result["message"] == "trained", result
+    assert load_checkpoint(job.folder / "checkpoint.pt")["update"] == 2
+    # A model.pkl without a checkpoint (the paper's released runs) is never deleted: the job fails instead.
+    other = Job("Breakout", "cnn", 2, 2 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    other.folder.mkdir(parents=True)
+    (other.folder / "model.pkl").write_bytes(b"released weights")
+    result = run_job(other)
+    assert result["status"] == "failed" and "already holds a run (model.pkl)" in result["message"]
+    assert (other.folder / "model.pkl").read_bytes() == b"released weights"
