@@ -297,14 +297,25 @@ def main(argv: list[str] | None = None, command: str | None = None, prog: str | 
         prog = "fl-saliency"
         parser = build_parser(argv)
     args = parser.parse_args(argv)
+    from fl_saliency.stopping import interrupt_on_stop_signals
+
     try:
-        args.run(args)
+        with interrupt_on_stop_signals():  # SIGTERM as Ctrl-C: every command's cleanup runs
+            args.run(args)
     except FlSaliencyError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        from fl_saliency.io import is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        print(f"{prog}: error: no space left on the device{f' of {exc.filename}' if exc.filename else ''}; "
+              f"free space and run the command again", file=sys.stderr)
+        return 2
     return 0
 
 

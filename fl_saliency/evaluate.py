@@ -19,9 +19,10 @@ from fl_saliency.checkpoint import load_model
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.errors import FlSaliencyError
-from fl_saliency.io import atomic_write_json
+from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write_json, ensure_output_dir, remove_matching
 from fl_saliency.ppo import autocast, inference_threads, precision_setting, sample_actions
 from fl_saliency.settings import check_settings, setting
+from fl_saliency.stopping import interrupt_on_stop_signals
 from fl_saliency.video import CODECS
 
 RESULTS_FILE = "results.json"
@@ -99,43 +100,28 @@ def value_statistics(values: list[float]) -> dict:
             "min": float(r.min()), "max": float(r.max())}
 
 
-def check_output_dir(settings: EvalSettings) -> None:
+def prepare_output_dir(settings: EvalSettings, echo=print) -> None:
+    """Refuse to overwrite results unless told; remove what a killed evaluation left half-written."""
     out = settings.output_dir
-    if (out / RESULTS_FILE).exists() and not settings.force:
+    if (out / RESULTS_FILE).is_file() and not settings.force:
         raise FlSaliencyError(f"{out} already holds {RESULTS_FILE}; pass --force to overwrite it")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FlSaliencyError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
+    ensure_output_dir(out)
+    leftovers = remove_matching(out, TEMPORARY_PATTERNS)
+    if leftovers:
+        echo(f"removed the unfinished files of an interrupted run from {out}: {', '.join(leftovers)}")
 
 
 def evaluate(settings: EvalSettings, echo=print) -> dict:
-    """Run the evaluation; writes results.json, summary.json (and the video) and returns the summary."""
+    """Run the evaluation; writes results.json, summary.json (and the videos) and returns the summary."""
     device = resolve_device(settings.device)
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
-    check_output_dir(settings)
+    prepare_output_dir(settings, echo)
     screens = settings.raw_obs or settings.video_recorder
     backend = "baselines" if screens else settings.env_backend  # only that chain has RGB screens
-    envs = make_pipelined_vec_env(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
-                                  workers=settings.env_workers, max_eplen=settings.max_eplen,
-                                  keep_rgb=screens, breakout_infinite=settings.breakout_infinite)
-    recorder = None
-    if settings.video:
-        from fl_saliency.video import PerceptionRecorder
-
-        shown = [settings.video_env] if settings.video_env is not None else list(range(settings.num_env))
-        recorder = PerceptionRecorder(settings.output_dir / f"perception.{settings.video_format}", model.geometry,
-                                      shown, settings.raw_obs, settings.processed_obs, settings.video_format)
-    gameplay = None
-    if settings.video_recorder:
-        from fl_saliency.gameplay_video import VIDEOS_DIR, GameplayRecorder
-
-        gameplay = GameplayRecorder(settings.output_dir / VIDEOS_DIR, settings.max_eplen)
     torch.manual_seed(settings.eval_seed)
     log = EpisodeLog(settings.evals_per_env, [[] for _ in range(settings.num_env)], np.zeros(settings.num_env, np.int64))
     total = settings.num_env * settings.evals_per_env
-    bar = tqdm(total=total, unit="episode", disable=None if settings.progress else True, dynamic_ncols=True)
 
     def act(obs: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
         with torch.no_grad(), autocast(device, settings.precision):
@@ -144,75 +130,114 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         actions = logits.argmax(1) if settings.deterministic else sample_actions(logits)[0]
         return actions.cpu().numpy(), attention
 
-    # The groups take turns: the network acts for one while the other's environments step.
-    steps = 0
-    try:
-        with inference_threads(device):
-            obs = envs.reset()
-            rgb = np.stack([info["rgb"] for info in envs.reset_infos]) if screens else None
-            if gameplay:
-                gameplay.reset(rgb)
-            attention = torch.empty(0)
-            for ranks in envs.turns:
-                actions, group_attention = act(obs[ranks])
-                attention = torch.cat([attention, group_attention]) if len(attention) else group_attention
-                envs.step_async(actions)
-            t_start = time.perf_counter()  # playing time, without starting the environments
-            while True:
-                if recorder:
-                    recorder.add(attention, obs, rgb, log.finished)
-                counted_before = int(np.minimum(log.done_per_env, settings.evals_per_env).sum())
-                for ranks in envs.turns:
-                    obs[ranks], _, _, infos = envs.step_wait()
-                    if screens:
-                        rgb[ranks] = np.stack([info["rgb"] for info in infos])
-                    for rank, info in enumerate(infos, start=ranks.start):
-                        if "episode" in info:
-                            log.add(rank, info["episode"])
-                    actions, attention[ranks] = act(obs[ranks])
-                    envs.step_async(actions)
-                steps += 1
-                if gameplay:
-                    gameplay.step(rgb)
-                bar.update(int(np.minimum(log.done_per_env, settings.evals_per_env).sum()) - counted_before)
-                if log.finished.all():
-                    for _ in envs.turns:
-                        envs.step_wait()  # the one step started beyond the end
-                    break
-        t_played = time.perf_counter() - t_start
-        video_path = recorder.finish() if recorder else None
-        gameplay_videos = gameplay.close() if gameplay else []
-    except BaseException:
-        if recorder:
-            recorder.abort()
-        if gameplay:
-            gameplay.abort()
-        raise
-    finally:
-        bar.close()
-        envs.close()
+    steps, recorder, gameplay, video_path, gameplay_videos, video_error = 0, None, None, None, [], None
+    with interrupt_on_stop_signals():
+        envs = make_pipelined_vec_env(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
+                                      workers=settings.env_workers, max_eplen=settings.max_eplen,
+                                      keep_rgb=screens, breakout_infinite=settings.breakout_infinite)
+        bar = tqdm(total=total, unit="episode", disable=None if settings.progress else True, dynamic_ncols=True)
+        try:
+            if settings.video:
+                from fl_saliency.video import PerceptionRecorder
 
-    results = log.results()
-    atomic_write_json(results, settings.output_dir / RESULTS_FILE)
-    summary = {
-        "experiment_dir": str(settings.experiment_dir),
-        "network": experiment.network,
-        "env_name": experiment.env_name,
-        "rewards": value_statistics(results["rewards"]),
-        "lengths": value_statistics(results["lengths"]),
-        "agent_steps": steps,
-        "seconds": t_played,
-        "settings": {
-            "num_env": settings.num_env, "evals_per_env": settings.evals_per_env, "eval_seed": settings.eval_seed,
-            "max_eplen": settings.max_eplen, "deterministic": settings.deterministic, "env_backend": backend,
-            "breakout_infinite": settings.breakout_infinite, "precision": settings.precision,
-        },
-        "video": str(video_path) if video_path else None,
-        "gameplay_videos": [str(p) for p in gameplay_videos],
-    }
-    atomic_write_json(summary, settings.output_dir / SUMMARY_FILE)
+                shown = [settings.video_env] if settings.video_env is not None else list(range(settings.num_env))
+                recorder = PerceptionRecorder(settings.output_dir / f"perception.{settings.video_format}",
+                                              model.geometry, shown, settings.raw_obs, settings.processed_obs,
+                                              settings.video_format)
+            if settings.video_recorder:
+                from fl_saliency.gameplay_video import VIDEOS_DIR, GameplayRecorder
+
+                gameplay = GameplayRecorder(settings.output_dir / VIDEOS_DIR, settings.max_eplen)
+            # The groups take turns: the network acts for one while the other's environments step.
+            with inference_threads(device):
+                obs = envs.reset()
+                rgb = np.stack([info["rgb"] for info in envs.reset_infos]) if screens else None
+                if gameplay:
+                    gameplay.reset(rgb)
+                attention = torch.empty(0)
+                for ranks in envs.turns:
+                    actions, group_attention = act(obs[ranks])
+                    attention = torch.cat([attention, group_attention]) if len(attention) else group_attention
+                    envs.step_async(actions)
+                t_start = time.perf_counter()  # playing time, without starting the environments
+                while True:
+                    if recorder:
+                        try:
+                            recorder.add(attention, obs, rgb, log.finished)
+                        except OSError as exc:  # a full disk: the games go on, their results matter more
+                            recorder.abort()
+                            recorder, video_error = None, exc
+                    counted_before = int(np.minimum(log.done_per_env, settings.evals_per_env).sum())
+                    for ranks in envs.turns:
+                        obs[ranks], _, _, infos = envs.step_wait()
+                        if screens:
+                            rgb[ranks] = np.stack([info["rgb"] for info in infos])
+                        for rank, info in enumerate(infos, start=ranks.start):
+                            if "episode" in info:
+                                log.add(rank, info["episode"])
+                        actions, attention[ranks] = act(obs[ranks])
+                        envs.step_async(actions)
+                    steps += 1
+                    if gameplay:
+                        try:
+                            gameplay.step(rgb)
+                        except OSError as exc:
+                            gameplay.abort()
+                            gameplay, video_error = None, exc
+                    bar.update(int(np.minimum(log.done_per_env, settings.evals_per_env).sum()) - counted_before)
+                    if log.finished.all():
+                        for _ in envs.turns:
+                            envs.step_wait()  # the one step started beyond the end
+                        break
+            t_played = time.perf_counter() - t_start
+        except BaseException:
+            if recorder:
+                recorder.abort()
+            if gameplay:
+                gameplay.abort()
+            raise
+        finally:
+            bar.close()
+            envs.close()
+
+        # The results first: a video that fails (a full disk) must not cost the games.
+        results = log.results()
+        atomic_write_json(results, settings.output_dir / RESULTS_FILE)
+        try:
+            video_path = recorder.finish() if recorder else None
+            gameplay_videos = gameplay.close() if gameplay else []
+        except OSError as exc:
+            video_error = exc
+            if gameplay:
+                gameplay.abort()
+        summary = {
+            "experiment_dir": str(settings.experiment_dir),
+            "network": experiment.network,
+            "env_name": experiment.env_name,
+            "rewards": value_statistics(results["rewards"]),
+            "lengths": value_statistics(results["lengths"]),
+            "agent_steps": steps,
+            "seconds": t_played,
+            "settings": {
+                "num_env": settings.num_env, "evals_per_env": settings.evals_per_env, "eval_seed": settings.eval_seed,
+                "max_eplen": settings.max_eplen, "deterministic": settings.deterministic, "env_backend": backend,
+                "breakout_infinite": settings.breakout_infinite, "precision": settings.precision,
+            },
+            "video": str(video_path) if video_path else None,
+            "gameplay_videos": [str(p) for p in gameplay_videos],
+        }
+        atomic_write_json(summary, settings.output_dir / SUMMARY_FILE)
+    # A video of results replaced (--force) would no longer show them.
+    stale = [path for path in settings.output_dir.glob("perception.*") if path != video_path]
+    for path in stale:
+        path.unlink()
+    if stale:
+        echo(f"removed the video of the replaced results: {', '.join(path.name for path in stale)}")
     r = summary["rewards"]
     echo(f"{experiment.network} on {experiment.env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
          f"(std {r['std']:.1f}, median {r['median']:.1f}, min {r['min']:.0f}, max {r['max']:.0f}); "
          f"results in {settings.output_dir / RESULTS_FILE}" + (f"; video {video_path}" if video_path else ""))
+    if video_error is not None:
+        raise FlSaliencyError(f"the results are written, but not the video: {video_error.strerror or video_error} "
+                              f"(its temporary files are removed)")
     return summary

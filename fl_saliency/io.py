@@ -1,17 +1,26 @@
-"""File I/O helpers: atomic writes (every file a command writes appears whole or not at all), reading ahead."""
+"""File I/O helpers: output folders, atomic writes (every file a command writes appears whole or not at all),
+removing a run's files, reading ahead."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import errno
 import os
 import queue
+import shutil
 import tempfile
 import threading
 from pathlib import Path
 from typing import IO, Iterable, Iterator, TypeVar
 
+from fl_saliency.errors import FlSaliencyError
+
 T = TypeVar("T")
+
+# The names of files (and working folders) while they are written: atomic_write's, the video's; left behind only
+# by a killed process.
+TEMPORARY_PATTERNS = (".*.tmp", ".*.tmp.*")
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -34,6 +43,39 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def ensure_output_dir(path: str | os.PathLike) -> Path:
+    """Create the folder ``path`` if needed and check that files can be written in it (one line if not)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(probe)
+    except (FileExistsError, NotADirectoryError):
+        raise FlSaliencyError(f"output folder {path} is a file (or lies under one); name a folder") from None
+    except OSError as exc:
+        raise FlSaliencyError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def remove_matching(folder: str | os.PathLike, patterns: Iterable[str]) -> list[str]:
+    """Delete the files and folders in ``folder`` whose names match the glob ``patterns``; returns their names."""
+    folder = Path(folder)
+    removed = []
+    for pattern in patterns:
+        for path in sorted(folder.glob(pattern)):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 
 def atomic_write_json(obj, path: str | os.PathLike) -> None:

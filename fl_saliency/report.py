@@ -21,7 +21,7 @@ import numpy as np
 
 from fl_saliency.checkpoint import CheckpointError, load_restricted
 from fl_saliency.errors import FlSaliencyError
-from fl_saliency.io import atomic_write
+from fl_saliency.io import atomic_write, ensure_output_dir
 
 # protocol.md section 6.
 PAPER_TABLE_2 = {"cnn": 1_686_693, "cnn_daqn": 130_726, "cnn_rsppo": 1_720_999, "cnn_sparse_fls": 1_836_710,
@@ -306,8 +306,8 @@ def write_report(root: Path, out: Path | None = None, echo=print) -> Path:
     """
     from fl_saliency.networks import ActorCritic, parameter_count
 
-    out = out or root
     runs = read_sweep(root)
+    out = ensure_output_dir(out or root)
     problems = [problem for run in runs for problem in run.problems]
     for problem in problems:
         echo(f"unreadable, shown as missing: {problem}")

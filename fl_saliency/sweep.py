@@ -21,8 +21,7 @@ from fl_saliency.envs import backend_setting
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings
 from fl_saliency.games import parse_game
-from fl_saliency.networks import check_network_name
-from fl_saliency.ppo import PPOConfig, check_precision, precision_setting
+from fl_saliency.ppo import PPOConfig, precision_setting
 from fl_saliency.settings import check_settings, same_as, setting
 from fl_saliency.train import TrainSettings, check_num_timesteps
 
@@ -58,8 +57,6 @@ class SweepSettings:
     def __post_init__(self):
         check_settings(self)
         check_num_timesteps(self.num_timesteps, self.ppo)
-        if self.saliency is not None and not Path(self.saliency).is_dir():
-            raise FlSaliencyError(f"--saliency {self.saliency}: no such folder")
 
     def jobs(self) -> list["Job"]:
         return plan(self.games, self.networks, self.seeds, self.num_timesteps, self.output_dir, ppo=self.ppo,
@@ -98,10 +95,19 @@ class Job:
     def name(self) -> str:
         return f"{self.game}.{self.network}/{self.seed:02d}"
 
+    def train_settings(self, resume: bool = False, force: bool = False):
+        from fl_saliency.train import TrainSettings
+
+        return TrainSettings(output_dir=self.folder, network=self.network, env_name=f"{self.game}NoFrameskip-v4",
+                             train_seed=self.seed, num_timesteps=self.num_timesteps, ppo=self.ppo,
+                             env_backend=self.env_backend, env_workers=self.cpus, precision=self.precision,
+                             device=self.device, resume=resume, force=force)
+
 
 def run_job(job: Job) -> dict:
     """Train, evaluate and score one job, skipping finished stages; never raises."""
     from fl_saliency.atari_head.benchmark import SALIENCY_FILE, SaliencySettings, run_benchmark
+    from fl_saliency.checkpoint import MODEL_FILE
     from fl_saliency.evaluate import RESULTS_FILE, evaluate
     from fl_saliency.train import CHECKPOINT_FILE, load_checkpoint, train
 
@@ -115,11 +121,9 @@ def run_job(job: Job) -> dict:
         finished = checkpoint.exists() and load_checkpoint(checkpoint)["update"] >= n_updates
         if not finished:
             resume = checkpoint.exists()
-            train(TrainSettings(output_dir=folder, network=job.network, env_name=f"{job.game}NoFrameskip-v4",
-                                train_seed=job.seed, num_timesteps=job.num_timesteps, ppo=job.ppo,
-                                env_backend=job.env_backend, env_workers=job.cpus, precision=job.precision,
-                                device=job.device, resume=resume),
-                  echo=quiet)
+            # Killed before its first save: nothing to keep (a model.pkl without a checkpoint is not ours to delete).
+            start_over = not resume and not (folder / MODEL_FILE).exists()
+            train(job.train_settings(resume, force=start_over), echo=quiet)
             done.append("resumed training" if resume else "trained")
         if job.evaluate and not (folder / RESULTS_FILE).exists():
             num_env, evals_per_env = job.evaluate
@@ -143,12 +147,22 @@ def run_job(job: Job) -> dict:
 
 
 def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps: int, root: Path, **job_options) -> list[Job]:
+    """The jobs of the grid, their settings checked here, before any job (or Ray) starts."""
+    from fl_saliency.train import validate
+
     games = [parse_game(g) for g in games]
-    for network in networks:
-        check_network_name(network)
-    check_precision(job_options.get("precision", "fp32"))
-    return [Job(game, network, seed, num_timesteps, root, **job_options)
+    jobs = [Job(game, network, seed, num_timesteps, root, **job_options)
             for game in games for network in networks for seed in seeds]
+    for job in jobs:
+        validate(job.train_settings())
+    atari_head_dir = job_options.get("atari_head_dir")
+    if atari_head_dir is not None:
+        from fl_saliency.atari_head.dataset import AtariHeadDataset
+
+        dataset = AtariHeadDataset(atari_head_dir)
+        for game in games:
+            dataset.trials(game)
+    return jobs
 
 
 def job_resources(job: Job, gpus_available: bool) -> dict:

@@ -7,9 +7,8 @@ Layout of ``output_dir``: ``config.json``, ``model.pkl`` (Baselines format), ``c
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import signal
+import io
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,15 +24,19 @@ from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import num_actions, parse_game
-from fl_saliency.io import atomic_write
-from fl_saliency.logger import MonitorCSV, ProgressLogger, truncate_progress
+from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write, ensure_output_dir, is_disk_full, remove_matching
+from fl_saliency.logger import MonitorCSV, ProgressLogger
 from fl_saliency.networks import ActorCritic, check_network_name
 from fl_saliency.ppo import (LOSS_NAMES, PPO, AdamState, EpisodeStats, PPOConfig, explained_variance, learning_rate,
                              precision_setting)
 from fl_saliency.settings import check_settings, setting
+from fl_saliency.stopping import StopRequest
 
 CHECKPOINT_FILE = "checkpoint.pt"
-RUN_ENTRIES = (CONFIG_FILE, MODEL_FILE, CHECKPOINT_FILE, "logs", "tb")
+# What the commands write into a run folder (the sweep's layout puts the evaluation and the saliency scores
+# beside the model; evaluate's default output is eval/), and what killed writes leave: --force removes them all.
+RUN_OUTPUTS = (CONFIG_FILE, MODEL_FILE, CHECKPOINT_FILE, "logs", "tb", "results.json", "summary.json", "perception.*",
+               "saliency.*", "trial_*.mp4", "eval", *TEMPORARY_PATTERNS)
 PROGRESS_KEYS = (
     "nupdates", "total_timesteps", "serial_timesteps", "fps", "time_elapsed", "eprewmean", "eplenmean",
     *LOSS_NAMES, "explained_variance",
@@ -71,13 +74,18 @@ class TrainSettings:
         if self.init_from is not None and self.resume:
             raise FlSaliencyError("--init-from starts a new run and --resume continues one: pass one of them")
 
+    @property
+    def n_updates(self) -> int:
+        """Whole updates only, as Baselines (num_timesteps // batch)."""
+        return self.num_timesteps // self.ppo.batch_size
+
     def config(self) -> dict:
-        """What config.json records: enough to resume, evaluate, or compare runs."""
+        """What config.json records: enough to resume, evaluate, or compare runs; the steps that run."""
         return {
             "network": self.network,
             "env_name": self.env_name,
             "train_seed": self.train_seed,
-            "num_timesteps": self.num_timesteps,
+            "num_timesteps": self.n_updates * self.ppo.batch_size,
             "env_backend": self.env_backend,
             "precision": self.precision,
             "save_interval": self.save_interval,
@@ -121,40 +129,81 @@ def read_initialisation(settings: TrainSettings) -> tuple[dict[str, torch.Tensor
     return model.state_dict(), adam_from_baselines(params, model, str(source / MODEL_FILE))
 
 
-def prepare_output_dir(settings: TrainSettings) -> TrainSettings:
+def _flat(config: dict) -> dict:
+    """config.json's settings as flags name them (``ppo.num_envs`` is --num-env)."""
+    flat = {key: value for key, value in config.items() if key not in ("ppo", "fl_saliency_version")}
+    flat.update(config["ppo"])
+    flat["num_env"] = flat.pop("num_envs")
+    return flat
+
+
+def check_config_types(config: dict, path: Path) -> None:
+    """Every setting config.json records has the type of its default (an int also serves as a float)."""
+    defaults = _flat(TrainSettings(output_dir=path.parent).config())
+    for key, value in _flat(config).items():
+        if key not in defaults or defaults[key] is None:
+            continue
+        expected = type(defaults[key])
+        fits = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            fits = True
+        if not fits:
+            raise FlSaliencyError(f"--resume: {path} is not a training config of fl-saliency: {key} is {value!r}, "
+                                  f"not a{'n' if expected is int else ''} {expected.__name__}")
+
+
+def resumed_settings(settings: TrainSettings) -> TrainSettings:
+    """The run's own settings from its config.json; a flag given with another value than the run's is refused."""
+    out = settings.output_dir
+    if not (out / CHECKPOINT_FILE).exists():
+        raise FlSaliencyError(f"--resume: {out} holds no {CHECKPOINT_FILE} to continue from")
+    config = load_config(out / CONFIG_FILE).config
+    try:
+        check_config_types(config, out / CONFIG_FILE)
+        recorded = TrainSettings.from_config(out, config, device=settings.device, env_workers=settings.env_workers,
+                                             resume=True)
+    except (KeyError, TypeError) as exc:
+        raise FlSaliencyError(f"--resume: {out / CONFIG_FILE} is not a training config of fl-saliency ({exc})") from None
+    # Flags left at their defaults are not compared: the command line cannot tell them from unset ones.
+    default = TrainSettings(output_dir=out)
+    given, kept, defaults = _flat(settings.config()), _flat(recorded.config()), _flat(default.config())
+    given_flags = {**given, "num_timesteps": settings.num_timesteps}
+    defaults["num_timesteps"] = default.num_timesteps
+    conflicts = [f"--{key.replace('_', '-')} {given_flags[key]} (the run's is {kept[key]})" for key in given
+                 if given[key] != kept.get(key) and given_flags[key] != defaults[key]]
+    if conflicts:
+        raise FlSaliencyError(f"--resume continues the run in {out} with the settings of its {CONFIG_FILE}; "
+                              f"drop {', '.join(conflicts)}, or start a new run")
+    return recorded
+
+
+def prepare_output_dir(settings: TrainSettings, echo=print) -> TrainSettings:
     """Refuse to overwrite a run unless told; on --resume, the run's own settings win."""
     out = settings.output_dir
-    existing = [name for name in RUN_ENTRIES if (out / name).exists()]
     if settings.resume:
-        if not (out / CHECKPOINT_FILE).exists():
-            raise FlSaliencyError(f"--resume: {out} holds no {CHECKPOINT_FILE} to continue from")
-        config = load_config(out / CONFIG_FILE).config
-        try:
-            return TrainSettings.from_config(out, config, device=settings.device,
-                                             env_workers=settings.env_workers, resume=True)
-        except (KeyError, TypeError) as exc:
-            raise FlSaliencyError(f"--resume: {out / CONFIG_FILE} is not a training config of fl-saliency ({exc})") from None
+        settings = resumed_settings(settings)
+        leftovers = remove_matching(out, TEMPORARY_PATTERNS) + remove_matching(out / "logs", TEMPORARY_PATTERNS)
+        if leftovers:
+            echo(f"removed the unfinished files of the interrupted run from {out}: {', '.join(leftovers)}")
+        return settings
+    existing = sorted({path.name for pattern in RUN_OUTPUTS for path in out.glob(pattern)}) if out.is_dir() else []
     if existing and not settings.force:
         raise FlSaliencyError(
             f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue it or --force to start over"
         )
-    for name in existing:
-        path = out / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_write(out / ".write-test", "w"):
-            pass
-        (out / ".write-test").unlink()
-    except OSError as exc:
-        raise FlSaliencyError(f"cannot write to output folder {out}: {exc.strerror or exc}") from None
+    if existing:
+        echo(f"--force: removed {', '.join(remove_matching(out, RUN_OUTPUTS))} from {out}")
+    ensure_output_dir(out)
     return settings
 
 
 def save_checkpoint(path: Path, ppo: PPO, update: int, stats: EpisodeStats, time_elapsed: float) -> None:
+    # Serialised in memory first: torch.save's own writes turn a full disk into "unexpected pos" RuntimeErrors.
+    buffer = io.BytesIO()
+    torch.save({"update": update, "ppo": ppo.state_dict(), "episodes": stats.state_dict(),
+                "time_elapsed": time_elapsed}, buffer)
     with atomic_write(path, "wb") as f:
-        torch.save({"update": update, "ppo": ppo.state_dict(), "episodes": stats.state_dict(),
-                    "time_elapsed": time_elapsed}, f)
+        f.write(buffer.getbuffer())
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -164,34 +213,24 @@ def load_checkpoint(path: Path) -> dict:
         raise FlSaliencyError(f"{path} is not a readable training checkpoint ({type(exc).__name__})") from None
 
 
-class _StopRequest:
-    """The first Ctrl-C asks to stop after the current update (with a checkpoint); a second one aborts."""
-
-    def __init__(self):
-        self.requested = False
-
-    def __call__(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    @contextlib.contextmanager
-    def installed(self):
-        previous = signal.signal(signal.SIGINT, self)
-        try:
-            yield self
-        finally:
-            signal.signal(signal.SIGINT, previous)
+def _above(bar: tqdm, echo, text: str) -> None:
+    with bar.external_write_mode():
+        echo(text)
 
 
 def train(settings: TrainSettings, echo=print) -> Path:
     """Train (or continue) a run; returns the path of its ``model.pkl``."""
     validate(settings)
     initialisation = read_initialisation(settings) if settings.init_from is not None else None
-    settings = prepare_output_dir(settings)
+    if settings.num_timesteps % settings.ppo.batch_size and not settings.resume:
+        runs = settings.n_updates * settings.ppo.batch_size
+        echo(f"--num-timesteps {settings.num_timesteps} is not a multiple of num_env x nsteps = "
+             f"{settings.ppo.batch_size}: training {runs} steps ({settings.n_updates} updates), as Baselines does; "
+             f"{CONFIG_FILE} records {runs}")
+    settings = prepare_output_dir(settings, echo)
     out, c = settings.output_dir, settings.ppo
     device = resolve_device(settings.device)
-    n_updates = settings.num_timesteps // c.batch_size
+    n_updates = settings.n_updates
 
     checkpoint = load_checkpoint(out / CHECKPOINT_FILE) if settings.resume else None
     start_update = checkpoint["update"] if checkpoint else 0
@@ -224,19 +263,20 @@ def train(settings: TrainSettings, echo=print) -> Path:
         elapsed_before = checkpoint["time_elapsed"]
         # New games on resume, from a seed no other rank of any run starts with.
         env_seed = int(np.random.SeedSequence([settings.train_seed, start_update]).generate_state(1)[0] >> 1)
-        truncate_progress(out / "logs" / "progress.csv", "nupdates", start_update)
 
     env = make_pipelined_vec_env(settings.env_name, c.num_envs, env_seed, backend=settings.env_backend,
                                  workers=settings.env_workers)
     monitor = MonitorCSV(out / "logs", settings.env_name, c.num_envs, append=settings.resume)
-    bar = tqdm(total=n_updates * c.batch_size, initial=start_update * c.batch_size, unit="step", disable=None,
-               dynamic_ncols=True)
-    logger = ProgressLogger(out, PROGRESS_KEYS, step_key="total_timesteps", append=settings.resume,
-                            echo=lambda text: bar.write(text) if not bar.disable else echo(text))
+    # Without a terminal (a job's log file) the bar prints a line every 30 s instead of redrawing.
+    bar = tqdm(total=n_updates * c.batch_size, initial=start_update * c.batch_size, unit="step",
+               dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
+    logger = ProgressLogger(out, PROGRESS_KEYS, step_key="total_timesteps",
+                            resume_after=start_update * c.batch_size if settings.resume else None,
+                            echo=lambda text: _above(bar, echo, text))
     t_first = time.perf_counter() - elapsed_before
-    update = start_update
+    update = saved = start_update
     try:
-        with _StopRequest().installed() as stop:
+        with StopRequest().installed() as stop:
             obs, dones = env.reset(), np.zeros(c.num_envs, bool)
             for update in range(start_update + 1, n_updates + 1):
                 t_start = time.perf_counter()
@@ -261,10 +301,17 @@ def train(settings: TrainSettings, echo=print) -> Path:
                 if update % settings.save_interval == 0 or update == n_updates or stop.requested:
                     save_model(ppo.model, out / MODEL_FILE, ppo.adam_state())
                     save_checkpoint(out / CHECKPOINT_FILE, ppo, update, stats, time.perf_counter() - t_first)
+                    saved = update
                 if stop.requested and update < n_updates:
                     raise FlSaliencyError(
                         f"interrupted after update {update}/{n_updates}; checkpoint saved, continue with --resume"
                     )
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        kept = f"the checkpoint of update {saved} is intact" if saved else "no checkpoint was written yet"
+        raise FlSaliencyError(f"no space left on the device of {out} at update {update}/{n_updates}; {kept}: "
+                              f"free space and continue with --resume") from None
     finally:
         bar.close()
         logger.close()

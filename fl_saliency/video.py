@@ -79,9 +79,10 @@ class VideoWriter:
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        self.container.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
+        """Drop the unfinished file; closing may fail again (a full disk), the file goes regardless."""
+        with contextlib.suppress(Exception):
+            self.container.close()
+        self.tmp.unlink(missing_ok=True)
 
 
 def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
@@ -106,7 +107,7 @@ class PerceptionRecorder:
         self.path, self.geometry, self.envs = path, geometry, envs
         self.raw, self.processed, self.fmt = raw, processed, fmt
         self.tile_height = (RAW_HEIGHT if raw else 0) + (RAW_WIDTH if processed else 0)
-        self.workdir = tempfile.TemporaryDirectory(dir=path.parent, prefix=".perception-")
+        self.workdir = tempfile.TemporaryDirectory(dir=path.parent, prefix=".perception.", suffix=".tmp")
         self.maps_file = open(Path(self.workdir.name) / "maps.f16", "wb")
         self.maximum = 0.0
         self.map_shape = (len(envs), geometry.grid, geometry.grid)
@@ -133,14 +134,18 @@ class PerceptionRecorder:
         self.frames.write(tile_images(tiles))
 
     def finish(self) -> Path:
-        """Pass 2: overlay the attention, divided by the recording's maximum, and write the video."""
-        self.frames.close()
-        self.maps_file.close()
-        maps_all = np.memmap(self.maps_file.name, dtype=np.float16, mode="r").reshape(-1, *self.map_shape)
-        first = next(read_frames(self.frames.path), None)
-        height, width = (first.shape[:2] if first is not None else (self.tile_height, RAW_WIDTH))
-        writer = VideoWriter(self.path, width, height, self.fmt)
+        """Pass 2: overlay the attention, divided by the recording's maximum, and write the video.
+
+        On any failure (a full disk) nothing is left: neither the video nor the temporary files.
+        """
+        writer = None
         try:
+            self.frames.close()
+            self.maps_file.close()
+            maps_all = np.memmap(self.maps_file.name, dtype=np.float16, mode="r").reshape(-1, *self.map_shape)
+            first = next(read_frames(self.frames.path), None)
+            height, width = (first.shape[:2] if first is not None else (self.tile_height, RAW_WIDTH))
+            writer = VideoWriter(self.path, width, height, self.fmt)
             for step, tiled in enumerate(read_frames(self.frames.path)):
                 rendered = normalise_common_max(
                     render_input(torch.from_numpy(maps_all[step].astype(np.float32)), self.geometry), self.maximum
@@ -148,15 +153,18 @@ class PerceptionRecorder:
                 writer.write(tile_images(self._overlay(self._untile(tiled), rendered)))
             writer.close()
         except BaseException:
-            writer.abort()
+            if writer is not None:
+                writer.abort()
+            self.abort()
             raise
-        finally:
-            self.workdir.cleanup()
+        self.workdir.cleanup()
         return self.path
 
     def abort(self) -> None:
+        """Remove everything the recording wrote so far; safe to call after a failure of any step."""
         self.frames.abort()
-        self.maps_file.close()
+        with contextlib.suppress(OSError):  # flushing the rest of the maps fails again on a full disk
+            self.maps_file.close()
         self.workdir.cleanup()
 
     def _untile(self, tiled: np.ndarray) -> np.ndarray:

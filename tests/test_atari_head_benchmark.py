@@ -292,3 +292,13 @@ def test_a_label_file_error_is_said_once(dataset, tmp_path):
     assert str(e.value) == "no trial could be scored: all 2 skipped"
     assert len(lines) == 2 and all(line.startswith("skipped trial 90") for line in lines)
     assert all(line.count("header") == 1 and line.count("trial 90") == 1 for line in lines)
+
+
+def test_output_dir_that_is_a_file_is_one_line(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp")
+    (tmp_path / "file").write_text("not a folder")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),
+                             "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "file")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"benchmark_atari_head.py: error: output folder {tmp_path / 'file'} is a file (or lies under one); name a folder"]

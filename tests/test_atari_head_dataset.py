@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-import numpy as np
 import pytest
 
 from atari_head_files import label_text, write_release2_trial

@@ -5,10 +5,9 @@ from __future__ import annotations
 import tarfile
 import zipfile
 
-import numpy as np
 import pytest
 
-from atari_head_files import R4_HEADER, assert_frames, drawn_frame, label_text, png, tar_bytes, write_release2_trial
+from atari_head_files import R4_HEADER, assert_frames, drawn_frame, label_text, tar_bytes, write_release2_trial
 from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError
 from fl_saliency.atari_head.meta import MetaRow, read_meta
 from fl_saliency.atari_head.sample import make_sample_trial

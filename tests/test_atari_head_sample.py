@@ -12,7 +12,7 @@ import ale_py
 import numpy as np
 import pytest
 
-from atari_head_files import HEADER, R4_HEADER, png
+from atari_head_files import HEADER, R4_HEADER
 from fl_saliency.atari_head.dataset import AtariHeadDataset
 from fl_saliency.atari_head.sample import make_sample_trial
 from fl_saliency.cli import main

@@ -1,6 +1,8 @@
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import joblib
@@ -13,8 +15,8 @@ from fl_saliency.envs.breakout_infinite import breakout_score, set_breakout_scor
 from fl_saliency.envs.emulator import AtariEmulator
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings, evaluate
-from fl_saliency.networks import ActorCritic, SPARSE_GEOMETRY
-from fl_saliency.video import PerceptionRecorder, read_frames, tile_images
+from fl_saliency.networks import ActorCritic
+from fl_saliency.video import read_frames
 from numpy_reference import random_baselines_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,50 +102,6 @@ def test_single_env_video_in_mp4(experiment, tmp_path):
     assert len(frames) == summary["agent_steps"] and frames[0].shape == (160, 160, 3)
 
 
-def test_recorder_overlays_attention_on_one_common_scale(tmp_path):
-    recorder = PerceptionRecorder(tmp_path / "v.mkv", SPARSE_GEOMETRY, [0], raw=True, processed=False)
-    black = np.zeros((1, 210, 160, 3), np.uint8)
-    obs = np.zeros((1, 4, 84, 84), np.uint8)
-    for value in (1.0, 2.0):  # one cell (3, 3) lit; the second step holds the recording's maximum
-        attention = torch.zeros(1, 7, 7)
-        attention[0, 3, 3] = value
-        recorder.add(attention, obs, black, np.zeros(1, bool))
-    recorder.finish()
-    first, second = list(read_frames(tmp_path / "v.mkv"))
-    # The cell covers input rows/cols 24..59 of 84, i.e. about rows 60..147 and cols 46..112 of the screen.
-    centre = (105, 80)
-    # JET at 1.0 is pure dark red (128, 0, 0); blended over black with weight 0.6 -> 77.
-    assert tuple(second[centre]) == (77, 0, 0)
-    assert first[centre][0] != 77 and first[centre].max() > 0  # half the maximum: a different colour
-    assert second[5, 5].max() == 0 and first[5, 5].max() == 0  # no attention, frame untouched
-
-
-def test_recorder_maximum_runs_over_every_environment_shown_or_not(tmp_path):
-    """As the original: environment 1 is not shown but its attention (2.0) sets the scale, so the shown
-    environment's 1.0 is drawn at half the maximum; environment 2 has finished, so its 4.0 does not count."""
-    def record(path, attention, finished):
-        recorder = PerceptionRecorder(path, SPARSE_GEOMETRY, [0], raw=True, processed=False)
-        recorder.add(attention, np.zeros((3, 4, 84, 84), np.uint8), np.zeros((3, 210, 160, 3), np.uint8), finished)
-        recorder.finish()
-        return next(read_frames(path))[105, 80]
-
-    attention = torch.zeros(3, 7, 7)
-    attention[:, 3, 3] = torch.tensor([1.0, 2.0, 4.0])
-    half = record(tmp_path / "a.mkv", attention, np.array([False, False, True]))
-    attention[1, 3, 3] = 1.0
-    full = record(tmp_path / "b.mkv", attention, np.array([False, False, True]))
-    assert tuple(full) == (77, 0, 0)  # 1.0 is the maximum: JET's dark red at weight 0.6
-    assert tuple(half) != tuple(full) and half.max() > 0
-
-
-def test_tile_images_matches_baselines_layout():
-    images = np.arange(3)[:, None, None, None] * np.ones((3, 2, 2, 1), np.int64) + 1
-    tiled = tile_images(images)
-    # 3 images: ceil(sqrt(3)) = 2 rows of 2 columns, the last slot black.
-    assert tiled.shape == (4, 4, 1)
-    assert tiled[0, 0, 0] == 1 and tiled[0, 2, 0] == 2 and tiled[2, 0, 0] == 3 and tiled[2, 2, 0] == 0
-
-
 def test_papers_released_run_format_evaluates(tmp_path):
     folder = tmp_path / "Breakout.cnn_daqn" / "01"
     folder.mkdir(parents=True)
@@ -161,7 +119,11 @@ def test_existing_results_are_kept_unless_forced(experiment, tmp_path):
     with pytest.raises(FlSaliencyError, match="already holds results.json; pass --force"):
         evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20), echo=lambda s: None)
     assert (out / "results.json").read_text() == before
-    evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20, force=True), echo=lambda s: None)
+    (out / "perception.mkv").write_bytes(b"the video of the results replaced below")
+    lines = []
+    evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20, force=True), echo=lines.append)
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "summary.json"]
+    assert "removed the video of the replaced results: perception.mkv" in lines
 
 
 def run_script(*args):
@@ -265,3 +227,46 @@ def test_breakout_infinite_rewrites_the_score_and_keeps_true_points():
 def test_breakout_infinite_is_only_for_breakout():
     with pytest.raises(FlSaliencyError, match="patches Breakout's score"):
         AtariEmulator("Pong", breakout_infinite=True)
+
+
+def test_full_disk_keeps_the_results_and_drops_the_video_in_one_line(experiment, small_disk):
+    out = small_disk / "ev"
+    result = run_script("--experiment-dir", str(experiment), "--output-dir", str(out), "--num-env", "2",
+                        "--max-eplen", "300", "--raw-obs", "--processed-obs", "--device", "cpu")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "run_baselines.py: error: the results are written, but not the video: No space left on device "
+        "(its temporary files are removed)"]
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "summary.json"]
+    assert len(json.loads((out / "results.json").read_text())["rewards"]) == 2
+    assert json.loads((out / "summary.json").read_text())["video"] is None
+
+
+def test_leftovers_of_a_killed_evaluation_are_removed(experiment, tmp_path):
+    out = tmp_path / "e"
+    (out / ".perception.x1y2.tmp").mkdir(parents=True)
+    (out / ".perception.x1y2.tmp" / "maps.f16").write_bytes(b"\0" * 10)
+    (out / ".perception.mkv.tmp.mkv").write_bytes(b"half a video")
+    (out / ".results.json.abc.tmp").write_text("{")
+    lines = []
+    evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20), echo=lines.append)
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "summary.json"]
+    assert lines[0] == (f"removed the unfinished files of an interrupted run from {out}: .perception.x1y2.tmp, "
+                        ".results.json.abc.tmp, .perception.mkv.tmp.mkv")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stopped_evaluation_leaves_no_partial_files(experiment, tmp_path, signum):
+    out = tmp_path / "e"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_baselines.py"), "--experiment-dir", str(experiment),
+                             "--output-dir", str(out), "--num-env", "2", "--evals-per-env", "1000", "--raw-obs",
+                             "--device", "cpu"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(out.glob(".perception.*.tmp/maps.f16")):  # recording
+        assert time.time() < deadline and proc.poll() is None, "the evaluation never started recording"
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and stderr.strip().splitlines() == ["run_baselines.py: interrupted"]
+    assert list(out.iterdir()) == []

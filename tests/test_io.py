@@ -3,7 +3,9 @@ import threading
 
 import pytest
 
-from fl_saliency.io import atomic_write, atomic_write_json, read_ahead
+from fl_saliency.errors import FlSaliencyError
+from fl_saliency.io import (TEMPORARY_PATTERNS, atomic_write, atomic_write_json, ensure_output_dir, read_ahead,
+                            remove_matching)
 
 
 def test_atomic_write_leaves_no_partial_file_on_error(tmp_path):
@@ -54,3 +56,32 @@ def test_read_ahead_stops_its_thread_when_the_consumer_stops_early():
     assert next(stream) == 0
     stream.close()
     assert len(produced) < 100
+
+
+def test_ensure_output_dir_creates_folders_and_refuses_files_in_one_line(tmp_path):
+    assert ensure_output_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
+    assert list((tmp_path / "a" / "b").iterdir()) == []  # the write test leaves nothing
+    (tmp_path / "file").write_text("x")
+    for target in (tmp_path / "file", tmp_path / "file" / "sub"):
+        with pytest.raises(FlSaliencyError, match=r"^output folder .* is a file \(or lies under one\); name a folder$"):
+            ensure_output_dir(target)
+
+
+def test_ensure_output_dir_refuses_a_read_only_folder(tmp_path):
+    if os.geteuid() == 0:
+        target = "/proc/fl-saliency-out"  # root may write anywhere else
+    else:
+        (tmp_path / "locked").mkdir(mode=0o500)
+        target = tmp_path / "locked" / "out"
+    with pytest.raises(FlSaliencyError, match=r"^cannot write to output folder .*: \w"):
+        ensure_output_dir(target)
+
+
+def test_remove_matching_removes_files_and_folders_and_names_them(tmp_path):
+    for name in ("results.json", ".results.json.x1.tmp", ".perception.mkv.tmp.mkv", "keep.txt"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".perception.ab.tmp").mkdir()
+    (tmp_path / ".perception.ab.tmp" / "maps.f16").write_text("x")
+    removed = remove_matching(tmp_path, ("results.json", *TEMPORARY_PATTERNS, "absent.*"))
+    assert removed == ["results.json", ".perception.ab.tmp", ".results.json.x1.tmp", ".perception.mkv.tmp.mkv"]
+    assert os.listdir(tmp_path) == ["keep.txt"]

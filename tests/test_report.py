@@ -194,3 +194,33 @@ def test_progress_csv_as_baselines_writes_it(tmp_path):
     steps, values = read_progress(path)
     assert steps.tolist() == [1024.0, 2048.0, 3072.0]
     np.testing.assert_array_equal(values, [np.nan, 1.5, 2.5])
+
+
+def one_run_sweep(root):
+    run = root / "Breakout.cnn" / "01"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"network": "cnn", "env_name": "BreakoutNoFrameskip-v4"}))
+    return root
+
+
+def test_report_into_a_file_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(one_run_sweep(tmp_path / "sweep")),
+                             "--output-dir", str(tmp_path / "file")], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"fl-saliency: error: output folder {tmp_path / 'file'} is a file (or lies under one); name a folder"]
+
+
+def test_report_onto_a_full_disk_is_one_line(tmp_path, small_disk):
+    with open(small_disk / "filler", "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(one_run_sweep(tmp_path / "sweep")),
+                             "--output-dir", str(small_disk / "r")], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "fl-saliency: error: no space left on the device; free space and run the command again"], result.stderr
+    assert list((small_disk / "r").iterdir()) == []

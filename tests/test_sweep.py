@@ -84,3 +84,35 @@ def test_jobs_ask_ray_for_the_cpus_their_env_workers_use(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr("fl_saliency.train.train", lambda settings, echo: seen.append(settings.env_workers))
     assert run_job(job)["status"] == "done" and seen == [2]
+
+
+def test_sweep_settings_are_checked_before_ray_starts(tmp_path):
+    def sweep_cli(*args):
+        return subprocess.run([sys.executable, "-m", "fl_saliency.cli", "sweep", "--games", "Breakout", "--networks",
+                               "cnn", "--output-dir", str(tmp_path / "sweep"), *args],
+                              capture_output=True, text=True, cwd=ROOT)
+
+    for args, message in [(["--num-timesteps", "100"], "--num-timesteps 100 is below one update of num_env x nsteps"),
+                          (["--num-timesteps", "2048", "--saliency", str(tmp_path / "no-gaze")],
+                           f"Atari-HEAD folder {tmp_path / 'no-gaze'} does not exist")]:
+        result = sweep_cli(*args)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert message in result.stderr
+    assert not (tmp_path / "sweep").exists()  # nothing started
+
+
+def test_a_job_killed_before_its_first_checkpoint_starts_over(tmp_path):
+    job = Job("Breakout", "cnn", 1, 2 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    (job.folder / "logs").mkdir(parents=True)
+    (job.folder / "config.json").write_text("{}")
+    (job.folder / "logs" / "progress.csv").write_text("nupdates\n")
+    result = run_job(job)
+    assert result["status"] == "done" and result["message"] == "trained", result
+    assert load_checkpoint(job.folder / "checkpoint.pt")["update"] == 2
+    # A model.pkl without a checkpoint (the paper's released runs) is never deleted: the job fails instead.
+    other = Job("Breakout", "cnn", 2, 2 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    other.folder.mkdir(parents=True)
+    (other.folder / "model.pkl").write_bytes(b"released weights")
+    result = run_job(other)
+    assert result["status"] == "failed" and "already holds a run (model.pkl)" in result["message"]
+    assert (other.folder / "model.pkl").read_bytes() == b"released weights"

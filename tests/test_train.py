@@ -1,5 +1,7 @@
+import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from fl_saliency.errors import FlSaliencyError
 from fl_saliency.logger import read_monitor
 from fl_saliency.networks import NETWORKS
 from fl_saliency.ppo import PPOConfig
-from fl_saliency.train import PROGRESS_KEYS, TrainSettings, load_checkpoint, train
+from fl_saliency.train import PROGRESS_KEYS, TrainSettings, load_checkpoint, prepare_output_dir, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--num-env", "2", "--nsteps", "16", "--nminibatches", "2", "--noptepochs", "1"]
@@ -213,7 +215,7 @@ def test_checkpoint_that_does_not_fit_is_one_line(tmp_path):
     torch.save(saved, out / "checkpoint.pt")
     with pytest.raises(FlSaliencyError, match=r"checkpoint.pt does not fit a cnn run of this version: "
                                               r"size mismatch for extractor.fc1.weight") as error:
-        train(tiny_settings(out, updates=2, resume=True), echo=lambda text: None)
+        train(tiny_settings(out, updates=1, resume=True), echo=lambda text: None)
     assert "\n" not in str(error.value)
 
 
@@ -230,3 +232,142 @@ def test_bf16_run_records_its_precision_and_resumes_with_it(tmp_path):
 def test_log_interval_keeps_the_first_and_the_last_update(tmp_path):
     train(tiny_settings(tmp_path / "run", updates=5, log_interval=2), echo=lambda text: None)
     assert [int(r["nupdates"]) for r in read_progress(tmp_path / "run")] == [1, 2, 4, 5]
+
+
+def logged_tables(out):
+    """The nupdates of each table in log.txt, in order."""
+    return [int(line.split("|")[2]) for line in (out / "logs" / "log.txt").read_text().splitlines()
+            if line.startswith("| nupdates ")]
+
+
+def tensorboard_steps(out, tag="nupdates"):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted((out / "tb").glob("events.out.tfevents.*"))
+    assert len(files) == 1, files
+    accumulator = EventAccumulator(str(files[0]), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return [(event.step, event.value) for event in accumulator.Scalars(tag)]
+
+
+def test_sigterm_saves_a_checkpoint_and_the_run_resumes_logging_each_update_once(tmp_path):
+    out = tmp_path / "run"
+    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(30 * 32), "--save-interval", "1000",
+            *TINY]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(out / "logs" / "progress.csv")
+    time.sleep(1.0)
+    proc.terminate()  # SIGTERM to the training process alone, as a scheduler stopping a job
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert stderr.strip().splitlines()[-1].endswith("checkpoint saved, continue with --resume")
+    saved = load_checkpoint(out / "checkpoint.pt")["update"]
+    assert 1 <= saved < 30 and (out / "model.pkl").exists()
+    # The signal came while the update after the last logged one may have run: the logs hold up to the checkpoint.
+    assert logged_tables(out) == [int(r["nupdates"]) for r in read_progress(out)] == list(range(1, saved + 1))
+
+    result = run_script(*args, "--resume")
+    assert result.returncode == 0, result.stderr
+    assert [int(r["nupdates"]) for r in read_progress(out)] == list(range(1, 31))
+    assert logged_tables(out) == list(range(1, 31))
+    assert tensorboard_steps(out) == [(32 * u, float(u)) for u in range(1, 31)]
+
+
+def test_resume_logs_each_update_once_after_a_kill(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_settings(out, updates=4, save_interval=2), echo=lambda text: None)
+    checkpoint = load_checkpoint(out / "checkpoint.pt")
+    checkpoint["update"] = 2  # as if killed during update 4, after the save at update 2
+    torch.save(checkpoint, out / "checkpoint.pt")
+    train(tiny_settings(out, updates=4, resume=True), echo=lambda text: None)
+    assert [int(r["nupdates"]) for r in read_progress(out)] == logged_tables(out) == [1, 2, 3, 4]
+    assert [step for step, _ in tensorboard_steps(out)] == [32, 64, 96, 128]
+
+
+def test_force_removes_every_output_of_the_old_run_and_says_so(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_settings(out, updates=1), echo=lambda text: None)
+    old_outputs = ["results.json", "summary.json", "perception.mkv", "saliency.pkl", "saliency.json", "saliency.csv",
+                   "trial_100.mp4", ".results.json.k3j.tmp"]
+    for name in old_outputs:
+        (out / name).write_text("old")
+    (out / "eval").mkdir()
+    (out / "eval" / "results.json").write_text("old")
+    (out / "notes.txt").write_text("the user's own")
+    with pytest.raises(FlSaliencyError, match=r"already holds a run \(.*results.json.*saliency.pkl"):
+        train(tiny_settings(out, updates=1, network="cnn_daqn"), echo=lambda text: None)
+    lines = []
+    train(tiny_settings(out, updates=1, network="cnn_daqn", force=True), echo=lines.append)
+    removed = lines[0].removeprefix("--force: removed ").removesuffix(f" from {out}").split(", ")
+    assert sorted(removed) == sorted(["config.json", "model.pkl", "checkpoint.pt", "logs", "tb", "eval", *old_outputs])
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "logs", "model.pkl", "notes.txt",
+                                                     "tb"]
+    assert json.loads((out / "config.json").read_text())["network"] == "cnn_daqn"
+
+
+def test_resume_refuses_flags_that_differ_from_the_run(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_settings(out, updates=1, network="cnn_daqn"), echo=lambda text: None)
+    (out / "checkpoint.pt").rename(out / "saved.pt")
+    checkpoint = load_checkpoint(out / "saved.pt")
+    checkpoint["update"] = 0
+    torch.save(checkpoint, out / "checkpoint.pt")
+    for given, message in [(dict(network="cnn"), "drop --network cnn (the run's is cnn_daqn)"),
+                           (dict(updates=3), "drop --num-timesteps 96 (the run's is 32)")]:
+        with pytest.raises(FlSaliencyError, match=re.escape(message)):
+            train(tiny_settings(out, **{"network": "cnn_daqn", "updates": 1, **given}, resume=True),
+                  echo=lambda text: None)
+    # A flag at its default is not compared (it may not have been given): the run's value is kept.
+    settings = tiny_settings(out, network="cnn_sparse_fls", updates=1, resume=True)
+    assert prepare_output_dir(settings).network == "cnn_daqn"
+    settings = dataclasses.replace(settings, num_timesteps=TrainSettings(out).num_timesteps)
+    assert prepare_output_dir(settings).num_timesteps == 32
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["ppo"].update(nsteps="16"), "nsteps is '16', not an int"),
+    (lambda c: c.update(num_timesteps=32.0), "num_timesteps is 32.0, not an int"),
+    (lambda c: c["ppo"].update(lr=[1]), "lr is [1], not a float"),
+    (lambda c: c["ppo"].update(value_clip=1), "value_clip is 1, not a bool"),
+])
+def test_resume_with_edited_config_types_is_one_line(tmp_path, edit, message):
+    out = tmp_path / "run"
+    train(tiny_settings(out, updates=1), echo=lambda text: None)
+    config = json.loads((out / "config.json").read_text())
+    edit(config)
+    (out / "config.json").write_text(json.dumps(config))
+    result = run_script("--output-dir", str(out), "--resume")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "is not a training config of fl-saliency: " + message in result.stderr
+
+
+def test_num_timesteps_not_a_multiple_of_the_batch_records_what_runs(tmp_path):
+    lines = []
+    train(dataclasses.replace(tiny_settings(tmp_path / "run"), num_timesteps=100), echo=lines.append)
+    assert lines[0] == ("--num-timesteps 100 is not a multiple of num_env x nsteps = 32: training 96 steps "
+                        "(3 updates), as Baselines does; config.json records 96")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["num_timesteps"] == 96
+    assert int(read_progress(tmp_path / "run")[-1]["total_timesteps"]) == 96
+
+
+def test_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(tmp_path):
+    from conftest import mounted_tmpfs
+
+    # Sized from a first run: room for one save of cnn_daqn and its logs, and half the checkpoint of a second.
+    probe = tmp_path / "probe"
+    train(tiny_settings(probe, "cnn_daqn", updates=1), echo=lambda text: None)
+    used = sum(p.stat().st_size for p in probe.rglob("*") if p.is_file())
+    model, checkpoint = (probe / "model.pkl").stat().st_size, (probe / "checkpoint.pt").stat().st_size
+    size = used + min(model, checkpoint) // 2 + 64 * 1024  # room for update 1's files, not for a second copy
+    with mounted_tmpfs(tmp_path / "disk", str(size)) as disk:
+        out = disk / "run"
+        args = ["--output-dir", str(out), "--network", "cnn_daqn", "--num-timesteps", str(4 * 32), "--save-interval",
+                "1", "--device", "cpu", *TINY]
+        result = run_script(*args)
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"train_baselines.py: error: no space left on the device of {out} at update 2/4; the checkpoint of update 1 is "
+            "intact: free space and continue with --resume")
+        assert load_checkpoint(out / "checkpoint.pt")["update"] == 1
+        assert not list(out.glob(".*.tmp"))

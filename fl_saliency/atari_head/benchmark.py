@@ -31,7 +31,7 @@ from fl_saliency.checkpoint import load_model
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game
-from fl_saliency.io import atomic_write, atomic_write_json, read_ahead
+from fl_saliency.io import atomic_write, atomic_write_json, ensure_output_dir, read_ahead
 from fl_saliency.networks import ActorCritic
 from fl_saliency.settings import check_settings, setting
 
@@ -224,7 +224,7 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
         trials = [t for t in trials if t.number in settings.trials]
         if not trials:
             raise FlSaliencyError(f"none of trials {settings.trials} is a {experiment.env_name} trial in {settings.atari_head_dir}")
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_output_dir(out)
 
     records, failures = [], {}
     for trial in tqdm(trials, unit="trial", disable=None if settings.progress else True, dynamic_ncols=True):

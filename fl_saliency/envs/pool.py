@@ -57,8 +57,10 @@ def _serve_block(conn: Connection, parent_end: Connection, parent_pid: int, fram
     """Worker process: build an EnvBlock, then answer reset/step/close; frames go into shared memory."""
     _end_with_parent(parent_pid)
     parent_end.close()  # a forked copy would keep the pipe open after the parent's death
-    # Ctrl-C is the training loop's to handle (checkpoint, then stop); workers must outlive it.
+    # Ctrl-C and SIGTERM (sent to the whole process group by a terminal or a scheduler) are the training
+    # loop's to handle (checkpoint, then stop); workers must outlive them. They still end with the parent.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(WORKER_NICENESS)
     try:
         block = EnvBlock(*block_args)
