@@ -15,12 +15,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fl_saliency.checkpoint import load_model
+from fl_saliency.checkpoint import Experiment, load_model
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.games import num_actions
 from fl_saliency.io import atomic_write_json
 from fl_saliency.ppo import autocast, inference_threads, precision_setting, sample_actions
+from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
+                                  repeat_action_probability_setting)
 from fl_saliency.settings import check_settings, setting
 from fl_saliency.video import CODECS
 
@@ -46,6 +49,10 @@ class EvalSettings:
     video_format: str = setting("mkv", choices=tuple(CODECS), help="mkv: lossless FFV1; mp4: H.264")
     video_env: int | None = setting(None, min=0, help="record only this environment instead of all, tiled")
     breakout_infinite: bool = setting(False, help="BreakoutInfinite: bricks respawn after 864")
+    env_name: str | None = setting(None, help="play this environment id and its protocol instead of the run's "
+                                              "(e.g. ALE/Breakout-v5 for a v4 model); same number of actions")
+    repeat_action_probability: float | None = repeat_action_probability_setting()
+    full_action_space: bool = full_action_space_setting()
     env_backend: str = backend_setting()
     env_workers: int | None = workers_setting()
     precision: str = precision_setting()
@@ -62,6 +69,15 @@ class EvalSettings:
     @property
     def video(self) -> bool:
         return self.raw_obs or self.processed_obs
+
+    def protocol(self, experiment: Experiment) -> tuple[str, Protocol]:
+        """The environment id and protocol to play: the run's (config.json), or ``env_name``'s; either with
+        the sticky-action probability or full action set asked for here."""
+        if self.env_name is not None:
+            env_name, protocol = self.env_name, protocol_of(self.env_name)
+        else:
+            env_name, protocol = experiment.env_name, protocol_of_config(experiment.config)
+        return env_name, protocol.overridden(self.repeat_action_probability, self.full_action_space)
 
 
 @dataclass
@@ -111,11 +127,17 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     device = resolve_device(settings.device)
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
+    env_name, protocol = settings.protocol(experiment)
+    if num_actions(env_name, protocol.full_action_space) != model.n_actions:
+        raise FlSaliencyError(f"the model has {model.n_actions} actions but {env_name}"
+                              f"{' with the full action space' if protocol.full_action_space else ''} has "
+                              f"{num_actions(env_name, protocol.full_action_space)}")
     check_output_dir(settings)
     backend = "baselines" if settings.raw_obs else settings.env_backend  # only that chain has RGB screens
-    envs = make_pipelined_vec_env(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
+    envs = make_pipelined_vec_env(env_name, settings.num_env, settings.eval_seed, backend=backend,
                                   workers=settings.env_workers, max_eplen=settings.max_eplen,
-                                  keep_rgb=settings.raw_obs, breakout_infinite=settings.breakout_infinite)
+                                  keep_rgb=settings.raw_obs, breakout_infinite=settings.breakout_infinite,
+                                  protocol=protocol)
     recorder = None
     if settings.video:
         from fl_saliency.video import PerceptionRecorder
@@ -181,7 +203,8 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     summary = {
         "experiment_dir": str(settings.experiment_dir),
         "network": experiment.network,
-        "env_name": experiment.env_name,
+        "env_name": env_name,
+        "protocol": protocol.to_config(),
         "rewards": value_statistics(results["rewards"]),
         "lengths": value_statistics(results["lengths"]),
         "agent_steps": steps,
@@ -195,7 +218,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     }
     atomic_write_json(summary, settings.output_dir / SUMMARY_FILE)
     r = summary["rewards"]
-    echo(f"{experiment.network} on {experiment.env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
+    echo(f"{experiment.network} on {env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
          f"(std {r['std']:.1f}, median {r['median']:.1f}, min {r['min']:.0f}, max {r['max']:.0f}); "
          f"results in {settings.output_dir / RESULTS_FILE}" + (f"; video {video_path}" if video_path else ""))
     return summary

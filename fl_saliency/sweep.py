@@ -20,9 +20,10 @@ from fl_saliency.device import device_setting
 from fl_saliency.envs import backend_setting
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings
-from fl_saliency.games import parse_game
+from fl_saliency.games import parse_env_id, v5_id
 from fl_saliency.networks import check_network_name
 from fl_saliency.ppo import PPOConfig, check_precision, precision_setting
+from fl_saliency.protocol import full_action_space_setting, repeat_action_probability_setting
 from fl_saliency.settings import check_settings, same_as, setting
 from fl_saliency.train import TrainSettings, check_num_timesteps
 
@@ -39,7 +40,7 @@ def parse_evaluate(text: str) -> tuple[int, int]:
 class SweepSettings:
     """The grid to run and how to run each job: the same PPO settings as a training run."""
 
-    games: list[str] = setting(help="comma-separated, e.g. Breakout,MsPacman")
+    games: list[str] = setting(help="comma-separated, e.g. Breakout,MsPacman (v4) or ALE/Breakout-v5,ALE/MsPacman-v5")
     networks: list[str] = setting(help="comma-separated network names")
     output_dir: Path = setting(help="sweep folder: <Game>.<network>/<seed>/ per job")
     seeds: list[int] = setting(default_factory=lambda: [1], min=0, metavar="N,N,...",
@@ -49,6 +50,8 @@ class SweepSettings:
     evaluate: tuple[int, int] | None = setting(None, min=1, metavar="NUM_ENV:EVALS_PER_ENV", parse=parse_evaluate,
                                                help="evaluate each model (paper: 16:512)")
     max_eplen: int | None = same_as(EvalSettings, "max_eplen")
+    repeat_action_probability: float | None = repeat_action_probability_setting()
+    full_action_space: bool = full_action_space_setting()
     saliency: Path | None = setting(None, metavar="ATARI_HEAD_DIR", help="score each model against Atari-HEAD")
     address: str | None = setting(None, help="an existing Ray cluster (default: start Ray locally)")
     env_backend: str = backend_setting()
@@ -64,6 +67,7 @@ class SweepSettings:
     def jobs(self) -> list["Job"]:
         return plan(self.games, self.networks, self.seeds, self.num_timesteps, self.output_dir, ppo=self.ppo,
                     evaluate=self.evaluate, max_eplen=self.max_eplen, atari_head_dir=self.saliency,
+                    repeat_action_probability=self.repeat_action_probability, full_action_space=self.full_action_space,
                     env_backend=self.env_backend, precision=self.precision, device=self.device)
 
 
@@ -79,11 +83,18 @@ class Job:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     evaluate: tuple[int, int] | None = None  # (num_env, evals_per_env)
     max_eplen: int | None = same_as(EvalSettings, "max_eplen")
+    version: str = "v4"  # the protocol: v4 (<Game>NoFrameskip-v4) or v5 (ALE/<Game>-v5)
+    repeat_action_probability: float | None = None  # None: the protocol's
+    full_action_space: bool = False
     video: bool = False  # a perception.mkv (raw and processed) with the evaluation
     atari_head_dir: Path | None = None
     env_backend: str = backend_setting()
     precision: str = precision_setting()
     device: str = device_setting()
+
+    @property
+    def env_name(self) -> str:
+        return v5_id(self.game) if self.version == "v5" else f"{self.game}NoFrameskip-v4"
 
     @property
     def folder(self) -> Path:
@@ -115,8 +126,9 @@ def run_job(job: Job) -> dict:
         finished = checkpoint.exists() and load_checkpoint(checkpoint)["update"] >= n_updates
         if not finished:
             resume = checkpoint.exists()
-            train(TrainSettings(output_dir=folder, network=job.network, env_name=f"{job.game}NoFrameskip-v4",
-                                train_seed=job.seed, num_timesteps=job.num_timesteps, ppo=job.ppo,
+            train(TrainSettings(output_dir=folder, network=job.network, env_name=job.env_name,
+                                repeat_action_probability=job.repeat_action_probability,
+                                full_action_space=job.full_action_space, train_seed=job.seed, num_timesteps=job.num_timesteps, ppo=job.ppo,
                                 env_backend=job.env_backend, env_workers=job.cpus, precision=job.precision,
                                 device=job.device, resume=resume),
                   echo=quiet)
@@ -143,12 +155,18 @@ def run_job(job: Job) -> dict:
 
 
 def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps: int, root: Path, **job_options) -> list[Job]:
-    games = [parse_game(g) for g in games]
+    games = [parse_env_id(g) for g in games]
+    versions = {}
+    for game, version in games:
+        versions.setdefault(game, set()).add(version)
+    repeated = sorted(game for game, seen in versions.items() if len(seen) > 1)
+    if repeated:
+        raise FlSaliencyError(f"--games names {', '.join(repeated)} under two protocols; their runs would share a folder")
     for network in networks:
         check_network_name(network)
     check_precision(job_options.get("precision", "fp32"))
-    return [Job(game, network, seed, num_timesteps, root, **job_options)
-            for game in games for network in networks for seed in seeds]
+    return [Job(game, network, seed, num_timesteps, root, version=version, **job_options)
+            for game, version in games for network in networks for seed in seeds]
 
 
 def job_resources(job: Job, gpus_available: bool) -> dict:
