@@ -214,3 +214,18 @@ def test_scripts_train_and_evaluate_a_v5_run(tmp_path):
     results = json.loads((out / "eval" / "results.json").read_text())
     # Full games of at most 27,000 agent steps (the v5 cap; --max-eplen's default, 108,000, is far above it).
     assert len(results["rewards"]) == 2 and all(0 < length <= 27_000 for length in results["lengths"])
+
+
+def test_sweep_jobs_train_under_the_protocol_of_their_ids(tmp_path, monkeypatch):
+    from fl_saliency.sweep import plan, run_job
+
+    ppo = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)
+    jobs = plan(["ALE/Breakout-v5", "MsPacman"], ["cnn"], [1], 32, tmp_path, ppo=ppo, full_action_space=True)
+    assert [(job.env_name, job.folder.relative_to(tmp_path).as_posix()) for job in jobs] == [
+        ("ALE/Breakout-v5", "Breakout.cnn/01"), ("MsPacmanNoFrameskip-v4", "MsPacman.cnn/01")]
+    seen = []
+    monkeypatch.setattr("fl_saliency.train.train", lambda settings, echo: seen.append(settings.protocol()))
+    assert run_job(jobs[0])["status"] == "done"
+    assert seen == [Protocol("v5", 0.25, True, 108_000)]
+    with pytest.raises(FlSaliencyError, match="^--games names Breakout under two protocols"):
+        plan(["ALE/Breakout-v5", "Breakout"], ["cnn"], [1], 32, tmp_path, ppo=ppo)
