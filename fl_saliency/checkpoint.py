@@ -295,11 +295,12 @@ def save_config(config: dict, path: str | os.PathLike) -> None:
 def read_experiment(experiment_dir: str | os.PathLike) -> tuple[Experiment, dict, ActorCritic]:
     """An experiment folder's config, its ``model.pkl`` dict (ours or the paper's) and its network with those weights."""
     from fl_saliency.games import num_actions
+    from fl_saliency.protocol import protocol_of_config
 
     experiment_dir = Path(experiment_dir)
     experiment = load_config(experiment_dir / CONFIG_FILE)
     params = load_params(experiment_dir / MODEL_FILE)
-    n_actions = num_actions(experiment.env_name)
+    n_actions = num_actions(experiment.env_name, protocol_of_config(experiment.config).full_action_space)
     if n_actions_of(params) != n_actions:
         raise CheckpointError(
             f"{experiment_dir / MODEL_FILE} has {n_actions_of(params)} actions but {experiment.env_name} has {n_actions}"

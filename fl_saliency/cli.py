@@ -35,6 +35,7 @@ def _inspect(args: argparse.Namespace) -> None:
     from fl_saliency import checkpoint
     from fl_saliency.games import num_actions
     from fl_saliency.networks import ActorCritic
+    from fl_saliency.protocol import protocol_of_config
 
     path = Path(args.path)
     model_path = path / checkpoint.MODEL_FILE if path.is_dir() else path
@@ -60,7 +61,7 @@ def _inspect(args: argparse.Namespace) -> None:
         if not matches:
             raise checkpoint.CheckpointError(f"{model_path} matches none of the 15 networks")
         return
-    game_actions = num_actions(experiment.env_name)
+    game_actions = num_actions(experiment.env_name, protocol_of_config(experiment.config).full_action_space)
     if game_actions != n_actions:
         raise checkpoint.CheckpointError(f"{model_path} has {n_actions} actions but {experiment.env_name} has {game_actions}")
     checkpoint.check_params(params, ActorCritic(experiment.network, n_actions, initialise=False), str(model_path))

@@ -15,12 +15,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fl_saliency.checkpoint import load_model
+from fl_saliency.checkpoint import Experiment, load_model
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.games import num_actions
 from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write_json, ensure_output_dir, remove_matching
 from fl_saliency.ppo import autocast, inference_threads, precision_setting, sample_actions
+from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
+                                  repeat_action_probability_setting)
 from fl_saliency.settings import check_settings, setting
 from fl_saliency.stopping import interrupt_on_stop_signals
 from fl_saliency.video import CODECS
@@ -47,6 +50,10 @@ class EvalSettings:
     video_format: str = setting("mkv", choices=tuple(CODECS), help="mkv: lossless FFV1; mp4: H.264")
     video_env: int | None = setting(None, min=0, help="record only this environment instead of all, tiled")
     breakout_infinite: bool = setting(False, help="BreakoutInfinite: bricks respawn after 864")
+    env_name: str | None = setting(None, help="play this environment id and its protocol instead of the run's "
+                                              "(e.g. ALE/Breakout-v5 for a v4 model); same number of actions")
+    repeat_action_probability: float | None = repeat_action_probability_setting()
+    full_action_space: bool = full_action_space_setting()
     env_backend: str = backend_setting()
     env_workers: int | None = workers_setting()
     precision: str = precision_setting()
@@ -66,6 +73,15 @@ class EvalSettings:
     @property
     def video(self) -> bool:
         return self.raw_obs or self.processed_obs
+
+    def protocol(self, experiment: Experiment) -> tuple[str, Protocol]:
+        """The environment id and protocol to play: the run's (config.json), or ``env_name``'s; either with
+        the sticky-action probability or full action set asked for here."""
+        if self.env_name is not None:
+            env_name, protocol = self.env_name, protocol_of(self.env_name)
+        else:
+            env_name, protocol = experiment.env_name, protocol_of_config(experiment.config)
+        return env_name, protocol.overridden(self.repeat_action_probability, self.full_action_space)
 
 
 @dataclass
@@ -116,6 +132,11 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     device = resolve_device(settings.device)
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
+    env_name, protocol = settings.protocol(experiment)
+    if num_actions(env_name, protocol.full_action_space) != model.n_actions:
+        raise FlSaliencyError(f"the model has {model.n_actions} actions but {env_name}"
+                              f"{' with the full action space' if protocol.full_action_space else ''} has "
+                              f"{num_actions(env_name, protocol.full_action_space)}")
     prepare_output_dir(settings, echo)
     screens = settings.raw_obs or settings.video_recorder
     backend = "baselines" if screens else settings.env_backend  # only that chain has RGB screens
@@ -132,9 +153,10 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
 
     steps, recorder, gameplay, video_path, gameplay_videos, video_error = 0, None, None, None, [], None
     with interrupt_on_stop_signals():
-        envs = make_pipelined_vec_env(experiment.env_name, settings.num_env, settings.eval_seed, backend=backend,
+        envs = make_pipelined_vec_env(env_name, settings.num_env, settings.eval_seed, backend=backend,
                                       workers=settings.env_workers, max_eplen=settings.max_eplen,
-                                      keep_rgb=screens, breakout_infinite=settings.breakout_infinite)
+                                      keep_rgb=screens, breakout_infinite=settings.breakout_infinite,
+                                      protocol=protocol)
         bar = tqdm(total=total, unit="episode", disable=None if settings.progress else True, dynamic_ncols=True)
         try:
             if settings.video:
@@ -213,7 +235,8 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         summary = {
             "experiment_dir": str(settings.experiment_dir),
             "network": experiment.network,
-            "env_name": experiment.env_name,
+            "env_name": env_name,
+            "protocol": protocol.to_config(),
             "rewards": value_statistics(results["rewards"]),
             "lengths": value_statistics(results["lengths"]),
             "agent_steps": steps,
@@ -234,7 +257,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     if stale:
         echo(f"removed the video of the replaced results: {', '.join(path.name for path in stale)}")
     r = summary["rewards"]
-    echo(f"{experiment.network} on {experiment.env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
+    echo(f"{experiment.network} on {env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
          f"(std {r['std']:.1f}, median {r['median']:.1f}, min {r['min']:.0f}, max {r['max']:.0f}); "
          f"results in {settings.output_dir / RESULTS_FILE}" + (f"; video {video_path}" if video_path else ""))
     if video_error is not None:

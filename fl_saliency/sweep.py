@@ -20,8 +20,9 @@ from fl_saliency.device import device_setting
 from fl_saliency.envs import backend_setting
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings
-from fl_saliency.games import parse_game
+from fl_saliency.games import parse_env_id, v5_id
 from fl_saliency.ppo import PPOConfig, precision_setting
+from fl_saliency.protocol import full_action_space_setting, repeat_action_probability_setting
 from fl_saliency.settings import check_settings, same_as, setting
 from fl_saliency.train import TrainSettings, check_num_timesteps
 
@@ -38,7 +39,7 @@ def parse_evaluate(text: str) -> tuple[int, int]:
 class SweepSettings:
     """The grid to run and how to run each job: the same PPO settings as a training run."""
 
-    games: list[str] = setting(help="comma-separated, e.g. Breakout,MsPacman")
+    games: list[str] = setting(help="comma-separated, e.g. Breakout,MsPacman (v4) or ALE/Breakout-v5,ALE/MsPacman-v5")
     networks: list[str] = setting(help="comma-separated network names")
     output_dir: Path = setting(help="sweep folder: <Game>.<network>/<seed>/ per job")
     seeds: list[int] = setting(default_factory=lambda: [1], min=0, metavar="N,N,...",
@@ -48,6 +49,8 @@ class SweepSettings:
     evaluate: tuple[int, int] | None = setting(None, min=1, metavar="NUM_ENV:EVALS_PER_ENV", parse=parse_evaluate,
                                                help="evaluate each model (paper: 16:512)")
     max_eplen: int | None = same_as(EvalSettings, "max_eplen")
+    repeat_action_probability: float | None = repeat_action_probability_setting()
+    full_action_space: bool = full_action_space_setting()
     saliency: Path | None = setting(None, metavar="ATARI_HEAD_DIR", help="score each model against Atari-HEAD")
     address: str | None = setting(None, help="an existing Ray cluster (default: start Ray locally)")
     env_backend: str = backend_setting()
@@ -61,6 +64,7 @@ class SweepSettings:
     def jobs(self) -> list["Job"]:
         return plan(self.games, self.networks, self.seeds, self.num_timesteps, self.output_dir, ppo=self.ppo,
                     evaluate=self.evaluate, max_eplen=self.max_eplen, atari_head_dir=self.saliency,
+                    repeat_action_probability=self.repeat_action_probability, full_action_space=self.full_action_space,
                     env_backend=self.env_backend, precision=self.precision, device=self.device)
 
 
@@ -76,11 +80,18 @@ class Job:
     ppo: PPOConfig = field(default_factory=PPOConfig)
     evaluate: tuple[int, int] | None = None  # (num_env, evals_per_env)
     max_eplen: int | None = same_as(EvalSettings, "max_eplen")
+    version: str = "v4"  # the protocol: v4 (<Game>NoFrameskip-v4) or v5 (ALE/<Game>-v5)
+    repeat_action_probability: float | None = None  # None: the protocol's
+    full_action_space: bool = False
     video: bool = False  # a perception.mkv (raw and processed) with the evaluation
     atari_head_dir: Path | None = None
     env_backend: str = backend_setting()
     precision: str = precision_setting()
     device: str = device_setting()
+
+    @property
+    def env_name(self) -> str:
+        return v5_id(self.game) if self.version == "v5" else f"{self.game}NoFrameskip-v4"
 
     @property
     def folder(self) -> Path:
@@ -95,11 +106,10 @@ class Job:
     def name(self) -> str:
         return f"{self.game}.{self.network}/{self.seed:02d}"
 
-    def train_settings(self, resume: bool = False, force: bool = False):
-        from fl_saliency.train import TrainSettings
-
-        return TrainSettings(output_dir=self.folder, network=self.network, env_name=f"{self.game}NoFrameskip-v4",
-                             train_seed=self.seed, num_timesteps=self.num_timesteps, ppo=self.ppo,
+    def train_settings(self, resume: bool = False, force: bool = False) -> TrainSettings:
+        return TrainSettings(output_dir=self.folder, network=self.network, env_name=self.env_name,
+                             repeat_action_probability=self.repeat_action_probability,
+                             full_action_space=self.full_action_space, train_seed=self.seed, num_timesteps=self.num_timesteps, ppo=self.ppo,
                              env_backend=self.env_backend, env_workers=self.cpus, precision=self.precision,
                              device=self.device, resume=resume, force=force)
 
@@ -150,9 +160,15 @@ def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps:
     """The jobs of the grid, their settings checked here, before any job (or Ray) starts."""
     from fl_saliency.train import validate
 
-    games = [parse_game(g) for g in games]
-    jobs = [Job(game, network, seed, num_timesteps, root, **job_options)
-            for game in games for network in networks for seed in seeds]
+    games = [parse_env_id(g) for g in games]
+    versions = {}
+    for game, version in games:
+        versions.setdefault(game, set()).add(version)
+    repeated = sorted(game for game, seen in versions.items() if len(seen) > 1)
+    if repeated:
+        raise FlSaliencyError(f"--games names {', '.join(repeated)} under two protocols; their runs would share a folder")
+    jobs = [Job(game, network, seed, num_timesteps, root, version=version, **job_options)
+            for game, version in games for network in networks for seed in seeds]
     for job in jobs:
         validate(job.train_settings())
     atari_head_dir = job_options.get("atari_head_dir")
@@ -160,7 +176,7 @@ def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps:
         from fl_saliency.atari_head.dataset import AtariHeadDataset
 
         dataset = AtariHeadDataset(atari_head_dir)
-        for game in games:
+        for game in sorted(versions):
             dataset.trials(game)
     return jobs
 

@@ -29,6 +29,8 @@ from fl_saliency.logger import MonitorCSV, ProgressLogger
 from fl_saliency.networks import ActorCritic, check_network_name
 from fl_saliency.ppo import (LOSS_NAMES, PPO, AdamState, EpisodeStats, PPOConfig, explained_variance, learning_rate,
                              precision_setting)
+from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
+                                  repeat_action_probability_setting)
 from fl_saliency.settings import check_settings, setting
 from fl_saliency.stopping import StopRequest
 
@@ -49,7 +51,9 @@ class TrainSettings:
 
     output_dir: Path = setting(help="run folder (logs/, tb/, model.pkl, config.json)")
     network: str = setting("cnn_sparse_fls", help="one of `fl-saliency networks`")
-    env_name: str = setting("BreakoutNoFrameskip-v4", help="gym id or game name")
+    env_name: str = setting("BreakoutNoFrameskip-v4", help="gym id (ALE/<Game>-v5 for the v5 protocol) or game name")
+    repeat_action_probability: float | None = repeat_action_probability_setting()
+    full_action_space: bool = full_action_space_setting()
     train_seed: int = setting(1, min=0, help="env rank r is seeded train_seed + r")
     num_timesteps: int = setting(50_000_000, min=1, help="agent steps (4 emulator frames each)")
     ppo: PPOConfig = field(default_factory=PPOConfig)
@@ -79,11 +83,15 @@ class TrainSettings:
         """Whole updates only, as Baselines (num_timesteps // batch)."""
         return self.num_timesteps // self.ppo.batch_size
 
+    def protocol(self) -> Protocol:
+        return protocol_of(self.env_name, self.repeat_action_probability, self.full_action_space)
+
     def config(self) -> dict:
         """What config.json records: enough to resume, evaluate, or compare runs; the steps that run."""
         return {
             "network": self.network,
             "env_name": self.env_name,
+            "protocol": self.protocol().to_config(),
             "train_seed": self.train_seed,
             "num_timesteps": self.n_updates * self.ppo.batch_size,
             "env_backend": self.env_backend,
@@ -97,7 +105,10 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, output_dir: Path, config: dict, **overrides) -> "TrainSettings":
+        protocol = protocol_of_config(config)
         return cls(output_dir=output_dir, network=config["network"], env_name=config["env_name"],
+                   repeat_action_probability=protocol.repeat_action_probability,
+                   full_action_space=protocol.full_action_space,
                    train_seed=config["train_seed"], num_timesteps=config["num_timesteps"],
                    ppo=PPOConfig(**config["ppo"]), env_backend=config["env_backend"],
                    precision=config.get("precision", "fp32"),
@@ -240,7 +251,7 @@ def train(settings: TrainSettings, echo=print) -> Path:
         save_config(settings.config(), out / CONFIG_FILE)
 
     torch.manual_seed(settings.train_seed)
-    model = ActorCritic(settings.network, num_actions(settings.env_name))
+    model = ActorCritic(settings.network, num_actions(settings.env_name, settings.full_action_space))
     ppo = PPO(model, c, seed=settings.train_seed, device=device, precision=settings.precision)
     if initialisation:
         weights, adam = initialisation
@@ -265,7 +276,7 @@ def train(settings: TrainSettings, echo=print) -> Path:
         env_seed = int(np.random.SeedSequence([settings.train_seed, start_update]).generate_state(1)[0] >> 1)
 
     env = make_pipelined_vec_env(settings.env_name, c.num_envs, env_seed, backend=settings.env_backend,
-                                 workers=settings.env_workers)
+                                 workers=settings.env_workers, protocol=settings.protocol())
     monitor = MonitorCSV(out / "logs", settings.env_name, c.num_envs, append=settings.resume)
     # Without a terminal (a job's log file) the bar prints a line every 30 s instead of redrawing.
     bar = tqdm(total=n_updates * c.batch_size, initial=start_update * c.batch_size, unit="step",

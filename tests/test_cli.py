@@ -35,8 +35,8 @@ def test_unknown_game_is_one_line():
 
 
 def test_other_gym_versions_are_refused_not_silently_changed():
-    # -v0 has sticky actions and Deterministic-v4 a fixed frameskip: not the paper's NoFrameskip-v4.
-    for env_id in ("Breakout-v0", "BreakoutDeterministic-v4", "ALE/Breakout-v5"):
+    # -v0 has sticky actions and Deterministic-v4 a fixed frameskip; v5 is ALE/<Game>-v5 (tests/test_protocol.py).
+    for env_id in ("Breakout-v0", "BreakoutDeterministic-v4", "Breakout-v5", "ALE/Breakout-v4"):
         result = run_cli("networks", "--env-name", env_id)
         assert result.returncode == 2 and "unsupported environment id" in result.stderr, env_id
 

@@ -7,7 +7,7 @@ import pytest
 
 from fl_saliency.envs import make_vec_env
 from fl_saliency.errors import FlSaliencyError
-from fl_saliency.games import PAPER_GAMES, num_actions, parse_game, rom_id
+from fl_saliency.games import PAPER_GAMES, num_actions, parse_env_id, parse_game, rom_id
 
 
 def test_unknown_game_is_a_clear_error():
@@ -37,3 +37,24 @@ def test_rom_ids_and_action_counts_of_the_paper_games():
 def test_other_gym_versions_are_refused():
     with pytest.raises(FlSaliencyError, match="unsupported environment id 'Breakout-v0'"):
         parse_game("Breakout-v0")
+
+
+def test_v5_ids_are_their_game_under_v5():
+    assert parse_env_id("ALE/MsPacman-v5") == ("MsPacman", "v5")
+    assert parse_env_id("SpaceInvadersNoFrameskip-v4") == parse_env_id("SpaceInvaders") == ("SpaceInvaders", "v4")
+    assert {game: num_actions(f"ALE/{game}-v5") for game in PAPER_GAMES} == {
+        "BeamRider": 9, "Breakout": 4, "Enduro": 9, "MsPacman": 9, "Seaquest": 18, "SpaceInvaders": 6}
+    # The full action set is the joystick's 18 positions x fire, whatever the game.
+    assert {num_actions(game, full_action_space=True) for game in PAPER_GAMES} == {18}
+
+
+@pytest.mark.parametrize("env_name, message", [
+    ("Breakout-v5", "unsupported environment id 'Breakout-v5'.*ALE/Breakout-v5"),
+    ("ALE/Breakout-v4", "unsupported environment id 'ALE/Breakout-v4'"),
+    ("ALE/BreakoutNoFrameskip-v5", "unsupported environment id"),
+    ("ALE/Combat-v5", "ale-py registers no ALE/Combat-v5"),
+    ("ALE/Tetris3000-v5", "unknown Atari game 'ALE/Tetris3000-v5'"),
+])
+def test_other_versions_and_unregistered_v5_ids_are_one_line(env_name, message):
+    with pytest.raises(FlSaliencyError, match=message):
+        parse_env_id(env_name)

@@ -1,6 +1,6 @@
 """The ``ale-vector`` backend: ale-py's C++ ``AtariVectorEnv`` completed in Python to Baselines' semantics.
 
-The C++ side runs NoFrameskip-v4 emulation (no sticky actions, minimal action set), frameskip 4
+The C++ side runs the protocol's emulation (v4: no sticky actions, minimal action set), frameskip 4
 with a max over the last two frames, 84x84 grayscale, a 4-frame stack, 0..29 noops at reset and
 a life-loss ``terminated`` without resetting the game. Python adds what the C++ lacks (see
 shared/spec/ale-vector-env.md): telling a life loss from a real game end, the Monitor score,
@@ -15,9 +15,10 @@ import numpy as np
 from fl_saliency.envs.frame_stack import STACK
 from fl_saliency.envs.monitor import EpisodeTally
 from fl_saliency.envs.vec_env import whole
-from fl_saliency.envs.wrappers import FIRE, v4_frame_limit
+from fl_saliency.envs.wrappers import FIRE
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game, rom_id
+from fl_saliency.protocol import Protocol, protocol_of
 
 FRAMESKIP = 4
 
@@ -29,7 +30,8 @@ class AleVectorEnv:
     (the envs whose next action will be replaced by FIRE).
     """
 
-    def __init__(self, env_name: str, num_envs: int, seed: int, max_eplen: int | None = None):
+    def __init__(self, env_name: str, num_envs: int, seed: int, max_eplen: int | None = None,
+                 protocol: Protocol | None = None):
         from ale_py import Action, AtariVectorEnv
 
         game = parse_game(env_name)
@@ -38,15 +40,16 @@ class AleVectorEnv:
         # The C++ counts emulator frames from the end of its reset and truncates at this limit;
         # every step before the last of an episode is exactly FRAMESKIP frames, so max_eplen agent
         # steps map exactly onto FRAMESKIP * max_eplen frames.
-        max_frames = v4_frame_limit(game)
+        protocol = protocol or protocol_of(env_name)
+        max_frames = protocol.max_episode_frames
         if max_eplen is not None:
             max_frames = min(max_frames, FRAMESKIP * max_eplen)
         self.envs = AtariVectorEnv(
             rom_id(game), num_envs,
             batch_size=num_envs,
             max_num_frames_per_episode=max_frames,
-            repeat_action_probability=0.0,  # AtariVectorEnv's default, but make_vec("ALE/...-v5") would use 0.25
-            full_action_space=False,
+            repeat_action_probability=protocol.repeat_action_probability,  # per frame, inside the ALE
+            full_action_space=protocol.full_action_space,
             frameskip=FRAMESKIP, maxpool=True, grayscale=True, img_height=84, img_width=84, stack_num=STACK,
             noop_max=30,
             use_fire_reset=True,

@@ -9,6 +9,7 @@ from fl_saliency.envs.frame_stack import FrameStacker
 from fl_saliency.envs.pool import WorkerPool, env_workers
 from fl_saliency.envs.vec_env import whole
 from fl_saliency.games import num_actions
+from fl_saliency.protocol import Protocol, protocol_of
 
 
 class BaselinesVecEnv:
@@ -18,12 +19,13 @@ class BaselinesVecEnv:
 
     def __init__(self, env_name: str, num_envs: int, seed: int, max_eplen: int | None = None,
                  keep_rgb: bool = False, asynchronous: bool = True, breakout_infinite: bool = False,
-                 workers: int | None = None):
+                 workers: int | None = None, protocol: Protocol | None = None):
+        protocol = protocol or protocol_of(env_name)
         self.num_envs = num_envs
-        self.n_actions = num_actions(env_name)
+        self.n_actions = num_actions(env_name, protocol.full_action_space)
         self.turns = whole(num_envs)
         self.stacker = FrameStacker(num_envs)
-        options = (max_eplen, keep_rgb, breakout_infinite)
+        options = (max_eplen, keep_rgb, breakout_infinite, protocol)
         workers = env_workers(num_envs, workers) if asynchronous and num_envs > 1 else 0
         self.block = None if workers else EnvBlock(env_name, num_envs, seed, *options)
         self.pool = WorkerPool(env_name, num_envs, seed, workers, options) if workers else None

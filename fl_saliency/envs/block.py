@@ -8,6 +8,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from fl_saliency.envs.chain import make_atari_env
+from fl_saliency.protocol import Protocol
 
 
 def _episodes(info: dict) -> tuple[dict | None, np.ndarray | None]:
@@ -42,8 +43,8 @@ class EnvBlock:
     SyncVectorEnv (SAME_STEP autoreset); frames unstacked, infos per environment."""
 
     def __init__(self, env_name: str, num_envs: int, seed: int, max_eplen: int | None = None, keep_rgb: bool = False,
-                 breakout_infinite: bool = False):
-        make = functools.partial(make_atari_env, env_name, max_eplen, keep_rgb, breakout_infinite)
+                 breakout_infinite: bool = False, protocol: Protocol | None = None):
+        make = functools.partial(make_atari_env, env_name, max_eplen, keep_rgb, breakout_infinite, protocol=protocol)
         self.envs = SyncVectorEnv([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
         self.num_envs = num_envs
         self.seed = seed

@@ -1,6 +1,6 @@
 """An optimisation: the innermost four wrappers of the chain fused into one emulator stepper.
 
-``AtariEmulator`` gives frame for frame what MaxAndSkip(NoopReset(V4TimeLimit(ALE))) gives
+``AtariEmulator`` gives frame for frame what MaxAndSkip(NoopReset([V4TimeLimit](ALE))) gives
 (tests/test_emulator.py steps both side by side), but each frame is one call into the ALE:
 no wrapper calls per frame, and the screen is read only for the two frames a step keeps (an
 agent step of the whole chain costs about 12% less).
@@ -14,24 +14,28 @@ import gymnasium as gym
 import numpy as np
 
 from fl_saliency.envs.breakout_infinite import BreakoutInfinite
-from fl_saliency.envs.wrappers import NOOP, check_breakout_infinite, make_ale, max_and_skip, v4_frame_limit
+from fl_saliency.envs.wrappers import NOOP, check_breakout_infinite, make_ale, max_and_skip
+from fl_saliency.protocol import Protocol, protocol_of
 
 
 class AtariEmulator(gym.Wrapper):
-    """gym's <Game>NoFrameskip-v4 under Baselines' NoopReset(30) and MaxAndSkip(4), with the
-    paper's BreakoutInfinite patch after each frame if asked. ``frames`` counts the emulator
-    frames since the game's reset, no-ops included (what gym's v4 TimeLimit counts)."""
+    """The ALE of the protocol (default: gym's <Game>NoFrameskip-v4) under Baselines' NoopReset(30)
+    and MaxAndSkip(4), with the paper's BreakoutInfinite patch after each frame if asked. ``frames``
+    counts the emulator frames since the game's reset, no-ops included (what gym's v4 TimeLimit
+    and the ALE's own v5 frame cap count)."""
 
-    def __init__(self, game: str, breakout_infinite: bool = False, noop_max: int = 30, skip: int = 4):
+    def __init__(self, game: str, breakout_infinite: bool = False, noop_max: int = 30, skip: int = 4,
+                 protocol: Protocol | None = None):
         if breakout_infinite:
             check_breakout_infinite(game)
-        super().__init__(make_ale(game))
+        protocol = protocol or protocol_of(game)
+        super().__init__(make_ale(game, protocol))
         self.ale = self.env.ale
-        self.action_set = self.ale.getMinimalActionSet()
+        self.action_set = self.ale.getLegalActionSet() if protocol.full_action_space else self.ale.getMinimalActionSet()
         self.noop_max = noop_max
         self.skip = skip
         self.buffer = np.zeros((2, *self.env.observation_space.shape), self.env.observation_space.dtype)
-        self.frame_limit = v4_frame_limit(game)
+        self.frame_limit = protocol.max_episode_frames
         self.frames = 0
         self.score_patch = BreakoutInfinite() if breakout_infinite else None
 

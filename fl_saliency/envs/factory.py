@@ -8,6 +8,7 @@ from fl_saliency.envs.pool import env_workers
 from fl_saliency.envs.vec_env import VecEnv, split_evenly
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game
+from fl_saliency.protocol import Protocol
 from fl_saliency.settings import setting
 
 BACKENDS = ("baselines", "ale-vector")
@@ -25,20 +26,22 @@ def workers_setting():
 
 def make_vec_env(env_name: str, num_envs: int, seed: int, backend: str = "baselines", max_eplen: int | None = None,
                  keep_rgb: bool = False, asynchronous: bool = True, breakout_infinite: bool = False,
-                 workers: int | None = None) -> VecEnv:
-    """A vector environment of ``num_envs`` copies of the game, env ``rank`` seeded ``seed + rank``."""
+                 workers: int | None = None, protocol: Protocol | None = None) -> VecEnv:
+    """A vector environment of ``num_envs`` copies of the game, env ``rank`` seeded ``seed + rank``, under
+    ``protocol`` (default: the id's, ``protocol.protocol_of``)."""
     parse_game(env_name)
     if num_envs < 1:
         raise FlSaliencyError(f"--num-env must be at least 1, got {num_envs}")
     if backend == "baselines":
-        return BaselinesVecEnv(env_name, num_envs, seed, max_eplen, keep_rgb, asynchronous, breakout_infinite, workers)
+        return BaselinesVecEnv(env_name, num_envs, seed, max_eplen, keep_rgb, asynchronous, breakout_infinite, workers,
+                               protocol)
     if backend == "ale-vector":
         if keep_rgb or breakout_infinite:
             raise FlSaliencyError("the ale-vector backend gives no RGB screens and no BreakoutInfinite; "
                                   "use --env-backend baselines")
         from fl_saliency.envs.ale_vector import AleVectorEnv
 
-        return AleVectorEnv(env_name, num_envs, seed, max_eplen)
+        return AleVectorEnv(env_name, num_envs, seed, max_eplen, protocol)
     raise FlSaliencyError(f"unknown env backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
 
 

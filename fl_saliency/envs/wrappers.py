@@ -1,7 +1,7 @@
 """The DeepMind Atari wrappers as OpenAI Baselines chains them (protocol.md section 1), in gymnasium.
 
 One class per Baselines wrapper (``baselines/common/atari_wrappers.py``), innermost first:
-ALE with one emulator frame per step and no sticky actions, gym's v4 time limit,
+ALE with one emulator frame per step (the protocol's sticky actions), gym's v4 time limit,
 NoopReset(30), MaxAndSkip(4), [evaluation: TimeLimit(max_eplen)], Monitor, EpisodicLife,
 FireReset, WarpFrame, ClipReward. ``chain.make_atari_env`` assembles them; by default the
 innermost four run fused in ``emulator.AtariEmulator`` (the same frames, faster). Frame
@@ -18,30 +18,30 @@ from gymnasium.wrappers import TimeLimit
 from fl_saliency.envs.monitor import EpisodeTally
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import rom_id
+from fl_saliency.protocol import Protocol, protocol_of
 
 NOOP, FIRE = 0, 1
 FRAME_SIZE = 84
 
 
-def v4_frame_limit(game: str) -> int:
-    """gym's NoFrameskip-v4 registration: max_episode_steps = frameskip x 100,000 (SpaceInvaders' frameskip is 3)."""
-    return 300_000 if game == "SpaceInvaders" else 400_000
-
-
-def make_ale(game: str):
-    """One bare ALE emulator with gym's NoFrameskip-v4 settings: one frame per step, no sticky
-    actions, the minimal action set (without gym's time limit: ``V4TimeLimit`` adds it)."""
+def make_ale(game: str, protocol: Protocol | None = None):
+    """One bare ALE emulator stepping one frame per step with the protocol's sticky actions and action
+    set (default: v4, gym's NoFrameskip-v4 settings). v5's frame cap is the ALE's own, as in ale-py;
+    v4's time limit is gym's (``V4TimeLimit`` adds it)."""
     from ale_py.env import AtariEnv
 
-    return AtariEnv(rom_id(game), frameskip=1, repeat_action_probability=0.0, full_action_space=False)
+    protocol = protocol or protocol_of(game)
+    return AtariEnv(rom_id(game), frameskip=1, repeat_action_probability=protocol.repeat_action_probability,
+                    full_action_space=protocol.full_action_space,
+                    max_num_frames_per_episode=None if protocol.version == "v4" else protocol.max_episode_frames)
 
 
 class V4TimeLimit(TimeLimit):
     """gym's TimeLimit that ``gym.make("<Game>NoFrameskip-v4")`` puts around the emulator
     (``v4_frame_limit`` emulator frames, no-op frames of the reset included)."""
 
-    def __init__(self, env: gym.Env, game: str):
-        super().__init__(env, max_episode_steps=v4_frame_limit(game))
+    def __init__(self, env: gym.Env, frames: int):
+        super().__init__(env, max_episode_steps=frames)
 
 
 def check_breakout_infinite(game: str) -> None:
