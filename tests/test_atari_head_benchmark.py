@@ -281,7 +281,7 @@ def test_score_maps_empty_omap_one_map_and_no_map():
 
 
 def test_unknown_sauc_mode_is_refused_before_anything_runs(tmp_path):
-    with pytest.raises(FlSaliencyError, match="unknown --sauc-mode 'approx'"):
+    with pytest.raises(FlSaliencyError, match="--sauc-mode must be one of: exact, sampled, got 'approx'"):
         run_benchmark(SaliencySettings(tmp_path / "exp", tmp_path / "ah", tmp_path / "out", sauc_mode="approx"))
     assert not (tmp_path / "out").exists()
 

@@ -303,28 +303,13 @@ def _cases(seed, shape=(30, 20)):
     return f, [_smap(rng, shape), _smap(rng, shape, levels=4), _smap(rng, shape) - 0.3]
 
 
-class _MapModel:
-    """A pysaliency model on one stimulus whose saliency map (or log density) is the given map."""
+def _pysaliency_model(array, kind="saliency"):
+    """A pysaliency model whose saliency map (kind "saliency") or log density ("log_density") is ``array``."""
+    import pysaliency
 
-    @staticmethod
-    def saliency(smap):
-        import pysaliency
-
-        class Fixed(pysaliency.SaliencyMapModel):
-            def _saliency_map(self, stimulus):
-                return smap
-
-        return Fixed(caching=False)
-
-    @staticmethod
-    def log_density(log_p):
-        import pysaliency
-
-        class Fixed(pysaliency.Model):
-            def _log_density(self, stimulus):
-                return log_p
-
-        return Fixed(caching=False)
+    base, method = {"saliency": (pysaliency.SaliencyMapModel, "_saliency_map"),
+                    "log_density": (pysaliency.Model, "_log_density")}[kind]
+    return type("Fixed", (base,), {method: lambda self, stimulus: array})(caching=False)
 
 
 def _pysaliency_inputs(f):
@@ -346,11 +331,11 @@ def test_auc_judd_matches_pysaliency(seed, monkeypatch):
     f, maps = _cases(seed)
     stimuli, fixations = _pysaliency_inputs(f)
     for s in maps:
-        ref = _MapModel.saliency(s).AUC_Judd(stimuli, fixations, jitter=False)
+        ref = _pysaliency_model(s).AUC_Judd(stimuli, fixations, jitter=False)
         assert auc_judd(s, f) == pytest.approx(ref, abs=1e-12)
         # pysaliency's default jitter (1e-7 noise) changes nothing on maps without ties
         if np.unique(s).size == s.size:
-            assert auc_judd(s, f) == pytest.approx(_MapModel.saliency(s).AUC_Judd(stimuli, fixations), abs=1e-6)
+            assert auc_judd(s, f) == pytest.approx(_pysaliency_model(s).AUC_Judd(stimuli, fixations), abs=1e-6)
 
 
 def test_auc_judd_by_hand():
@@ -403,9 +388,9 @@ def test_information_gain_matches_pysaliency(seed):
     f, maps = _cases(seed)
     stimuli, fixations = _pysaliency_inputs(f)
     baseline = maps[0]
-    base_model = _MapModel.log_density(np.log(2.2204e-16 + saliency_density(baseline)))
+    base_model = _pysaliency_model(np.log(2.2204e-16 + saliency_density(baseline)), "log_density")
     for s in maps[1:] + [np.zeros(f.shape)]:
-        model = _MapModel.log_density(np.log(2.2204e-16 + saliency_density(s)))
+        model = _pysaliency_model(np.log(2.2204e-16 + saliency_density(s)), "log_density")
         ref = model.information_gain(stimuli, fixations, baseline_model=base_model)
         assert information_gain(s, f, baseline) == pytest.approx(ref, abs=1e-9)
     assert information_gain(baseline, f, baseline) == 0.0
