@@ -170,7 +170,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls) -> None:
             options["required"] = True
         else:
             options["default"] = default
-        if m.get("choices"):
+        if m.get("choices") and kind not in (list, tuple):  # a list's items are checked by parse_value
             options["choices"] = m["choices"]
         else:
             options["type"] = _flag_type(field, hints[field.name])

@@ -115,7 +115,11 @@ def parse_value(field: dataclasses.Field, annotation, text: str):
             raise ValueError(problem)
         return value
     if kind in (list, tuple):
-        return [_parse_one(field, element, item, plural=True) for item in text.split(",")]
+        value = [_parse_one(field, element, item, plural=True) for item in text.split(",")]
+        problem = field.metadata.get("choices") and check_one(field, kind, element, value)
+        if problem:
+            raise ValueError(problem)
+        return value
     return _parse_one(field, kind, text)
 
 

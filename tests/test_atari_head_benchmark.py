@@ -13,8 +13,9 @@ import scipy.stats
 import skimage.transform
 from sklearn.metrics import roc_auc_score
 
-from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark, score_maps
-from fl_saliency.atari_head.metrics import nss, other_maps_for_sauc, shuffled_auc_exact
+from fl_saliency.atari_head.benchmark import METRICS, SaliencySettings, run_benchmark, score_maps
+from fl_saliency.atari_head.metrics import (auc_judd, cc, information_gain, mit_kl_divergence, nss, other_maps_for_sauc,
+                                            shuffled_auc_exact, sim)
 from fl_saliency.atari_head.sample import make_sample_trial
 from fl_saliency.checkpoint import load_restricted
 from fl_saliency.errors import FlSaliencyError
@@ -135,7 +136,8 @@ def test_outputs_summaries_and_a_failing_trial(dataset, tmp_path):
     assert saved["overall"]["nss"]["mean"] == pytest.approx(np.nanmean(nss))
     assert saved["overall"]["nss"]["std"] == pytest.approx(np.nanstd(nss))
     csv_lines = (tmp_path / "out" / "saliency.csv").read_text().splitlines()
-    assert csv_lines[0] == "trial,resolution,metric,mean,std,count" and len(csv_lines) == 1 + 3 + 3
+    assert csv_lines[0] == "trial,resolution,method,metric,mean,std,count,ci_low,ci_high"
+    assert len(csv_lines) == 1 + 2 * 8  # trial 901 and overall, 8 metrics each
     with pytest.raises(FlSaliencyError, match="already holds saliency.pkl"):
         run_benchmark(SaliencySettings(folder, broken, tmp_path / "out", device="cpu"), echo=lambda s: None)
 
@@ -144,7 +146,7 @@ def test_all_zero_attention_is_undefined_never_zero(dataset, tmp_path):
     folder, _ = experiment(tmp_path / "exp", network="cnn")
     summary = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "out", device="cpu"), echo=lambda s: None)
     for metric in ("nss", "kldiv", "sauc"):
-        assert summary["overall"][metric] == {"mean": None, "std": None, "count": 0}
+        assert summary["overall"][metric] == {"mean": None, "std": None, "count": 0, "ci_low": None, "ci_high": None}
     records = load_restricted(tmp_path / "out" / "saliency.pkl", "saliency file")
     assert all(np.isnan(r["metrics"][m]).all() for r in records for m in ("nss", "kldiv", "sauc"))
     assert "NaN" not in (tmp_path / "out" / "saliency.json").read_text()
@@ -223,8 +225,11 @@ def test_score_maps_against_the_references():
 
     exact = score_maps(iter(smaps), gaze, "processed")
     sampled = score_maps(iter(smaps), gaze, "processed", sauc_mode="sampled")
+    with_baseline = score_maps(iter(smaps), gaze, "processed", baseline=smaps[4])
+    assert with_baseline["info_gain"][4] == 0.0 and np.isnan(with_baseline["info_gain"][0])
     for res in (exact, sampled):
-        assert set(res) == {"nss", "kldiv", "sauc"}
+        assert set(res) == set(METRICS)
+        assert np.isnan(res["info_gain"]).all()  # no baseline given
         assert all(v.dtype == np.float64 and v.shape == (k_maps,) for v in res.values())
         assert np.isnan(res["nss"][0]) and np.isnan(res["kldiv"][0]) and np.isnan(res["sauc"][0])
         assert np.isnan(res["nss"][3]) and np.isnan(res["sauc"][3]) and np.isfinite(res["kldiv"][3])
@@ -233,6 +238,11 @@ def test_score_maps_against_the_references():
     for k in range(1, k_maps):
         p = cv2.GaussianBlur(fmaps[k].astype(np.float64), (0, 0), sigmaX=sigma)
         assert exact["kldiv"][k] == pytest.approx(scipy.stats.entropy(p.ravel(), smaps[k].ravel()), rel=1e-12)
+        assert exact["auc_judd"][k] == auc_judd(smaps[k], fmaps[k])
+        assert exact["cc"][k] == cc(smaps[k], fmaps[k], sigma)
+        assert exact["sim"][k] == sim(smaps[k], fmaps[k], sigma)
+        assert exact["mit_kldiv"][k] == mit_kl_divergence(smaps[k], fmaps[k], sigma)
+        assert with_baseline["info_gain"][k] == information_gain(smaps[k], fmaps[k], smaps[4])
         if k == 3:
             continue
         assert exact["nss"][k] == nss(smaps[k], fmaps[k])

@@ -14,12 +14,20 @@ import scipy.stats
 from fl_saliency.atari_head.metrics import (
     SAUC_MODES,
     SHUFFLED_AUC,
+    auc_judd,
+    blur_fixations,
+    bootstrap_ci,
+    cc,
+    information_gain,
     kl_divergence,
+    mit_kl_divergence,
     nanmean_std_count,
     nss,
     other_maps_for_sauc,
     shuffled_auc_exact,
+    saliency_density,
     shuffled_auc_sampled,
+    sim,
 )
 from fl_saliency.errors import FlSaliencyError
 from sauc_reference import ref_auc_shuffled, sklearn_weighted_auc
@@ -281,3 +289,129 @@ def test_exact_sauc_agrees_with_sklearn_on_raw_size_maps():
         s = _smap(rng, (210, 160))
         f, o = _fmap(rng, (210, 160), 15), _omap(rng, (210, 160), 10, 15)
         assert shuffled_auc_exact(s, f, o) == pytest.approx(sklearn_weighted_auc(s, f, o), rel=1e-12)
+
+
+# --------------------------------------------------------------------------- MIT/Tuebingen set vs pysaliency
+
+SEEDS = range(5)
+
+
+def _cases(seed, shape=(30, 20)):
+    """Random maps: smooth, quantised (ties), with negative values; the fixations as counts."""
+    rng = np.random.default_rng(100 + seed)
+    f = _fmap(rng, shape, 25)
+    return f, [_smap(rng, shape), _smap(rng, shape, levels=4), _smap(rng, shape) - 0.3]
+
+
+def _pysaliency_model(array, kind="saliency"):
+    """A pysaliency model whose saliency map (kind "saliency") or log density ("log_density") is ``array``."""
+    import pysaliency
+
+    base, method = {"saliency": (pysaliency.SaliencyMapModel, "_saliency_map"),
+                    "log_density": (pysaliency.Model, "_log_density")}[kind]
+    return type("Fixed", (base,), {method: lambda self, stimulus: array})(caching=False)
+
+
+def _pysaliency_inputs(f):
+    """One stimulus of f's shape and its fixations, a pixel with count c listed c times."""
+    import pysaliency
+
+    ys, xs = np.nonzero(f)
+    reps = f[ys, xs]
+    xs, ys = np.repeat(xs, reps).astype(float), np.repeat(ys, reps).astype(float)
+    stimuli = pysaliency.Stimuli([np.zeros(f.shape + (3,), np.uint8)])
+    return stimuli, pysaliency.Fixations.create_without_history(xs, ys, np.zeros(len(xs), int))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_auc_judd_matches_pysaliency(seed, monkeypatch):
+    pytest.importorskip("pysaliency")
+    # pysaliency 0.2.22's compiled ROC calls numpy.trapz, which NumPy 2.4 removed (trapezoid: same sum)
+    monkeypatch.setattr(np, "trapz", np.trapezoid, raising=False)
+    f, maps = _cases(seed)
+    stimuli, fixations = _pysaliency_inputs(f)
+    for s in maps:
+        ref = _pysaliency_model(s).AUC_Judd(stimuli, fixations, jitter=False)
+        assert auc_judd(s, f) == pytest.approx(ref, abs=1e-12)
+        # pysaliency's default jitter (1e-7 noise) changes nothing on maps without ties
+        if np.unique(s).size == s.size:
+            assert auc_judd(s, f) == pytest.approx(_pysaliency_model(s).AUC_Judd(stimuli, fixations), abs=1e-6)
+
+
+def test_auc_judd_by_hand():
+    s = np.array([[0.0, 1.0], [2.0, 3.0]])
+    # fixation on 3 (top): at theta 3 TPR 1, FPR 0 -> AUC 1; fixation on 0 (bottom) -> AUC 0 + the last step
+    assert auc_judd(s, np.array([[0, 0], [0, 1]])) == 1.0
+    assert auc_judd(s, np.array([[1, 0], [0, 0]])) == 0.5  # one segment from (0, 0) to (1, 1)
+    assert auc_judd(np.ones((3, 3)), np.eye(3, dtype=int)) == 0.5  # a constant map is chance
+    assert np.isnan(auc_judd(s, np.ones((2, 2), int)))  # no unfixated pixel
+    assert np.isnan(auc_judd(s, np.zeros((2, 2), int)))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_cc_sim_mit_kl_match_pysaliency(seed):
+    pm = pytest.importorskip("pysaliency.metrics")
+    f, maps = _cases(seed)
+    p = cv2.GaussianBlur(f.astype(np.float64), (0, 0), sigmaX=1.5)
+    for s in maps:
+        assert cc(s, f, 1.5) == pytest.approx(pm.CC(s, p), abs=1e-12)
+        assert sim(s, f, 1.5) == pytest.approx(pm.SIM(s, p), abs=1e-12)
+        with np.errstate(divide="ignore"):
+            assert mit_kl_divergence(s, f, 1.5) == pytest.approx(pm.MIT_KLDiv(s, p), rel=1e-9, abs=1e-12)
+    assert cc(np.ones(f.shape), f, 1.5) == pm.CC(np.ones(f.shape), p) == 0.0
+
+
+def test_map_metrics_by_hand():
+    s = np.array([[1.0, 3.0], [0.0, 0.0]])
+    f = np.array([[0, 1], [0, 0]])
+    p = blur_fixations(f, 0.3)
+    np.testing.assert_array_equal(saliency_density(s), [[0.25, 0.75], [0.0, 0.0]])
+    np.testing.assert_array_equal(saliency_density(np.zeros((2, 2))), np.full((2, 2), 0.25))
+    q = p / p.sum()
+    assert sim(s, f, 0.3) == pytest.approx(np.minimum(q, [[0.25, 0.75], [0, 0]]).sum(), rel=1e-14)
+    assert cc(s, f, 0.3) == pytest.approx(scipy.stats.pearsonr(s.ravel(), p.ravel())[0], rel=1e-12)
+    assert mit_kl_divergence(s * 7, f, 0.3) == pytest.approx(
+        np.sum(q * np.log(2.2204e-16 + q / (saliency_density(s) + 2.2204e-16))), rel=1e-14)
+    assert mit_kl_divergence(p, f, 0.3) == pytest.approx(0.0, abs=1e-12)  # a perfect map
+    for metric in (cc, sim, mit_kl_divergence):
+        assert np.isnan(metric(s, np.zeros((2, 2), int), 0.3))
+        assert np.isnan(metric(np.array([[np.nan, 1.0], [0, 0]]), f, 0.3))
+        with pytest.raises(FlSaliencyError, match="differ in shape"):
+            metric(s, np.zeros((3, 2), int), 0.3)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_information_gain_matches_pysaliency(seed):
+    """pysaliency's model-based information gain (bits per fixation) with models whose log density
+    is log(eps + the map made a density), the MIT benchmark's InfoGain regularisation."""
+    pytest.importorskip("pysaliency")
+    f, maps = _cases(seed)
+    stimuli, fixations = _pysaliency_inputs(f)
+    baseline = maps[0]
+    base_model = _pysaliency_model(np.log(2.2204e-16 + saliency_density(baseline)), "log_density")
+    for s in maps[1:] + [np.zeros(f.shape)]:
+        model = _pysaliency_model(np.log(2.2204e-16 + saliency_density(s)), "log_density")
+        ref = model.information_gain(stimuli, fixations, baseline_model=base_model)
+        assert information_gain(s, f, baseline) == pytest.approx(ref, abs=1e-9)
+    assert information_gain(baseline, f, baseline) == 0.0
+    # a map that puts all mass on the fixated pixels of a 2-pixel image: 1 bit over uniform
+    assert information_gain(np.array([[1.0, 0.0]]), np.array([[3, 0]]), np.ones((1, 2))) == pytest.approx(1.0)
+    with pytest.raises(FlSaliencyError, match="baseline"):
+        information_gain(baseline, f, np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_bootstrap_ci_matches_scipy(seed):
+    rng = np.random.default_rng(seed)
+    v = rng.normal(1.0, 2.0, 200 + 37 * seed)
+    v[::9] = np.nan  # undefined values are left out
+    defined = v[~np.isnan(v)]
+    for batch in (None, 64):
+        ours = bootstrap_ci(v, seed=seed, batch_rows=batch)
+        ref = scipy.stats.bootstrap((defined,), np.mean, method="percentile", confidence_level=0.95,
+                                    n_resamples=1000, batch=batch or 1000, rng=np.random.default_rng(seed))
+        np.testing.assert_allclose(ours, [ref.confidence_interval.low, ref.confidence_interval.high],
+                                   rtol=0, atol=1e-12)
+    assert bootstrap_ci(v, seed=seed) == bootstrap_ci(v, seed=seed)  # reproducible
+    assert bootstrap_ci(v, seed=seed)[0] < np.mean(defined) < bootstrap_ci(v, seed=seed)[1]
+    assert all(np.isnan(bootstrap_ci([1.0, np.nan])))

@@ -3,9 +3,13 @@
 For each trial of the experiment's game: the trial's frames go through the agent's
 preprocessing, the network gives one attention map per observation it acts on, the maps are
 rendered onto 84x84 and divided by the trial's maximum (resized to 210x160 for the raw
-resolution), and each is scored with NSS, KL and shuffled AUC against the fixations of its
-label rows. Outputs: ``saliency.pkl`` (the original's records), ``saliency.json`` and
-``saliency.csv`` (mean, std and count per metric, per trial and overall).
+resolution), and each is scored against the fixations of its label rows with the original's
+NSS, KL and shuffled AUC and the MIT/Tuebingen set (AUC-Judd, CC, SIM, MIT KL, information gain
+over the game's centre bias). The references of ``references.py`` are scored by the same code.
+Outputs: ``saliency.pkl`` (the original's records: NSS, KL, sAUC of the attention maps),
+``saliency.json`` and ``saliency.csv`` (every metric of the attention and of each reference:
+mean, std, count and a 95% bootstrap confidence interval of the mean over maps, per trial and
+overall).
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fl_saliency.atari_head import metrics
+from fl_saliency.atari_head import metrics, references
 from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError, Trial, check_frame_counts
 from fl_saliency.atari_head.env import agent_observations
-from fl_saliency.atari_head.gaze import ALIGNMENTS, fixation_maps, num_maps, trial_gaze
+from fl_saliency.atari_head.gaze import (ALIGNMENTS, PROCESSED_SHAPE, RAW_SHAPE, fixation_map, num_maps,
+                                        trial_gaze)
 from fl_saliency.atari_head.metrics import SAUC_MODES
+from fl_saliency.atari_head.references import REFERENCES
 from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, render_input, resize
 from fl_saliency.checkpoint import load_model
 from fl_saliency.device import device_setting, resolve_device
@@ -36,7 +42,9 @@ from fl_saliency.networks import ActorCritic
 from fl_saliency.settings import check_settings, setting
 
 SALIENCY_FILE = "saliency.pkl"
-METRICS = ("nss", "kldiv", "sauc")
+ORIGINAL_METRICS = ("nss", "kldiv", "sauc")  # saliency.pkl holds these, as the original
+METRICS = (*ORIGINAL_METRICS, "auc_judd", "cc", "sim", "mit_kldiv", "info_gain")
+CONFIDENCE, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 0.95, 1000, 0
 SIGMA = {"raw": 5.0, "processed": 2.0}
 
 
@@ -59,6 +67,9 @@ class SaliencySettings:
     batch_size: int = setting(64, min=1, help="observations per forward pass of the network")
     device: str = device_setting()
     force: bool = setting(False, help="overwrite a saliency.pkl already in --output-dir")
+    references: list[str] | None = setting(None, choices=REFERENCES, metavar="NAME,NAME,...",
+                                           help="also score these reference maps (comma-separated): "
+                                                + ", ".join(REFERENCES))
 
     def __post_init__(self):
         check_settings(self)
@@ -103,8 +114,9 @@ def saliency_maps(attention: torch.Tensor, model: ActorCritic, peak: float, reso
 
 
 def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, settings: SaliencySettings,
-                device: torch.device) -> dict[str, np.ndarray]:
-    """Per-map NSS, KL and sAUC (float64, NaN where undefined) for one trial.
+                device: torch.device, baseline: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-map metrics (float64, NaN where undefined) of the attention maps of one trial;
+    ``baseline`` the centre bias of the information gain.
 
     Memory stays small however long the trial: the grid maps and gaze samples are kept, while
     full-resolution saliency and fixation maps are made one at a time.
@@ -130,7 +142,7 @@ def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, set
     # A rendered map is finite exactly when its grid map and the trial's peak are.
     finite = torch.isfinite(attention).flatten(1).all(1).numpy() & np.isfinite(peak)
     result = score_maps(saliency_maps(attention, model, peak, settings.resolution), gaze,
-                        settings.resolution, settings.sauc_mode, finite)
+                        settings.resolution, settings.sauc_mode, finite, baseline)
     if settings.video:
         write_trial_video(settings.output_dir / f"trial_{trial.number}.mp4", dataset, trial,
                           saliency_maps(attention, model, peak, "raw"), gaze)
@@ -138,27 +150,34 @@ def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, set
 
 
 def score_maps(smaps: Iterable[np.ndarray], gaze: list[np.ndarray], resolution: str,
-               sauc_mode: str = "exact", finite: Sequence[bool] | None = None) -> dict[str, np.ndarray]:
-    """NSS, KL and sAUC of each of a trial's K saliency maps (float64, NaN where undefined),
-    as the original's benchmark: map k against the fixation map of its gaze samples
-    ``gaze[k]``, its sAUC negatives the fixations of the 10 maps ``other_maps_for_sauc`` draws.
-    ``finite[k]`` False marks a map known to hold a non-finite value: it draws no other maps.
-    The maps are consumed one at a time; a fixation map is built only when needed."""
-    index = 0 if resolution == "raw" else 1
-    fixation_map = lambda samples: fixation_maps(samples)[index]
+               sauc_mode: str = "exact", finite: Sequence[bool] | None = None,
+               baseline: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every metric of ``METRICS`` for each of a trial's K saliency maps (float64, NaN where
+    undefined). NSS, KL and sAUC as the original's benchmark: map k against the fixation map of
+    its gaze samples ``gaze[k]``, its sAUC negatives the fixations of the 10 maps
+    ``other_maps_for_sauc`` draws; the MIT/Tuebingen set against the same fixation map, the
+    information gain over ``baseline`` (NaN without one). ``finite[k]`` False marks a map known
+    to hold a non-finite value: it draws no other maps. The maps are consumed one at a time; a
+    fixation map is built only when needed."""
     finite = np.ones(len(gaze), bool) if finite is None else finite
-    counts = [int(fixation_map(g).sum()) if ok else 0 for g, ok in zip(gaze, finite)]
+    counts = [int(fixation_map(g, resolution).sum()) if ok else 0 for g, ok in zip(gaze, finite)]
     others = metrics.other_maps_for_sauc(counts)
     shuffled_auc, sigma = metrics.SHUFFLED_AUC[sauc_mode], SIGMA[resolution]
     result = {name: np.full(len(gaze), np.nan) for name in METRICS}
     for k, smap in enumerate(smaps):
         if counts[k] == 0:
             continue
-        fmap = fixation_map(gaze[k])
+        fmap = fixation_map(gaze[k], resolution)
         result["nss"][k] = metrics.nss(smap, fmap)
         result["kldiv"][k] = metrics.kl_divergence(smap, fmap, sigma)
+        result["auc_judd"][k] = metrics.auc_judd(smap, fmap)
+        result["cc"][k] = metrics.cc(smap, fmap, sigma)
+        result["sim"][k] = metrics.sim(smap, fmap, sigma)
+        result["mit_kldiv"][k] = metrics.mit_kl_divergence(smap, fmap, sigma)
+        if baseline is not None:
+            result["info_gain"][k] = metrics.information_gain(smap, fmap, baseline)
         if others[k] is not None:  # None: a trial of one map, where the original's sAUC crashed
-            omap = fixation_map(np.concatenate([gaze[j] for j in others[k]]))  # = the sum of their maps
+            omap = fixation_map(np.concatenate([gaze[j] for j in others[k]]), resolution)  # = the sum of their maps
             result["sauc"][k] = shuffled_auc(smap, fmap, omap)
     return result
 
@@ -187,27 +206,83 @@ def write_trial_video(path: Path, dataset: AtariHeadDataset, trial: Trial, smaps
         raise
 
 
-def metric_summary(records: list[dict]) -> dict:
-    """Mean, std and count per metric for each trial and over all maps of all trials (NaN excluded)."""
+def game_gaze_counts(dataset: AtariHeadDataset, trials: Sequence[Trial], resolution: str) -> dict[int, np.ndarray]:
+    """Per trial of the game, the fixation counts of all its gaze samples: what the centre bias
+    is made of. A trial whose labels cannot be read adds nothing (scoring it reports why)."""
+    counts = {}
+    for trial in trials:
+        try:
+            gaze = [g for g in dataset.labels(trial).gaze if len(g)]
+        except DatasetError:
+            continue
+        counts[trial.number] = fixation_map(np.concatenate(gaze) if gaze else np.zeros((0, 2)), resolution)
+    return counts
+
+
+def leave_one_out_center_bias(game_counts: dict[int, np.ndarray], trial_number: int, resolution: str) -> np.ndarray:
+    shape = RAW_SHAPE if resolution == "raw" else PROCESSED_SHAPE
+    others = [c for number, c in game_counts.items() if number != trial_number]
+    return references.center_bias(others, shape, SIGMA[resolution])
+
+
+def score_references(dataset: AtariHeadDataset, trial: Trial, settings: SaliencySettings,
+                     center_bias: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Per reference of ``settings.references``, its per-map metrics on this trial (``score_maps``)."""
+    gaze_per_row = dataset.labels(trial).gaze
+    k_maps = num_maps(len(gaze_per_row))
+    gaze = [trial_gaze(gaze_per_row, k, settings.gaze_alignment) for k in range(k_maps)]
+    sigma = SIGMA[settings.resolution]
+    maps = {
+        "uniform": lambda: references.uniform_maps(k_maps, center_bias.shape, seed=trial.number),
+        "center-bias": lambda: (center_bias for _ in range(k_maps)),
+        "gaze-neighbour": lambda: references.gaze_neighbour_maps(gaze_per_row, k_maps, settings.gaze_alignment,
+                                                                 settings.resolution, sigma),
+    }
+    return {name: score_maps(maps[name](), gaze, settings.resolution, settings.sauc_mode, baseline=center_bias)
+            for name in settings.references or ()}
+
+
+def metric_summary(records: list[dict], confidence_intervals: bool = False) -> dict:
+    """Mean, std and count per metric (those the records hold, in ``METRICS`` order) for each trial
+    and over all maps of all trials (NaN excluded); with ``confidence_intervals`` also the 95%
+    percentile bootstrap interval of the mean over maps (``metrics.bootstrap_ci``, fixed seed)."""
+    names = [m for m in METRICS if records and m in records[0]["metrics"]] or list(ORIGINAL_METRICS)
+
     def stats(values):
         mean, std, count = metrics.nanmean_std_count(values)
         # JSON has no NaN: a metric with no defined value has no mean (null), never 0.
-        return {"mean": mean if count else None, "std": std if count else None, "count": count}
+        out = {"mean": mean if count else None, "std": std if count else None, "count": count}
+        if confidence_intervals:
+            low, high = metrics.bootstrap_ci(values, CONFIDENCE, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
+            out.update(ci_low=None if np.isnan(low) else low, ci_high=None if np.isnan(high) else high)
+        return out
 
-    per_trial = {str(r["trial_number"]): {m: stats(r["metrics"][m]) for m in METRICS} for r in records}
-    overall = {m: stats(np.concatenate([r["metrics"][m] for r in records]) if records else np.zeros(0)) for m in METRICS}
+    per_trial = {str(r["trial_number"]): {m: stats(r["metrics"][m]) for m in names} for r in records}
+    overall = {m: stats(np.concatenate([r["metrics"][m] for r in records]) if records else np.zeros(0)) for m in names}
     return {"overall": overall, "trials": per_trial}
 
 
+CSV_HEADER = ["trial", "resolution", "method", "metric", "mean", "std", "count", "ci_low", "ci_high"]
+
+
 def summary_csv(summary: dict, resolution: str) -> str:
+    """One row per (method, trial or ``overall``, metric): the attention maps as method
+    ``attention``, then each reference under its name."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["trial", "resolution", "metric", "mean", "std", "count"])
-    for trial, values in [*summary["trials"].items(), ("overall", summary["overall"])]:
-        for metric in METRICS:
-            v = values[metric]
-            writer.writerow([trial, resolution, metric, v["mean"], v["std"], v["count"]])
+    writer.writerow(CSV_HEADER)
+    scored = [("attention", summary), *summary.get("references", {}).items()]
+    for method, result in scored:
+        for trial, values in [*result["trials"].items(), ("overall", result["overall"])]:
+            for metric, v in values.items():
+                writer.writerow([trial, resolution, method, metric, v["mean"], v["std"], v["count"],
+                                 v.get("ci_low"), v.get("ci_high")])
     return out.getvalue()
+
+
+def overall_line(overall: dict) -> str:
+    return ", ".join(f"{m.upper()} {v['mean']:.3f} ± {v['std']:.3f} (n={v['count']})" if v["count"]
+                     else f"{m.upper()} undefined (n=0)" for m, v in overall.items())
 
 
 def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
@@ -219,36 +294,49 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
     dataset = AtariHeadDataset(settings.atari_head_dir)
-    trials = dataset.trials(parse_game(experiment.env_name))
+    game_trials = trials = dataset.trials(parse_game(experiment.env_name))
     if settings.trials:
         trials = [t for t in trials if t.number in settings.trials]
         if not trials:
             raise FlSaliencyError(f"none of trials {settings.trials} is a {experiment.env_name} trial in {settings.atari_head_dir}")
     ensure_output_dir(out)
 
+    game_counts = game_gaze_counts(dataset, game_trials, settings.resolution)
     records, failures = [], {}
+    reference_records = {name: [] for name in settings.references or ()}
     for trial in tqdm(trials, unit="trial", disable=None if settings.progress else True, dynamic_ncols=True):
         try:
-            records.append({"trial_number": trial.number, "metrics": score_trial(model, dataset, trial, settings, device)})
+            center_bias = leave_one_out_center_bias(game_counts, trial.number, settings.resolution)
+            scores = score_trial(model, dataset, trial, settings, device, center_bias)
+            referenced = score_references(dataset, trial, settings, center_bias)
+            records.append({"trial_number": trial.number, "metrics": scores})
+            for name, result in referenced.items():
+                reference_records[name].append({"trial_number": trial.number, "metrics": result})
         except DatasetError as exc:
             failures[str(trial.number)] = str(exc)
             echo(f"skipped {exc}")  # the message starts with the trial
     if not records:  # each reason was echoed above: not repeated here
         raise FlSaliencyError(f"no trial could be scored: all {len(failures)} skipped")
 
+    original = [{"trial_number": r["trial_number"], "metrics": {m: r["metrics"][m] for m in ORIGINAL_METRICS}}
+                for r in records]
     with atomic_write(out / SALIENCY_FILE, "wb") as f:
-        pickle.dump(records, f)
+        pickle.dump(original, f)
     summary = {
         "experiment_dir": str(settings.experiment_dir), "network": experiment.network, "env_name": experiment.env_name,
         "resolution": settings.resolution, "gaze_alignment": settings.gaze_alignment, "sauc_mode": settings.sauc_mode,
-        **metric_summary(records), "failed_trials": failures,
+        "confidence_interval": {"level": CONFIDENCE, "method": "percentile bootstrap over maps",
+                                "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED},
+        **metric_summary(records, confidence_intervals=True),
+        "references": {name: metric_summary(r, confidence_intervals=True) for name, r in reference_records.items()},
+        "failed_trials": failures,
     }
     atomic_write_json(summary, out / "saliency.json")
     with atomic_write(out / "saliency.csv", "w") as f:
         f.write(summary_csv(summary, settings.resolution))
-    o = summary["overall"]
     echo(f"{experiment.network} on {experiment.env_name}, {len(records)} trials ({settings.resolution}): "
-         + ", ".join(f"{m.upper()} {o[m]['mean']:.3f} ± {o[m]['std']:.3f} (n={o[m]['count']})" if o[m]["count"]
-                     else f"{m.upper()} undefined (n=0)" for m in METRICS)
+         + overall_line(summary["overall"])
          + (f"; {len(failures)} trials failed" if failures else "") + f"; results in {out / SALIENCY_FILE}")
+    for name, result in summary["references"].items():
+        echo(f"reference {name}: " + overall_line(result["overall"]))
     return summary

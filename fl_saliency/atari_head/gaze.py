@@ -51,6 +51,11 @@ def fixation_maps(gaze_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return raw, processed
 
 
+def fixation_map(gaze_xy: np.ndarray, resolution: str) -> np.ndarray:
+    """The counts of ``fixation_maps`` on the grid of the scoring resolution ("raw" or "processed")."""
+    return fixation_maps(gaze_xy)[0 if resolution == "raw" else 1]
+
+
 def _count(grid: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
     inside = (rows >= 0) & (rows < grid.shape[0]) & (cols >= 0) & (cols < grid.shape[1])
     np.add.at(grid, (rows[inside].astype(np.int64), cols[inside].astype(np.int64)), 1)

@@ -1,4 +1,5 @@
-"""Saliency metrics of the Atari-HEAD benchmark: NSS, KL divergence and shuffled AUC.
+"""Saliency metrics of the Atari-HEAD benchmark: the original's NSS, KL divergence and shuffled
+AUC, and the MIT/Tuebingen benchmark's AUC-Judd, CC, SIM, MIT KL and information gain.
 
 Each metric scores one saliency map against one map of fixation counts (protocol.md section 5,
 the original's ``metrics.py``) and is NaN ("undefined") where the original returned ``None``:
@@ -9,6 +10,13 @@ modes (``SHUFFLED_AUC``): ``exact``, the count-weighted AUC, which is the expect
 
 Floating saliency maps are used in their own dtype (as the original did), other dtypes are
 converted to float64. Fixation maps are non-negative integer counts.
+
+The MIT/Tuebingen metrics follow pysaliency's ``metrics.py`` and models (Kümmerer et al. 2018,
+"Saliency Benchmarking Made Easy"; Bylinskii et al. 2019, "What do different evaluation metrics
+tell us about saliency models?"), computed in float64: a fixation map of counts stands for its
+fixations (a pixel with count c is c fixations), and the map-to-map metrics (CC, SIM, MIT KL)
+compare the saliency map with the fixations blurred as for KL (``blur_fixations``). They are NaN
+where the original's guard says so (no fixation, a non-finite saliency value).
 """
 
 from __future__ import annotations
@@ -205,6 +213,100 @@ def shuffled_auc_sampled(saliency: np.ndarray, fixations: np.ndarray,
                           for row in negatives]))
 
 
+# --------------------------------------------------------------------------- MIT/Tuebingen set
+
+MATLAB_EPS = 2.2204e-16  # the MIT benchmark's regularisation constant (MATLAB's eps), as pysaliency
+
+
+def saliency_density(saliency) -> np.ndarray:
+    """pysaliency's ``convert_saliency_map_to_density(map, minimum_value=0)``: shifted to a minimum
+    of 0 when it has negative values, divided by its sum; a map summing to 0 becomes uniform."""
+    s = np.array(saliency, dtype=np.float64)
+    if s.min() < 0:
+        s -= s.min()
+    total = s.sum()
+    return s / total if total else np.full(s.shape, 1.0 / s.size)
+
+
+def _fixation_inputs(saliency, fixations) -> tuple[np.ndarray, np.ndarray] | None:
+    """The saliency map as float64 and the counts, or None where the metric is undefined."""
+    s = np.asarray(saliency, dtype=np.float64)
+    f = _dense_counts(fixations, s.shape)
+    return None if _undefined(s, f) else (s, f)
+
+
+def auc_judd(saliency: np.ndarray, fixations: np.ndarray) -> float:
+    """AUC-Judd (pysaliency ``AUC_Judd(jitter=False)``: nonfixations 'unfixated', thresholds
+    'fixations'): positives the saliency at each fixation (repeated by count), negatives at every
+    pixel without a fixation; the ROC has one threshold per positive value (plus one above and one
+    at the minimum of all), a pixel counting as detected when its value is >= the threshold,
+    integrated with the trapezoid rule. Ties therefore count 1/2; chance is 0.5, perfect 1.
+    No jitter: a constant map scores exactly 0.5. Undefined when every pixel is fixated."""
+    inputs = _fixation_inputs(saliency, fixations)
+    if inputs is None:
+        return NAN
+    s, f = inputs
+    positives = np.sort(np.repeat(s.ravel(), f.ravel()))
+    negatives = np.sort(s[f == 0])
+    if negatives.size == 0:
+        return NAN
+    thresholds = np.r_[max(positives[-1], negatives[-1]) + 1, positives[::-1], min(positives[0], negatives[0])]
+    above = lambda values: values.size - np.searchsorted(values, thresholds, side="left")  # count of >= theta
+    tpr = np.r_[0.0, above(positives) / positives.size]
+    fpr = np.r_[0.0, above(negatives) / negatives.size]
+    return float(np.add.reduce(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))  # numpy.trapz's arithmetic
+
+
+def cc(saliency: np.ndarray, fixations: np.ndarray, sigma: float) -> float:
+    """Pearson's correlation of the saliency map with the blurred fixations (pysaliency ``CC``):
+    in [-1, 1], chance 0; a constant saliency map scores 0."""
+    inputs = _fixation_inputs(saliency, fixations)
+    if inputs is None:
+        return NAN
+    s, f = inputs
+    if np.std(s) == 0:
+        return 0.0
+    return float(np.corrcoef(s.ravel(), blur_fixations(f, sigma).ravel())[0, 1])
+
+
+def sim(saliency: np.ndarray, fixations: np.ndarray, sigma: float) -> float:
+    """Similarity (histogram intersection, pysaliency ``SIM``): the sum over pixels of the minimum
+    of the two maps each made a density (``saliency_density``); in [0, 1], 1 for identical maps."""
+    inputs = _fixation_inputs(saliency, fixations)
+    if inputs is None:
+        return NAN
+    s, f = inputs
+    return float(np.minimum(saliency_density(s), saliency_density(blur_fixations(f, sigma))).sum())
+
+
+def mit_kl_divergence(saliency: np.ndarray, fixations: np.ndarray, sigma: float) -> float:
+    """The MIT benchmark's KL (pysaliency ``MIT_KLDiv``): P the blurred fixations and Q the saliency
+    map, each made a density, sum P log(eps + P / (Q + eps)) with eps = 2.2204e-16 (natural log);
+    0 for a perfect map, lower is better. Unlike the original's KL it is defined where Q is 0."""
+    inputs = _fixation_inputs(saliency, fixations)
+    if inputs is None:
+        return NAN
+    s, f = inputs
+    q, p = saliency_density(s), saliency_density(blur_fixations(f, sigma))
+    return float((p * np.log(MATLAB_EPS + p / (q + MATLAB_EPS))).sum())
+
+
+def information_gain(saliency: np.ndarray, fixations: np.ndarray, baseline: np.ndarray) -> float:
+    """Information gain over ``baseline`` in bits per fixation (pysaliency ``information_gain``,
+    average 'fixation'): both maps made densities (``saliency_density``), the mean over the
+    fixations (count-weighted) of log2(eps + p_map) - log2(eps + p_baseline), eps = 2.2204e-16
+    as the MIT benchmark's ``InfoGain``. 0 for a map as good as the baseline, > 0 better."""
+    inputs = _fixation_inputs(saliency, fixations)
+    if inputs is None:
+        return NAN
+    s, f = inputs
+    b = np.asarray(baseline, dtype=np.float64)
+    if b.shape != s.shape:
+        raise FlSaliencyError(f"maps differ in shape: saliency {s.shape}, baseline {b.shape}")
+    gain = np.log2(MATLAB_EPS + saliency_density(s)) - np.log2(MATLAB_EPS + saliency_density(b))
+    return float(np.average(gain, weights=f))
+
+
 SHUFFLED_AUC = {"exact": shuffled_auc_exact, "sampled": shuffled_auc_sampled}
 SAUC_MODES = tuple(SHUFFLED_AUC)
 
@@ -242,3 +344,23 @@ def nanmean_std_count(values) -> tuple[float, float, int]:
     if v.size == 0:
         return NAN, NAN, 0
     return float(np.mean(v)), float(np.std(v)), int(v.size)
+
+
+def bootstrap_ci(values, confidence: float = 0.95, n_resamples: int = 1000, seed: int = 0,
+                 batch_rows: int | None = None) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of the defined values (NaN left out):
+    ``scipy.stats.bootstrap((v,), np.mean, method='percentile', confidence_level=confidence,
+    n_resamples=n_resamples, batch=batch_rows, rng=numpy.random.default_rng(seed))`` computed the
+    same way (resamples drawn ``batch_rows`` at a time; by default as many as keep one batch near
+    4 million indices). (nan, nan) with fewer than 2 defined values."""
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    v = v[~np.isnan(v)]
+    if v.size < 2:
+        return NAN, NAN
+    rng = np.random.default_rng(seed)
+    batch_rows = batch_rows or max(1, 4_000_000 // v.size)
+    means = np.concatenate([v[rng.integers(0, v.size, (min(batch_rows, n_resamples - start), v.size))].mean(axis=-1)
+                            for start in range(0, n_resamples, batch_rows)])
+    alpha = (1 - confidence) / 2
+    low, high = np.percentile(means, [100 * alpha, 100 * (1 - alpha)])
+    return float(low), float(high)
