@@ -133,7 +133,8 @@ def test_outputs_summaries_and_a_failing_trial(dataset, tmp_path):
     assert saved["overall"]["nss"]["mean"] == pytest.approx(np.nanmean(nss))
     assert saved["overall"]["nss"]["std"] == pytest.approx(np.nanstd(nss))
     csv_lines = (tmp_path / "out" / "saliency.csv").read_text().splitlines()
-    assert csv_lines[0] == "trial,resolution,metric,mean,std,count" and len(csv_lines) == 1 + 3 + 3
+    assert csv_lines[0] == "trial,resolution,method,metric,mean,std,count" and len(csv_lines) == 1 + 3 + 3
+    assert all(line.split(",")[2] == "attention" for line in csv_lines[1:])
     with pytest.raises(FlSaliencyError, match="already holds saliency.pkl"):
         run_benchmark(SaliencySettings(folder, broken, tmp_path / "out", device="cpu"), echo=lambda s: None)
 
