@@ -74,21 +74,20 @@ def perturbation_scores(model, obs: torch.Tensor, critic: bool = False, stride: 
                         chunk: int = CHUNK) -> torch.Tensor:
     """(N, g, g): each grid point's 1/2 ||out(I) - out(I')||^2, out the logits or (critic) the value."""
     x = scale_observation(obs)
-    blur_minus_x = gaussian_filter(x, BLUR_SIGMA) - x
-    m = masks(x.shape[-1], stride).to(x.device)
+    # Channels-last (N, 84, 84, 4) views: the perturbed batch is written once, in the layout the network reads.
+    image = x.permute(0, 2, 3, 1)
+    blur_minus_image = (gaussian_filter(x, BLUR_SIGMA) - x).permute(0, 2, 3, 1)
+    m = masks(x.shape[-1], stride).to(x.device)[..., None]
     output = lambda batch: model.forward_scaled(batch)[1][:, None] if critic else model.forward_scaled(batch)[0]
     reference = output(x)
-    n, points = len(x), len(m)
-    flat_scores = torch.empty(n * points, device=x.device)
-    # Perturbed input number q = (observation q // P, mask q % P), made chunk by chunk.
-    for start in range(0, n * points, chunk):
-        q = torch.arange(start, min(start + chunk, n * points), device=x.device)
-        obs_index, mask_index = q // points, q % points
-        perturbed = torch.addcmul(x[obs_index], blur_minus_x[obs_index], m[mask_index][:, None])
-        diff = reference[obs_index] - output(perturbed.contiguous(memory_format=torch.channels_last))
-        flat_scores[start : start + len(q)] = 0.5 * diff.square().sum(dim=1)
-    grid = int(round(points ** 0.5))
-    return flat_scores.view(n, grid, grid)
+    scores = torch.empty(len(x), len(m), device=x.device)
+    for n in range(len(x)):
+        for start in range(0, len(m), chunk):
+            perturbed = torch.addcmul(image[n], blur_minus_image[n], m[start : start + chunk])
+            diff = reference[n] - output(perturbed.permute(0, 3, 1, 2))
+            scores[n, start : start + chunk] = 0.5 * diff.square().sum(dim=1)
+    grid = int(round(len(m) ** 0.5))
+    return scores.view(len(x), grid, grid)
 
 
 def perturbation_actor(model, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
