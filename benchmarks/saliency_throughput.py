@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark, saliency_maps, trial_attention, trial_peak
+from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark, saliency_maps, trial_maps, trial_peak
 from fl_saliency.atari_head.dataset import AtariHeadDataset
 from fl_saliency.atari_head.gaze import fixation_maps, trial_gaze
 from fl_saliency.atari_head.metrics import SHUFFLED_AUC, other_maps_for_sauc
@@ -57,7 +57,7 @@ def main() -> None:
         dataset = AtariHeadDataset(tmp / "ah")
         trial = dataset.trials("Breakout")[0]
         model = ActorCritic("cnn_sparse_fls", 4).eval()
-        attention = trial_attention(model, lambda: dataset.frames(trial), 64, torch.device("cpu"))
+        attention = trial_maps(model, lambda: dataset.frames(trial), ["attention"], 64, torch.device("cpu"))["attention"]
         smaps = np.stack(list(saliency_maps(attention, model, trial_peak(attention, model), "raw")))
         gaze = [trial_gaze(dataset.labels(trial).gaze, k) for k in range(len(smaps))]
         fmaps = [fixation_maps(g)[0] for g in gaze]

@@ -138,6 +138,7 @@ def test_outputs_summaries_and_a_failing_trial(dataset, tmp_path):
     csv_lines = (tmp_path / "out" / "saliency.csv").read_text().splitlines()
     assert csv_lines[0] == "trial,resolution,method,metric,mean,std,count,ci_low,ci_high"
     assert len(csv_lines) == 1 + 2 * 8  # trial 901 and overall, 8 metrics each
+    assert all(line.split(",")[2] == "attention" for line in csv_lines[1:])
     with pytest.raises(FlSaliencyError, match="already holds saliency.pkl"):
         run_benchmark(SaliencySettings(folder, broken, tmp_path / "out", device="cpu"), echo=lambda s: None)
 

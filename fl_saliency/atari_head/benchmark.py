@@ -1,15 +1,16 @@
-"""Scoring a model's attention against Atari-HEAD gaze, trial by trial (protocol.md section 5).
+"""Scoring a model's saliency maps against Atari-HEAD gaze, trial by trial (protocol.md section 5).
 
 For each trial of the experiment's game: the trial's frames go through the agent's
-preprocessing, the network gives one attention map per observation it acts on, the maps are
-rendered onto 84x84 and divided by the trial's maximum (resized to 210x160 for the raw
-resolution), and each is scored against the fixations of its label rows with the original's
-NSS, KL and shuffled AUC and the MIT/Tuebingen set (AUC-Judd, CC, SIM, MIT KL, information gain
-over the game's centre bias). The references of ``references.py`` are scored by the same code.
-Outputs: ``saliency.pkl`` (the original's records: NSS, KL, sAUC of the attention maps),
-``saliency.json`` and ``saliency.csv`` (every metric of the attention and of each reference:
-mean, std, count and a 95% bootstrap confidence interval of the mean over maps, per trial and
-overall).
+preprocessing, each saliency method (fl_saliency.explain; default the network's own attention)
+gives one map per observation the network acts on, explaining the policy's most probable action;
+the maps are on 84x84 (attention rendered from its grid), divided by the trial's maximum
+(resized to 210x160 for the raw resolution), and each is scored against the fixations of its
+label rows with the original's NSS, KL and shuffled AUC and the MIT/Tuebingen set (AUC-Judd, CC,
+SIM, MIT KL, information gain over the game's centre bias). The references of ``references.py``
+are scored by the same code. Outputs: ``saliency.pkl`` (the original's records: NSS, KL, sAUC of
+the attention maps; ``saliency.<method>.pkl`` for the other methods), ``saliency.json`` and
+``saliency.csv`` (every metric of each method and each reference: mean, std, count and a 95%
+bootstrap confidence interval of the mean over maps, per trial and overall).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, r
 from fl_saliency.checkpoint import load_model
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.explain import METHODS, check_methods, greedy_actions, parse_methods
 from fl_saliency.games import parse_game
 from fl_saliency.io import atomic_write, atomic_write_json, ensure_output_dir, read_ahead
 from fl_saliency.networks import ActorCritic
@@ -67,26 +69,39 @@ class SaliencySettings:
     batch_size: int = setting(64, min=1, help="observations per forward pass of the network")
     device: str = device_setting()
     force: bool = setting(False, help="overwrite a saliency.pkl already in --output-dir")
+    method: list[str] = setting(default_factory=lambda: ["attention"], parse=parse_methods, metavar="M,M,...",
+                                help="saliency methods, comma-separated, sharing one pass over the frames: "
+                                     + ", ".join(METHODS))
     references: list[str] | None = setting(None, choices=REFERENCES, metavar="NAME,NAME,...",
                                            help="also score these reference maps (comma-separated): "
                                                 + ", ".join(REFERENCES))
 
     def __post_init__(self):
         check_settings(self)
+        check_methods(self.method)
 
     @property
     def resolution(self) -> str:
         return "processed" if self.processed_obs else "raw"
 
 
-@torch.no_grad()
-def trial_attention(model: ActorCritic, frames, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Grid attention (K, g, g) for every observation of the trial the network acts on."""
-    maps, batch = [], []
+def saliency_file(method: str) -> str:
+    return SALIENCY_FILE if method == "attention" else f"saliency.{method}.pkl"
+
+
+def trial_maps(model: ActorCritic, frames, methods: Sequence[str], batch_size: int,
+               device: torch.device) -> dict[str, torch.Tensor]:
+    """Each method's maps for every observation of the trial the network acts on, from one pass over
+    its frames: the grid attention (K, g, g) for ``attention`` (rendered when scored), (K, 84, 84) else."""
+    maps, batch = {method: [] for method in methods}, []
 
     def flush():
         obs = torch.from_numpy(np.stack(batch)).to(device)
-        maps.append(model(obs)[2].float().cpu())
+        with torch.no_grad():
+            logits, _, attention = model(obs)
+        for method in methods:
+            m = attention if method == "attention" else METHODS[method](model, obs, greedy_actions(logits))
+            maps[method].append(m.float().cpu())
         batch.clear()
 
     for obs in agent_observations(frames):
@@ -95,28 +110,35 @@ def trial_attention(model: ActorCritic, frames, batch_size: int, device: torch.d
             flush()
     if batch:
         flush()
-    return torch.cat(maps) if maps else torch.zeros(0, model.geometry.grid, model.geometry.grid)
+    grid = model.geometry.grid
+    return {method: torch.cat(m) if m else torch.zeros(0, *((grid, grid) if method == "attention" else (84, 84)))
+            for method, m in maps.items()}
 
 
-def trial_peak(attention: torch.Tensor, model: ActorCritic, chunk: int = 256) -> float:
-    """The maximum of all the trial's maps rendered onto 84x84: the common scale of the trial."""
-    return max((float(render_input(attention[i : i + chunk], model.geometry).max())
-                for i in range(0, len(attention), chunk)), default=0.0)
+def on_input(maps: torch.Tensor, model: ActorCritic, on_grid: bool) -> torch.Tensor:
+    return render_input(maps, model.geometry) if on_grid else maps
 
 
-def saliency_maps(attention: torch.Tensor, model: ActorCritic, peak: float, resolution: str, chunk: int = 256):
-    """Yield the trial's maps rendered onto 84x84, divided by ``peak``, at the scoring resolution (float64)."""
-    for i in range(0, len(attention), chunk):
-        rendered = normalise_common_max(render_input(attention[i : i + chunk], model.geometry), peak)
+def trial_peak(maps: torch.Tensor, model: ActorCritic, chunk: int = 256, on_grid: bool = True) -> float:
+    """The maximum of all the trial's maps on 84x84 (grid maps rendered): the common scale of the trial."""
+    return max((float(on_input(maps[i : i + chunk], model, on_grid).max())
+                for i in range(0, len(maps), chunk)), default=0.0)
+
+
+def saliency_maps(maps: torch.Tensor, model: ActorCritic, peak: float, resolution: str, chunk: int = 256,
+                  on_grid: bool = True):
+    """Yield the trial's maps on 84x84 (grid maps rendered), divided by ``peak``, at the scoring resolution (float64)."""
+    for i in range(0, len(maps), chunk):
+        rendered = normalise_common_max(on_input(maps[i : i + chunk], model, on_grid), peak)
         if resolution == "raw":
             rendered = resize(rendered, RAW_HEIGHT, RAW_WIDTH)
         yield from rendered.double().numpy()
 
 
 def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, settings: SaliencySettings,
-                device: torch.device, baseline: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Per-map metrics (float64, NaN where undefined) of the attention maps of one trial;
-    ``baseline`` the centre bias of the information gain.
+                device: torch.device, baseline: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Per method, per-map metrics (float64, NaN where undefined) for one trial; ``baseline`` the
+    centre bias of the information gain.
 
     Memory stays small however long the trial: the grid maps and gaze samples are kept, while
     full-resolution saliency and fixation maps are made one at a time.
@@ -131,21 +153,24 @@ def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, set
             counted["frames"] += 1
             yield frame
 
-    attention = trial_attention(model, frames, settings.batch_size, device)
+    maps = trial_maps(model, frames, settings.method, settings.batch_size, device)
     check_frame_counts(trial, counted["frames"], n_frames)
     k_maps = num_maps(n_frames)
-    if len(attention) != k_maps:
-        raise DatasetError(f"trial {trial.number}: {len(attention)} observations for {k_maps} maps")
+    if len(maps[settings.method[0]]) != k_maps:
+        raise DatasetError(f"trial {trial.number}: {len(maps[settings.method[0]])} observations for {k_maps} maps")
 
-    peak = trial_peak(attention, model)
     gaze = [trial_gaze(labels.gaze, k, settings.gaze_alignment) for k in range(k_maps)]
-    # A rendered map is finite exactly when its grid map and the trial's peak are.
-    finite = torch.isfinite(attention).flatten(1).all(1).numpy() & np.isfinite(peak)
-    result = score_maps(saliency_maps(attention, model, peak, settings.resolution), gaze,
-                        settings.resolution, settings.sauc_mode, finite, baseline)
-    if settings.video:
-        write_trial_video(settings.output_dir / f"trial_{trial.number}.mp4", dataset, trial,
-                          saliency_maps(attention, model, peak, "raw"), gaze)
+    result = {}
+    for method, m in maps.items():
+        on_grid = method == "attention"
+        peak = trial_peak(m, model, on_grid=on_grid)
+        # A rendered map is finite exactly when its grid map and the trial's peak are.
+        finite = torch.isfinite(m).flatten(1).all(1).numpy() & np.isfinite(peak)
+        result[method] = score_maps(saliency_maps(m, model, peak, settings.resolution, on_grid=on_grid), gaze,
+                                    settings.resolution, settings.sauc_mode, finite, baseline)
+        if settings.video and method == settings.method[0]:
+            write_trial_video(settings.output_dir / f"trial_{trial.number}.mp4", dataset, trial,
+                              saliency_maps(m, model, peak, "raw", on_grid=on_grid), gaze)
     return result
 
 
@@ -266,12 +291,12 @@ CSV_HEADER = ["trial", "resolution", "method", "metric", "mean", "std", "count",
 
 
 def summary_csv(summary: dict, resolution: str) -> str:
-    """One row per (method, trial or ``overall``, metric): the attention maps as method
-    ``attention``, then each reference under its name."""
+    """One row per (method, trial or ``overall``, metric): each method under its name, then each
+    reference under its name."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
-    scored = [("attention", summary), *summary.get("references", {}).items()]
+    scored = [*summary["methods"].items(), *summary.get("references", {}).items()]
     for method, result in scored:
         for trial, values in [*result["trials"].items(), ("overall", result["overall"])]:
             for metric, v in values.items():
@@ -286,10 +311,11 @@ def overall_line(overall: dict) -> str:
 
 
 def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
-    """Score every trial of the experiment's game; writes saliency.pkl, .json, .csv and returns the summary."""
+    """Score every trial of the experiment's game; writes saliency[.<method>].pkl, .json, .csv and returns the summary."""
     out = settings.output_dir
-    if (out / SALIENCY_FILE).exists() and not settings.force:
-        raise FlSaliencyError(f"{out} already holds {SALIENCY_FILE}; pass --force to overwrite it")
+    finished = [saliency_file(m) for m in settings.method if (out / saliency_file(m)).exists()]
+    if finished and not settings.force:
+        raise FlSaliencyError(f"{out} already holds {finished[0]}; pass --force to overwrite it")
     device = resolve_device(settings.device)
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
@@ -302,41 +328,47 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
     ensure_output_dir(out)
 
     game_counts = game_gaze_counts(dataset, game_trials, settings.resolution)
-    records, failures = [], {}
+    records, failures = {method: [] for method in settings.method}, {}
     reference_records = {name: [] for name in settings.references or ()}
     for trial in tqdm(trials, unit="trial", disable=None if settings.progress else True, dynamic_ncols=True):
         try:
             center_bias = leave_one_out_center_bias(game_counts, trial.number, settings.resolution)
             scores = score_trial(model, dataset, trial, settings, device, center_bias)
             referenced = score_references(dataset, trial, settings, center_bias)
-            records.append({"trial_number": trial.number, "metrics": scores})
+            for method, metrics_of_maps in scores.items():
+                records[method].append({"trial_number": trial.number, "metrics": metrics_of_maps})
             for name, result in referenced.items():
                 reference_records[name].append({"trial_number": trial.number, "metrics": result})
         except DatasetError as exc:
             failures[str(trial.number)] = str(exc)
             echo(f"skipped {exc}")  # the message starts with the trial
-    if not records:  # each reason was echoed above: not repeated here
+    if not records[settings.method[0]]:  # each reason was echoed above: not repeated here
         raise FlSaliencyError(f"no trial could be scored: all {len(failures)} skipped")
 
-    original = [{"trial_number": r["trial_number"], "metrics": {m: r["metrics"][m] for m in ORIGINAL_METRICS}}
-                for r in records]
-    with atomic_write(out / SALIENCY_FILE, "wb") as f:
-        pickle.dump(original, f)
+    for method, method_records in records.items():
+        original = [{"trial_number": r["trial_number"], "metrics": {m: r["metrics"][m] for m in ORIGINAL_METRICS}}
+                    for r in method_records]
+        with atomic_write(out / saliency_file(method), "wb") as f:
+            pickle.dump(original, f)
+    methods = {method: metric_summary(method_records, confidence_intervals=True)
+               for method, method_records in records.items()}
+    # The top level holds the first method's scores (attention's by default), as before methods existed.
     summary = {
         "experiment_dir": str(settings.experiment_dir), "network": experiment.network, "env_name": experiment.env_name,
         "resolution": settings.resolution, "gaze_alignment": settings.gaze_alignment, "sauc_mode": settings.sauc_mode,
         "confidence_interval": {"level": CONFIDENCE, "method": "percentile bootstrap over maps",
                                 "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED},
-        **metric_summary(records, confidence_intervals=True),
+        "method": settings.method[0], **methods[settings.method[0]], "methods": methods,
         "references": {name: metric_summary(r, confidence_intervals=True) for name, r in reference_records.items()},
         "failed_trials": failures,
     }
     atomic_write_json(summary, out / "saliency.json")
     with atomic_write(out / "saliency.csv", "w") as f:
         f.write(summary_csv(summary, settings.resolution))
-    echo(f"{experiment.network} on {experiment.env_name}, {len(records)} trials ({settings.resolution}): "
-         + overall_line(summary["overall"])
-         + (f"; {len(failures)} trials failed" if failures else "") + f"; results in {out / SALIENCY_FILE}")
+    for method, method_summary in methods.items():
+        echo(f"{experiment.network} on {experiment.env_name}, {method}, {len(records[method])} trials "
+             f"({settings.resolution}): " + overall_line(method_summary["overall"])
+             + (f"; {len(failures)} trials failed" if failures else "") + f"; results in {out / saliency_file(method)}")
     for name, result in summary["references"].items():
         echo(f"reference {name}: " + overall_line(result["overall"]))
     return summary

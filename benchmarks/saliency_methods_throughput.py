@@ -1,0 +1,86 @@
+"""Saliency methods' throughput (maps per CPU second) next to the bound the network allows.
+
+For each method and network: maps/s of the method on random observations, and the bound = the
+network's own samples/s (forward, or forward and backward to the input for gradient methods) at
+the batch size the method runs, divided by the passes one map costs; the ratio is the target
+(>= 0.8). The ``loop`` column is what a per-map loop of single-sample passes would reach (the
+original's perturbation code runs one mask at a time). One torch thread, CPU time, so that a
+loaded machine measures the same.
+
+    .venv/bin/python benchmarks/saliency_methods_throughput.py [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from fl_saliency.explain import METHODS, greedy_actions, perturbation, rise
+from fl_saliency.explain.gradients import CHUNK as GRADIENT_CHUNK, IG_STEPS, SMOOTHGRAD_SAMPLES
+from fl_saliency.networks import ActorCritic
+
+# method: (passes per map, backward too, observations per measured call, batch size of its passes)
+COST = {
+    "attention": (1, False, 256, 256),
+    "perturbation": (len(perturbation.masks()) + 1, False, 2, perturbation.CHUNK),
+    "perturbation-critic": (len(perturbation.masks()) + 1, False, 2, perturbation.CHUNK),
+    "gradient": (1, True, 256, 256),
+    "smoothgrad": (SMOOTHGRAD_SAMPLES, True, 5, GRADIENT_CHUNK),
+    "integrated-gradients": (IG_STEPS, True, 5, GRADIENT_CHUNK),
+    "gradcam": (1, True, 256, 256),
+    "rise": (rise.NUM_MASKS, False, 1, rise.CHUNK),
+}
+
+
+def cpu_seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t)
+    return best
+
+
+def network_rate(model: ActorCritic, batch: int, backward: bool, repeats: int) -> float:
+    """Samples per CPU second of the network's forward (and backward to the input) at ``batch``."""
+    x = torch.rand(batch, 4, 84, 84).contiguous(memory_format=torch.channels_last)
+
+    def run():
+        if backward:
+            x.requires_grad_()
+            torch.autograd.grad(model.forward_scaled(x)[0][:, 0].sum(), x)
+        else:
+            with torch.no_grad():
+                model.forward_scaled(x)
+
+    return batch / cpu_seconds(run, repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--networks", default="cnn,cnn_sparse_fls")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"{'network':<16} {'method':<22} {'maps/s':>9} {'bound':>9} {'ratio':>6} {'loop':>9}")
+    for network in args.networks.split(","):
+        torch.manual_seed(0)
+        model = ActorCritic(network, 4).eval()
+        rates = {}
+        for method, (passes, backward, n_obs, batch) in COST.items():
+            obs = torch.randint(0, 256, (n_obs, 4, 84, 84), dtype=torch.uint8)
+            actions = greedy_actions(model(obs)[0])
+            maps_per_s = n_obs / cpu_seconds(lambda: METHODS[method](model, obs, actions), args.repeats)
+            for b in (batch, 1):
+                if (b, backward) not in rates:
+                    rates[b, backward] = network_rate(model, b, backward, args.repeats)
+            bound, loop = rates[batch, backward] / passes, rates[1, backward] / passes
+            print(f"{network:<16} {method:<22} {maps_per_s:9.2f} {bound:9.2f} {maps_per_s / bound:6.2f} {loop:9.2f}",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+"""``attention``: the network's own map (zero for ``cnn``, which has none), rendered onto 84x84 as
+fl_saliency/attention.py does for every other use of it."""
+
+from __future__ import annotations
+
+import torch
+
+from fl_saliency.attention import render_input
+
+
+@torch.no_grad()
+def network_attention(model, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, 84, 84): each cell of the network's grid map spread over its receptive field; ``actions`` unused."""
+    return render_input(model(obs)[2], model.geometry)

@@ -1,0 +1,90 @@
+"""``--method`` end to end through the Atari-HEAD benchmark on a generated trial (atari_head/benchmark.py)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from explain_models import one_thread  # noqa: F401 (autouse fixture)
+from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
+from fl_saliency.atari_head.dataset import AtariHeadDataset
+from fl_saliency.atari_head.env import agent_observations
+from fl_saliency.atari_head.gaze import fixation_maps, trial_gaze
+from fl_saliency.atari_head.sample import make_sample_trial
+from fl_saliency.checkpoint import load_model, load_restricted
+from fl_saliency.cli import main
+from fl_saliency.errors import FlSaliencyError
+from fl_saliency.explain import METHODS
+from test_atari_head_benchmark import experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("atari_head")
+    make_sample_trial("Breakout", 25, root, layout="release2", seed=1, trial_number=903)  # K = 6 maps
+    return root
+
+
+def test_two_methods_share_a_run_and_leave_attention_as_it_was(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp", network="cnn")
+    run_benchmark(SaliencySettings(folder, dataset, tmp_path / "alone", device="cpu", processed_obs=True), echo=print)
+    lines = []
+    summary = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "out", device="cpu", processed_obs=True,
+                                             method=["attention", "gradient", "perturbation"]), echo=lines.append)
+    out = tmp_path / "out"
+    # attention: the same saliency.pkl as a run without --method (cnn's all-zero map: every metric undefined)
+    alone, together = (load_restricted(p / "saliency.pkl", "saliency file") for p in (tmp_path / "alone", out))
+    for metric in ("nss", "kldiv", "sauc"):
+        np.testing.assert_array_equal(together[0]["metrics"][metric], alone[0]["metrics"][metric])
+        assert np.isnan(together[0]["metrics"][metric]).all()
+    assert list(summary["methods"]) == ["attention", "gradient", "perturbation"] and summary["method"] == "attention"
+    assert summary["overall"] == summary["methods"]["attention"]["overall"]
+    assert json.loads((out / "saliency.json").read_text())["methods"]["gradient"]["overall"]["nss"]["count"] >= 4
+    assert [line.split(", ")[1] for line in lines] == ["attention", "gradient", "perturbation"]
+    csv_methods = [row.split(",")[2] for row in (out / "saliency.csv").read_text().splitlines()[1:]]
+    rows = 2 * 8  # the trial and overall, 8 metrics each
+    assert csv_methods == ["attention"] * rows + ["gradient"] * rows + ["perturbation"] * rows
+
+    # gradient's NSS by hand: each observation's map divided by the trial's maximum, z-scored, at the fixations
+    model, _ = load_model(folder, torch.device("cpu"))
+    ds = AtariHeadDataset(dataset)
+    trial = ds.trials("Breakout")[0]
+    obs = torch.from_numpy(np.stack(list(agent_observations(lambda: ds.frames(trial)))))
+    maps = METHODS["gradient"](model.eval(), obs, model(obs)[0].argmax(1)).double().numpy()
+    maps /= maps.max()
+    gaze = ds.labels(trial).gaze
+    nss = load_restricted(out / "saliency.gradient.pkl", "saliency file")[0]["metrics"]["nss"]
+    for k in range(len(maps)):
+        f = fixation_maps(trial_gaze(gaze, k, "original"))[1]
+        if f.sum():
+            z = (maps[k] - maps[k].mean()) / maps[k].std()
+            assert nss[k] == pytest.approx((z * f).sum() / f.sum(), rel=1e-5)
+        else:
+            assert np.isnan(nss[k])
+    assert (out / "saliency.perturbation.pkl").exists()
+    with pytest.raises(FlSaliencyError, match="already holds saliency.gradient.pkl"):
+        run_benchmark(SaliencySettings(folder, dataset, out, device="cpu", method=["gradient"]), echo=print)
+
+
+def test_method_flag_of_the_script(dataset, tmp_path, capsys):
+    folder, _ = experiment(tmp_path / "exp", network="cnn_sparse_fls")
+    base = [sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),
+            "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "o")]
+    single_thread_env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(base + ["--method", "gradcam,smoothgrad"], capture_output=True, text=True, cwd=ROOT,
+                            env=single_thread_env)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.pkl")) == ["saliency.gradcam.pkl", "saliency.smoothgrad.pkl"]
+    with pytest.raises(SystemExit) as exit:  # argparse's one-line refusal of the flag
+        main(base[2:] + ["--method", "attention,lime"], command="saliency")
+    stderr = capsys.readouterr().err.strip().splitlines()
+    assert exit.value.code == 2 and "unknown saliency method 'lime'; choose from: attention," in stderr[-1]
+    with pytest.raises(FlSaliencyError, match="unknown saliency method 'lime'"):
+        SaliencySettings(folder, dataset, tmp_path / "p", method=["lime"])
