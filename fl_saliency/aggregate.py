@@ -198,8 +198,9 @@ def plot_aggregates(estimates: dict[str, dict[str, Estimate]], title: str, path:
             ax.plot([estimate.point], [row], "k|", markersize=14)
         ax.set_yticks(range(len(networks)), networks if ax is axes[0][0] else [""] * len(networks))
         ax.set_title(name, fontsize=10)
+        ax.set_xlabel(title, fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-    fig.supxlabel(title, fontsize=10)
+    fig.tight_layout()
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)

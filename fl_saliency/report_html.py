@@ -22,7 +22,8 @@ _IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)]+)\)$")
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0;font-size:14px}td,th{border:1px solid #ccc;padding:3px 8px}
 td.num,th.num{text-align:right}img{max-width:100%;display:block;margin:.5em 0}
-video{max-width:100%;margin:.3em 0;background:#000}.run{border-top:1px solid #ddd;padding-top:.3em}
+video{min-width:320px;max-width:100%;background:#000}
+.videos{display:flex;flex-wrap:wrap;gap:1em}figure{margin:.3em 0}.run{border-top:1px solid #ddd;padding-top:.3em}
 .files a{margin-right:.8em}"""
 
 
@@ -112,7 +113,7 @@ def run_section(run, out: Path, echo=print) -> list[str]:
     files = sorted(p for p in run.folder.iterdir() if not p.name.startswith("."))
     lines = [f'<div class="run"><h3>{html.escape(f"{run.game} · {run.network} · seed {run.seed}")}</h3>',
              '<p class="files">' + " ".join(f'<a href="{_url(p, out)}">{html.escape(p.name)}{"/" if p.is_dir() else ""}</a>'
-                                            for p in files) + "</p>"]
+                                            for p in files) + "</p>", '<div class="videos">']
     perception = run.folder / "perception.mkv"
     if perception.exists():
         copy = out / MEDIA / run.folder.parent.name / run.folder.name / "perception.mp4"
@@ -123,7 +124,7 @@ def run_section(run, out: Path, echo=print) -> list[str]:
             lines.append(f"<p>{html.escape(perception.name)}: unreadable</p>")
     trials = sorted(run.folder.glob("trial_*.mp4"), key=lambda p: (len(p.name), p.name))
     lines += [_video(p, out, f"Atari-HEAD {p.stem.replace('_', ' ')}: attention and gaze") for p in trials]
-    return lines + ["</div>"]
+    return lines + ["</div></div>"]
 
 
 def write_html(markdown: list[str], runs: list, out: Path, echo=print) -> Path:
