@@ -281,7 +281,7 @@ def test_aggregates_are_rliables_on_the_same_score_matrix(tmp_path, few_reps):
     assert f"| cnn_sparse_fls | Breakout, Enduro, SpaceInvaders | 3 | {nss:.3g} [{nss:.3g}, {nss:.3g}] |" in text
 
 
-def test_intervals_are_reproducible_with_a_fixed_seed(tmp_path, few_reps):
+def test_intervals_are_reproducible_with_a_fixed_seed(few_reps):
     from fl_saliency import aggregate
 
     cells = {key: [(s - TABLE[key[0]][0]) / (TABLE[key[0]][1] - TABLE[key[0]][0]) for s in values]
@@ -298,10 +298,6 @@ def test_intervals_are_reproducible_with_a_fixed_seed(tmp_path, few_reps):
 
     reference, _ = rly.create_performance_profile({"cnn": matrices["cnn"].scores}, aggregate.PROFILE_TAUS, reps=10)
     np.testing.assert_array_equal(profiles["cnn"][0], reference["cnn"])
-    fake_sweep(tmp_path / "a", SWEEP_SCORES)
-    fake_sweep(tmp_path / "b", SWEEP_SCORES)
-    report_a, report_b = (quiet_report(tmp_path / side)[0] for side in "ab")
-    assert report_a.split("## Aggregates")[1] == report_b.split("## Aggregates")[1]
 
 
 def test_too_few_seeds_give_no_interval_and_say_so(tmp_path, few_reps):
