@@ -312,3 +312,13 @@ def test_too_few_seeds_give_no_interval_and_say_so(tmp_path, few_reps):
     rows = [line for line in section.splitlines() if line.startswith("| cnn")]
     assert len(rows) == 3 and all("[" not in row for row in rows)  # two aggregate rows, one improvement row
     assert section.count("no interval: 2 run(s) per game, 3 needed") == 2
+
+
+def test_human_normalised_score_is_0_for_random_and_1_for_human():
+    from fl_saliency.atari_scores import human_normalised
+    from fl_saliency.errors import FlSaliencyError
+
+    assert human_normalised("Breakout", 1.7) == 0.0 and human_normalised("Breakout", 30.5) == pytest.approx(1.0)
+    assert human_normalised("Pong", -20.7 + 2 * 35.3) == pytest.approx(2.0)  # random -20.7, human 14.6
+    with pytest.raises(FlSaliencyError, match="no random and human scores for 'Breakout-v5'"):
+        human_normalised("Breakout-v5", 1.0)
