@@ -164,7 +164,7 @@ def plot_profiles(profiles: dict[str, tuple[np.ndarray, np.ndarray | None]], pat
     import matplotlib.pyplot as plt
     from rliable import plot_utils
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
     with_band = {n: p for n, (p, ci) in profiles.items() if ci is not None}
     plot_utils.plot_performance_profiles(with_band or {n: p for n, (p, _) in profiles.items()}, taus,
                                          performance_profile_cis={n: profiles[n][1] for n in with_band} or None,

@@ -22,7 +22,7 @@ _IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)]+)\)$")
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0;font-size:14px}td,th{border:1px solid #ccc;padding:3px 8px}
 td.num,th.num{text-align:right}img{max-width:100%;display:block;margin:.5em 0}
-video{min-width:320px;max-width:100%;background:#000}
+video{min-height:300px;max-height:600px;max-width:100%;background:#000}
 .videos{display:flex;flex-wrap:wrap;gap:1em}figure{margin:.3em 0}.run{border-top:1px solid #ddd;padding-top:.3em}
 .files a{margin-right:.8em}"""
 
