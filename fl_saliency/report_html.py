@@ -117,9 +117,11 @@ def run_section(run, out: Path, echo=print) -> list[str]:
     perception = run.folder / "perception.mkv"
     if perception.exists():
         copy = out / MEDIA / run.folder.parent.name / run.folder.name / "perception.mp4"
+        import av
+
         try:
             lines.append(_video(browser_copy(perception, copy), out, "evaluation: what the agent sees and attends to"))
-        except Exception as exc:  # a broken video of one run is named, the page is still written
+        except av.FFmpegError as exc:  # a broken video of one run is named, the page is still written
             echo(f"unreadable, shown as missing: {perception}: not a video ({type(exc).__name__}: {exc})")
             lines.append(f"<p>{html.escape(perception.name)}: unreadable</p>")
     trials = sorted(run.folder.glob("trial_*.mp4"), key=lambda p: (len(p.name), p.name))

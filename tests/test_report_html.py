@@ -68,6 +68,18 @@ def test_page_links_every_file_of_each_run(report):
     assert page.count("<video") == 3 and f'src="{MEDIA}/Breakout.cnn_sparse_fls/01/perception.mp4"' in page
 
 
+def test_unreadable_perception_video_is_named_in_one_line_and_the_page_written(tmp_path):
+    folder = tmp_path / "Breakout.cnn" / "01"
+    folder.mkdir(parents=True)
+    (folder / "perception.mkv").write_bytes(b"not a video at all")
+    lines = []
+    write_report(tmp_path, echo=lines.append)
+    assert len(lines) == 1 and lines[0].startswith("unreadable, shown as missing: ") and "perception.mkv" in lines[0]
+    page = (tmp_path / "report.html").read_text()
+    assert "<p>perception.mkv: unreadable</p>" in page and "<video" not in page
+    assert not (tmp_path / MEDIA / "Breakout.cnn" / "01" / "perception.mp4").exists()
+
+
 def test_markdown_subset_as_html():
     assert markdown_to_html(["# a <b>", "", "| x | y |", "|---|---:|", "| 1 | 2 |", "![plot](p q.png)", "- one",
                              "text"]) == [
