@@ -50,6 +50,6 @@ def run_demo(output_dir: Path, echo=print) -> Path:
     for label, path in [("model (Baselines format)", run / "model.pkl"), ("training logs", run / "logs"),
                         ("TensorBoard", run / "tb"), ("evaluation", run / "results.json"),
                         ("attention video", run / "perception.mkv"), ("saliency scores", run / "saliency.json"),
-                        ("report", report)]:
+                        ("report", report), ("report page (browser)", report.with_name("report.html"))]:
         echo(f"      {label:<26} {path}")
     return report

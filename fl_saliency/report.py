@@ -299,12 +299,75 @@ def plot_curves(runs: list[Run], out: Path) -> list[Path]:
     return paths
 
 
+def _estimate(estimate) -> str:
+    if estimate.interval is None:
+        return f"{estimate.point:.3g}"
+    return f"{estimate.point:.3g} [{estimate.interval[0]:.3g}, {estimate.interval[1]:.3g}]"
+
+
+def aggregate_section(groups: dict[tuple[str, str], list[Run]], out: Path) -> list[str]:
+    """Markdown of the rliable aggregates (scores and saliency) across games; writes their plots into ``out``."""
+    from fl_saliency import aggregate as agg
+
+    score_cells = {key: [r.mean_score for r in group if r.mean_score is not None] for key, group in groups.items()}
+    normalised, unknown = agg.normalised_score_cells(score_cells)
+    matrices = agg.build_matrices(normalised)
+    lines = ["## Aggregates across games (rliable)", "",
+             "Human-normalised scores, (score - random) / (human - random), with the random and human scores of "
+             "Mnih et al. 2015 / Wang et al. 2016 as used by Agarwal et al. 2021 (fl_saliency/atari_scores.py); "
+             f"95% stratified bootstrap intervals ({agg.REPS} resamples of the runs within each game, seed {agg.SEED}). "
+             f"An interval needs at least {agg.MIN_RUNS} runs of every game; with fewer the point estimate stands alone.",
+             ""]
+    if unknown:
+        lines += [f"Left out (no random and human scores): {', '.join(unknown)}.", ""]
+    if not matrices:
+        return lines + [f"{MISSING} (no evaluated run)"]
+    estimates = agg.aggregates(matrices)
+    lines += ["| network | games | runs per game | " + " | ".join(agg.SCORE_AGGREGATES) + " | note |",
+              "|---|---|---:|" + "---:|" * len(agg.SCORE_AGGREGATES) + "---|"]
+    for network, matrix in matrices.items():
+        lines.append(f"| {network} | {', '.join(matrix.games)} | {matrix.scores.shape[0]} | "
+                     + " | ".join(_estimate(estimates[network][name]) for name in agg.SCORE_AGGREGATES)
+                     + f" | {matrix.note} |")
+    plots = [agg.plot_aggregates(estimates, "human-normalised score", out / "aggregates.png"),
+             agg.plot_profiles(agg.performance_profiles(matrices), out / "performance_profiles.png")]
+    improvements = agg.improvement_over(matrices)
+    if improvements:
+        lines += ["", f"### Probability of improvement over {agg.BASELINE}", "",
+                  f"P(a run of the network scores above a run of {agg.BASELINE} on the same game), averaged over "
+                  "the games both played.", "", f"| network | games | P(network > {agg.BASELINE}) |", "|---|---|---:|"]
+        lines += [f"| {network} | {', '.join(games)} | {_estimate(estimate)} |"
+                  for network, (games, estimate) in improvements.items()]
+    lines += ["", "### Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
+    lines += ["", "## Saliency aggregates across games (rliable)", "",
+              "Per run, the mean of each metric over every scored map; aggregated over runs and games as above "
+              "(higher NSS and sAUC, lower KL: closer to the gaze).", ""]
+    scored = False
+    for metric in SALIENCY_METRICS:
+        cells = {key: [r.saliency[metric] for r in group if metric in r.saliency] for key, group in groups.items()}
+        metric_matrices = agg.build_matrices(cells)
+        if not metric_matrices:
+            continue
+        scored = True
+        metric_estimates = agg.aggregates(metric_matrices, agg.SALIENCY_AGGREGATES)
+        lines += [f"| {metric} | games | runs per game | " + " | ".join(agg.SALIENCY_AGGREGATES) + " | note |",
+                  "|---|---|---:|" + "---:|" * len(agg.SALIENCY_AGGREGATES) + "---|"]
+        for network, matrix in metric_matrices.items():
+            lines.append(f"| {network} | {', '.join(matrix.games)} | {matrix.scores.shape[0]} | "
+                         + " | ".join(_estimate(metric_estimates[network][n]) for n in agg.SALIENCY_AGGREGATES)
+                         + f" | {matrix.note} |")
+        plot = agg.plot_aggregates(metric_estimates, metric, out / f"saliency_{metric}.png")
+        lines += ["", f"![{plot.stem}]({plot.name})", ""]
+    return lines if scored else lines + [f"{MISSING} (no scored run)"]
+
+
 def write_report(root: Path, out: Path | None = None, echo=print) -> Path:
-    """Write ``report.md`` and the PNG plots into ``out`` (the sweep folder by default).
+    """Write ``report.md``, ``report.html`` and the PNG plots into ``out`` (the sweep folder by default).
 
     Each unreadable file is echoed in one line and listed in the report; the rest is reported.
     """
     from fl_saliency.networks import ActorCritic, parameter_count
+    from fl_saliency.report_html import write_html
 
     runs = read_sweep(root)
     out = ensure_output_dir(out or root)
@@ -314,7 +377,6 @@ def write_report(root: Path, out: Path | None = None, echo=print) -> Path:
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.game, run.network), []).append(run)
-
     lines = [f"# fl-saliency report: {root}", "",
              f"{len(runs)} runs in {len(groups)} (game, network) groups. Spread is the std over seeds; "
              f"{MISSING} marks what a run does not have (not evaluated, not scored).", "",
@@ -341,9 +403,11 @@ def write_report(root: Path, out: Path | None = None, echo=print) -> Path:
         except FlSaliencyError:
             ours = None
         lines.append(f"| {network} | {_fmt(ours)} | {_fmt(PAPER_TABLE_2.get(network))} |")
+    lines += [""] + aggregate_section(groups, out)
     if problems:
         lines += ["", "## Unreadable files (shown as missing above)", ""] + [f"- {problem}" for problem in problems]
     path = out / "report.md"
     with atomic_write(path, "w") as f:
         f.write("\n".join(lines) + "\n")
+    write_html(lines, runs, out, echo)
     return path

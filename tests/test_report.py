@@ -224,3 +224,131 @@ def test_report_onto_a_full_disk_is_one_line(tmp_path, small_disk):
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         "fl-saliency: error: no space left on the device; free space and run the command again"], result.stderr
     assert list((small_disk / "r").iterdir()) == []
+
+
+# Aggregates across games (rliable): three games, two networks, three seeds each.
+TABLE = {"Breakout": (1.7, 30.5), "Enduro": (0.0, 860.5), "SpaceInvaders": (148.0, 1668.7)}  # atari_scores, by hand
+SWEEP_SCORES = {("Breakout", "cnn"): [10.0, 20.0, 31.0], ("Enduro", "cnn"): [300.0, 500.0, 900.0],
+                ("SpaceInvaders", "cnn"): [400.0, 700.0, 1000.0],
+                ("Breakout", "cnn_sparse_fls"): [25.0, 40.0, 12.0], ("Enduro", "cnn_sparse_fls"): [800.0, 200.0, 650.0],
+                ("SpaceInvaders", "cnn_sparse_fls"): [1200.0, 2000.0, 900.0]}
+
+
+def fake_sweep(root: Path, scores: dict, saliency: bool = False) -> None:
+    for (game, network), values in scores.items():
+        for seed, value in enumerate(values, start=1):
+            folder = run_folder(root, f"{seed:02d}", f"{game}.{network}")
+            (folder / "results.json").write_text(json.dumps({"rewards": [value - 1.0, value + 1.0]}))
+            if saliency and network != "cnn":
+                shutil.copy(FORK / "saliency.pkl", folder / "saliency.pkl")
+
+
+def rliable_reference(seed: int = 0):
+    from rliable import library as rly, metrics
+
+    matrices = {network: np.array([[(s - TABLE[g][0]) / (TABLE[g][1] - TABLE[g][0]) for s in SWEEP_SCORES[g, network]]
+                                   for g in TABLE]).T for network in ("cnn", "cnn_sparse_fls")}
+
+    def four(x):
+        return np.array([metrics.aggregate_iqm(x), metrics.aggregate_median(x), metrics.aggregate_mean(x),
+                         metrics.aggregate_optimality_gap(x)])
+
+    np.random.seed(seed)  # rliable 1.2.0 resamples from NumPy's global state (np.random.choice)
+    aggregates = rly.get_interval_estimates(matrices, four, reps=200)
+    np.random.seed(seed)
+    improvement = rly.get_interval_estimates({"cnn_sparse_fls": (matrices["cnn_sparse_fls"], matrices["cnn"])},
+                                             metrics.probability_of_improvement, reps=200)
+    return matrices, aggregates, improvement
+
+
+@pytest.fixture
+def few_reps(monkeypatch):
+    monkeypatch.setattr("fl_saliency.aggregate.REPS", 200)
+
+
+def test_aggregates_are_rliables_on_the_same_score_matrix(tmp_path, few_reps):
+    from fl_saliency import aggregate
+
+    fake_sweep(tmp_path, SWEEP_SCORES, saliency=True)
+    text, lines = quiet_report(tmp_path)
+    matrices, (points, intervals), (pi_point, pi_interval) = rliable_reference()
+    # An oracle independent of rliable: the IQM of 9 values drops the 2 lowest and 2 highest.
+    assert points["cnn"][0] == pytest.approx(np.mean(np.sort(matrices["cnn"].ravel())[2:7]), rel=1e-12)
+    # Enduro by hand: (300 - 0) / (860.5 - 0)
+    assert matrices["cnn"][0, 1] == pytest.approx(300 / 860.5)
+    runs = read_sweep(tmp_path)
+    cells = {}
+    for run in runs:
+        cells.setdefault((run.game, run.network), []).append(run.mean_score)
+    ours = aggregate.build_matrices(aggregate.normalised_score_cells(cells)[0])
+    np.testing.assert_allclose(ours["cnn"].scores, matrices["cnn"], rtol=1e-12)
+    estimates = aggregate.aggregates(ours)
+    for network in matrices:
+        for i, name in enumerate(aggregate.SCORE_AGGREGATES):
+            assert estimates[network][name].point == pytest.approx(points[network][i], rel=1e-12)
+            assert estimates[network][name].interval == pytest.approx(tuple(intervals[network][:, i]), rel=1e-12)
+    games, improvement = aggregate.improvement_over(ours)["cnn_sparse_fls"]
+    assert games == list(TABLE) and improvement.point == pytest.approx(pi_point["cnn_sparse_fls"])
+    assert improvement.interval == pytest.approx(tuple(pi_interval["cnn_sparse_fls"][:, 0]))
+    # Probability of improvement by hand: P(X > Y) + P(X = Y) / 2 over the 9 run pairs of each game.
+    x, y = matrices["cnn_sparse_fls"], matrices["cnn"]
+    by_hand = np.mean([np.mean((x[:, g, None] > y[None, :, g]) + 0.5 * (x[:, g, None] == y[None, :, g]))
+                       for g in range(3)])
+    assert improvement.point == pytest.approx(by_hand)
+    # The report prints the same numbers and writes the plots.
+    iqm = estimates["cnn"]["IQM"]
+    assert (f"| cnn | Breakout, Enduro, SpaceInvaders | 3 | {iqm.point:.3g} [{iqm.interval[0]:.3g}, "
+            f"{iqm.interval[1]:.3g}] |") in text
+    assert f"| cnn_sparse_fls | Breakout, Enduro, SpaceInvaders | {improvement.point:.3g} [" in text
+    from PIL import Image
+
+    for name in ("aggregates", "performance_profiles", "saliency_nss", "saliency_sauc", "saliency_kldiv"):
+        assert f"![{name}]({name}.png)" in text and Image.open(tmp_path / f"{name}.png").size[0] > 300
+    # Saliency: every run has the fixture's scores, so each aggregate and its interval is that one value.
+    with open(FORK / "saliency.pkl", "rb") as f:
+        raw = pickle.load(f)  # our own fixture, trusted
+    nss = np.nanmean(np.concatenate([r["metrics"]["nss"] for r in raw]))
+    assert f"| cnn_sparse_fls | Breakout, Enduro, SpaceInvaders | 3 | {nss:.3g} [{nss:.3g}, {nss:.3g}] |" in text
+
+
+def test_intervals_are_reproducible_with_a_fixed_seed(few_reps):
+    from fl_saliency import aggregate
+
+    cells = {key: [(s - TABLE[key[0]][0]) / (TABLE[key[0]][1] - TABLE[key[0]][0]) for s in values]
+             for key, values in SWEEP_SCORES.items()}
+    matrices = aggregate.build_matrices(cells)
+    first = aggregate.aggregates(matrices)
+    np.random.rand(5)  # whatever the global state was left at
+    again, other = aggregate.aggregates(matrices), aggregate.aggregates(matrices, seed=1)
+    assert first == again and first != other
+    profiles = aggregate.performance_profiles(matrices)
+    np.testing.assert_array_equal(profiles["cnn"][1], aggregate.performance_profiles(matrices)["cnn"][1])
+    # rliable's own profile function gives the same profile.
+    from rliable import library as rly
+
+    reference, _ = rly.create_performance_profile({"cnn": matrices["cnn"].scores}, aggregate.PROFILE_TAUS, reps=10)
+    np.testing.assert_array_equal(profiles["cnn"][0], reference["cnn"])
+
+
+def test_too_few_seeds_give_no_interval_and_say_so(tmp_path, few_reps):
+    few = {key: values[:2] for key, values in SWEEP_SCORES.items()}
+    few["Breakout", "cnn"] = SWEEP_SCORES["Breakout", "cnn"]  # 3 runs of one game do not make up for the others
+    few["NotAGame", "cnn"] = [5.0, 6.0, 7.0]
+    fake_sweep(tmp_path, few)
+    text, _ = quiet_report(tmp_path)
+    section = text.split("## Aggregates")[1]
+    assert "Left out (no random and human scores): NotAGame." in section
+    assert "| cnn | Breakout, Enduro, SpaceInvaders | 2 |" in section
+    rows = [line for line in section.splitlines() if line.startswith("| cnn")]
+    assert len(rows) == 3 and all("[" not in row for row in rows)  # two aggregate rows, one improvement row
+    assert section.count("no interval: 2 run(s) per game, 3 needed") == 2
+
+
+def test_human_normalised_score_is_0_for_random_and_1_for_human():
+    from fl_saliency.atari_scores import human_normalised
+    from fl_saliency.errors import FlSaliencyError
+
+    assert human_normalised("Breakout", 1.7) == 0.0 and human_normalised("Breakout", 30.5) == pytest.approx(1.0)
+    assert human_normalised("Pong", -20.7 + 2 * 35.3) == pytest.approx(2.0)  # random -20.7, human 14.6
+    with pytest.raises(FlSaliencyError, match="no random and human scores for 'Breakout-v5'"):
+        human_normalised("Breakout-v5", 1.0)
