@@ -111,6 +111,12 @@ def _report(args: argparse.Namespace) -> None:
     print(f"report written to {path}")
 
 
+def _export(args: argparse.Namespace) -> None:
+    from fl_saliency.export import ExportSettings, export
+
+    export(settings_from_args(ExportSettings, args))
+
+
 def _demo(args: argparse.Namespace) -> None:
     from fl_saliency.demo import run_demo
 
@@ -166,7 +172,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls) -> None:
             action = argparse.BooleanOptionalAction if default else "store_true"
             parser.add_argument(flag_of(field), action=action, default=default, **options)
             continue
-        if default is MISSING:
+        if not flag_of(field).startswith("-"):  # a positional argument: argparse takes its dest from the name
+            del options["dest"]
+        elif default is MISSING:
             options["required"] = True
         else:
             options["default"] = default
@@ -217,6 +225,12 @@ def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser, SweepSettings)
 
 
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    from fl_saliency.export import ExportSettings
+
+    add_settings_arguments(parser, ExportSettings)
+
+
 def _networks_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-name", default="BreakoutNoFrameskip-v4", help="game whose action count sizes the policy head")
     parser.add_argument("--json", action="store_true", help="print a JSON list of {name, params, grid}")
@@ -258,6 +272,8 @@ COMMANDS = {
     "saliency": ("score attention against Atari-HEAD gaze (benchmark_atari_head.py)", _saliency_arguments, _saliency),
     "sweep": ("run a grid of games x networks x seeds as Ray tasks", _sweep_arguments, _sweep),
     "report": ("report.md and plots of a sweep folder against the paper's tables", _report_arguments, _report),
+    "export": ("a Hugging Face Hub model folder: card with results, model, config, replay MP4 (no upload)",
+               _export_arguments, _export),
     "demo": ("train, evaluate, score and report on built-in defaults (offline)", _demo_arguments, _demo),
     "make-sample-trial": ("write a synthetic Atari-HEAD trial from real emulator frames", _make_sample_trial_arguments,
                           _make_sample_trial),

@@ -1,0 +1,100 @@
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import yaml
+
+from fl_saliency.checkpoint import load_params
+from fl_saliency.cli import main
+from fl_saliency.evaluate import EvalSettings, evaluate
+from fl_saliency.export import ExportSettings, export
+from fl_saliency.video import read_frames
+from test_evaluate import experiment  # noqa: F401 (the fixture: a tiny untrained model and its config.json)
+
+
+@pytest.fixture(scope="module")
+def evaluated(experiment):
+    """test_evaluate's tiny model, evaluated for one 30-step game with the raw-screen perception video in eval/."""
+    evaluate(EvalSettings(experiment_dir=experiment, num_env=1, evals_per_env=1, max_eplen=30, raw_obs=True,
+                          device="cpu"), echo=lambda s: None)
+    return experiment
+
+
+def front_matter(card: str) -> dict:
+    assert card.startswith("---\n")
+    return yaml.safe_load(card.split("---\n")[1])
+
+
+def test_card_metadata_holds_the_results_and_saliency_metrics(evaluated, tmp_path):
+    with open(evaluated / "saliency.pkl", "wb") as f:  # the original's records: per-map values, NaN undefined
+        pickle.dump([{"trial_number": 7, "metrics": {"nss": np.array([1.0, 2.0, np.nan]),
+                                                     "kldiv": np.array([0.5, 1.5, 1.0]),
+                                                     "sauc": np.array([0.6, 0.7, 0.8])}}], f)
+    try:
+        out = export(ExportSettings(evaluated, tmp_path / "card"), echo=lambda s: None)
+    finally:
+        (evaluated / "saliency.pkl").unlink()
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.pkl", "replay.mp4"]
+    meta = front_matter((out / "README.md").read_text())
+    assert meta["library_name"] == "fl-saliency"
+    assert {"reinforcement-learning", "deep-reinforcement-learning", "atari", "saliency",
+            "BreakoutNoFrameskip-v4"} <= set(meta["tags"])
+    rewards = json.loads((evaluated / "eval" / "results.json").read_text())["rewards"]
+    (entry,) = meta["model-index"]
+    rl, gaze = entry["results"]
+    assert rl["task"]["type"] == "reinforcement-learning"
+    assert rl["dataset"] == {"name": "BreakoutNoFrameskip-v4", "type": "BreakoutNoFrameskip-v4"}
+    assert rl["metrics"][0]["type"] == "mean_reward"
+    assert rl["metrics"][0]["value"] == f"{np.mean(rewards):.2f} +/- {np.std(rewards):.2f}"
+    assert gaze["dataset"]["type"] == "atari-head"
+    values = {m["type"]: m["value"] for m in gaze["metrics"]}
+    assert values == {"nss": 1.5, "kldiv": 1.0, "sauc": 0.7}  # NaN left out of NSS's mean
+    assert json.loads((out / "config.json").read_text())["network"] == "cnn_sparse_fls"
+    original, copied = load_params(evaluated / "model.pkl"), load_params(out / "model.pkl")
+    assert all(np.array_equal(original[k], copied[k]) for k in original)
+
+
+def test_replay_is_the_evaluation_video_in_h264(evaluated, tmp_path):
+    import av
+
+    out = export(ExportSettings(evaluated, tmp_path / "card"), echo=lambda s: None)
+    with av.open(str(out / "replay.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+    replay = list(read_frames(out / "replay.mp4"))
+    source = list(read_frames(evaluated / "eval" / "perception.mkv"))
+    assert len(replay) == len(source) > 20 and replay[0].shape == source[0].shape == (210, 160, 3)
+    assert np.abs(replay[10].astype(int) - source[10]).mean() < 4  # lossy, but the same picture
+
+
+def test_without_a_video_a_short_evaluation_makes_the_replay(evaluated, tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("model.pkl", "config.json", "eval/results.json"):
+        shutil.copyfile(evaluated / name, bare / name.split("/")[-1])  # a sweep run: results.json beside the model
+    out = export(ExportSettings(bare, tmp_path / "card", replay_steps=12), echo=lambda s: None)
+    frames = list(read_frames(out / "replay.mp4"))
+    assert 0 < len(frames) <= 12 and frames[0].shape == (210, 160, 3)
+    assert "model-index" in front_matter((out / "README.md").read_text())
+
+
+def test_refusals_are_one_line(evaluated, tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("mine")
+    assert main(["export", str(evaluated), "--out", str(taken)]) == 2
+    assert "not empty; pass --force" in capsys.readouterr().err
+    assert (taken / "keep.txt").read_text() == "mine"
+    assert main(["export", str(tmp_path / "taken"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "config.json not found" in err
+    unevaluated = tmp_path / "unevaluated"
+    unevaluated.mkdir()
+    for name in ("model.pkl", "config.json"):
+        shutil.copyfile(evaluated / name, unevaluated / name)
+    assert main(["export", str(unevaluated), "--out", str(tmp_path / "o")]) == 2
+    assert "has no evaluation" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["taken", "unevaluated"]
+    assert main(["export", str(evaluated), "--out", str(taken), "--force"]) == 0
+    assert sorted(p.name for p in taken.iterdir()) == ["README.md", "config.json", "model.pkl", "replay.mp4"]
