@@ -149,6 +149,8 @@ def export(settings: ExportSettings, echo=print) -> Path:
     experiment_dir, out = settings.experiment_dir, settings.out
     if out.exists() and not out.is_dir():
         raise FlSaliencyError(f"--out {out} is a file; name a folder")
+    if out.resolve() == experiment_dir.resolve() or out.resolve() in experiment_dir.resolve().parents:
+        raise FlSaliencyError(f"--out {out} holds the experiment {experiment_dir}; name a folder outside it")
     if out.is_dir() and any(out.iterdir()) and not settings.force:
         raise FlSaliencyError(f"{out} is not empty; pass --force to replace it")
     experiment, _, _ = read_experiment(experiment_dir)  # refuses a folder without a loadable model.pkl/config.json

@@ -96,5 +96,18 @@ def test_refusals_are_one_line(evaluated, tmp_path, capsys):
     assert main(["export", str(unevaluated), "--out", str(tmp_path / "o")]) == 2
     assert "has no evaluation" in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["taken", "unevaluated"]
+    assert main(["export", str(evaluated / "eval"), "--out", str(evaluated), "--force"]) == 2
+    assert "holds the experiment" in capsys.readouterr().err and (evaluated / "model.pkl").is_file()
     assert main(["export", str(evaluated), "--out", str(taken), "--force"]) == 0
     assert sorted(p.name for p in taken.iterdir()) == ["README.md", "config.json", "model.pkl", "replay.mp4"]
+
+
+def test_saliency_json_gives_the_card_its_metrics(evaluated, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(evaluated, run)
+    overall = {"nss": {"mean": 0.81234, "std": 0.3, "count": 40}, "sauc": {"mean": None, "std": None, "count": 0}}
+    (run / "eval" / "saliency.json").write_text(json.dumps({"overall": overall}))
+    card = (export(ExportSettings(run, tmp_path / "card"), echo=lambda s: None) / "README.md").read_text()
+    (_, gaze) = front_matter(card)["model-index"][0]["results"]
+    assert gaze["metrics"] == [{"type": "nss", "value": 0.8123, "name": "NSS", "verified": False}]  # sAUC undefined
+    assert "| NSS | 0.8123 | 0.3000 | 40 |" in card
