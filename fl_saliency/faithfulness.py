@@ -170,7 +170,7 @@ class FaithfulnessSettings:
         check_methods(self.method)
 
 
-def first_observations(dataset: AtariHeadDataset, game: str, count: int) -> np.ndarray:
+def first_observations(dataset: AtariHeadDataset, game: str, count: int, echo=print) -> np.ndarray:
     """(<= count, 4, 84, 84) uint8: the agent's observations of the game's trials, in trial order."""
     observations = []
     for trial in dataset.trials(game):
@@ -180,7 +180,7 @@ def first_observations(dataset: AtariHeadDataset, game: str, count: int) -> np.n
                 if len(observations) == count:
                     return np.stack(observations)
         except DatasetError as exc:
-            print(f"skipped {exc}")
+            echo(f"skipped {exc}")  # the message starts with the trial
     if not observations:
         raise FlSaliencyError(f"no {game} observation could be read from {dataset.root}")
     return np.stack(observations)
@@ -201,7 +201,7 @@ def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
     obs = torch.from_numpy(first_observations(AtariHeadDataset(settings.atari_head_dir),
-                                              parse_game(experiment.env_name), settings.max_maps)).to(device)
+                                              parse_game(experiment.env_name), settings.max_maps, echo)).to(device)
     with torch.no_grad():
         actions = greedy_actions(model(obs)[0])
     methods = {name: METHODS[name] for name in settings.method}

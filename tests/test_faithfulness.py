@@ -131,3 +131,12 @@ def test_command_writes_faithfulness_json(tmp_path, capsys):
     assert out.count("deletion AUC") == 2
     assert main(args) == 2  # a finished run is not overwritten without --force
     assert "--force" in capsys.readouterr().err
+
+
+def test_an_unknown_method_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["faithfulness", "--experiment-dir", str(tmp_path), "--atari-head-dir", str(tmp_path),
+              "--output-dir", str(tmp_path / "out"), "--method", "gradient,nope"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "unknown saliency method 'nope'" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
