@@ -197,6 +197,7 @@ def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
     out = settings.output_dir / FAITHFULNESS_FILE
     if out.exists() and not settings.force:
         raise FlSaliencyError(f"{out} already exists; pass --force to overwrite it")
+    ensure_output_dir(settings.output_dir)  # before the long work: an unwritable folder fails at once
     device = resolve_device(settings.device)
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
@@ -220,7 +221,6 @@ def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
                "env_name": experiment.env_name, "maps": len(obs), "step": settings.step, "blur_sigma": BLUR_SIGMA,
                "randomisation_threshold": RANDOMISATION_THRESHOLD, "randomisation_seed": RANDOMISATION_SEED,
                "methods": results}
-    ensure_output_dir(settings.output_dir)
     atomic_write_json(summary, out)
     echo(f"results in {out}")
     return summary
