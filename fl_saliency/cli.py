@@ -87,6 +87,12 @@ def _saliency(args: argparse.Namespace) -> None:
     run_benchmark(settings_from_args(SaliencySettings, args))
 
 
+def _faithfulness(args: argparse.Namespace) -> None:
+    from fl_saliency.faithfulness import FaithfulnessSettings, run_faithfulness
+
+    run_faithfulness(settings_from_args(FaithfulnessSettings, args))
+
+
 def _make_sample_trial(args: argparse.Namespace) -> None:
     from fl_saliency.atari_head.sample import make_sample_trial
 
@@ -219,6 +225,12 @@ def _saliency_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser, SaliencySettings)
 
 
+def _faithfulness_arguments(parser: argparse.ArgumentParser) -> None:
+    from fl_saliency.faithfulness import FaithfulnessSettings
+
+    add_settings_arguments(parser, FaithfulnessSettings)
+
+
 def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
     from fl_saliency.sweep import SweepSettings
 
@@ -270,6 +282,8 @@ COMMANDS = {
     "evaluate": ("evaluate a model: results.json and a perception video (run_baselines.py)", _evaluate_arguments,
                  _evaluate),
     "saliency": ("score attention against Atari-HEAD gaze (benchmark_atari_head.py)", _saliency_arguments, _saliency),
+    "faithfulness": ("deletion/insertion AUC and the model-randomisation check of saliency methods",
+                     _faithfulness_arguments, _faithfulness),
     "sweep": ("run a grid of games x networks x seeds as Ray tasks", _sweep_arguments, _sweep),
     "report": ("report.md and plots of a sweep folder against the paper's tables", _report_arguments, _report),
     "export": ("a Hugging Face Hub model folder: card with results, model, config, replay MP4 (no upload)",
