@@ -15,7 +15,7 @@ from test_evaluate import experiment  # noqa: F401 (the fixture: a tiny untraine
 
 
 @pytest.fixture(scope="module")
-def evaluated(experiment):
+def evaluated(experiment):  # noqa: F811 (the fixture imported above)
     """test_evaluate's tiny model, evaluated for one 30-step game with the raw-screen perception video in eval/."""
     evaluate(EvalSettings(experiment_dir=experiment, num_env=1, evals_per_env=1, max_eplen=30, raw_obs=True,
                           device="cpu"), echo=lambda s: None)
