@@ -102,7 +102,7 @@ def test_video_shows_the_map_of_video_method(dataset, tmp_path):
         videos[name] = np.stack(list(read_frames(tmp_path / name / "trial_903.mp4")))
     assert len(videos["chosen"]) == 6
     difference = {name: np.abs(videos["chosen"].astype(int) - videos[name]).mean() for name in ("alone", "default")}
-    # gradient's maps as in a gradient-only run (up to H.264's lossy coding), not attention's
-    assert difference["alone"] < 0.5 and difference["default"] > 5, difference
+    # gradient's maps as in a gradient-only run (up to H.264's lossy coding: 0.1-1 of 255), not attention's
+    assert difference["alone"] < 2 and difference["default"] > 5 * difference["alone"], difference
     with pytest.raises(FlSaliencyError, match="--video-method rise is not one of --method attention,gradient"):
         SaliencySettings(folder, dataset, tmp_path / "x", method=["attention", "gradient"], video_method="rise")
