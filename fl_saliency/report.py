@@ -389,9 +389,10 @@ def plot_methods(game: str, runs: list[Run], path: Path) -> Path:
         ax.axis("off")
     handles = [plt.Line2D([], [], color=colours[name], linestyle="--", label=name) for name in references]
     handles.append(plt.Line2D([], [], color="black", marker="o", linestyle="", label="method (95% CI)"))
-    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False)
-    fig.suptitle(f"{game}: saliency methods against gaze", y=1.04)
     fig.tight_layout()
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8,
+               frameon=False)
+    fig.suptitle(f"{game}: saliency methods against gaze", y=1.06)
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
