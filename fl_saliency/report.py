@@ -416,8 +416,10 @@ def methods_section(runs: list[Run], out: Path) -> list[str]:
                   "|---|---|---|" + "---:|" * len(metrics)]
         lines += [f"| {label} | {kind} | {name} | " + " | ".join(_with_interval(overall.get(m)) for m in metrics) + " |"
                   for label, kind, name, overall in rows]
-        plot = plot_methods(game, scored, out / f"saliency_methods_{game}.png")
-        lines += ["", f"![{plot.stem}]({plot.name})", ""]
+        lines.append("")
+        if metrics:
+            plot = plot_methods(game, scored, out / f"saliency_methods_{game}.png")
+            lines += [f"![{plot.stem}]({plot.name})", ""]
     return lines
 
 
