@@ -60,6 +60,8 @@ class Run:
     folder: Path
     mean_score: float | None = None
     saliency: dict[str, float] = field(default_factory=dict)
+    # From saliency.json: {"methods" | "references": {name: {metric: {mean, ci_low, ci_high, ...}}}}
+    benchmark: dict[str, dict[str, dict]] | None = None
     curve: tuple[np.ndarray, np.ndarray] | None = None  # (total_timesteps, eprewmean)
     problems: list[str] = field(default_factory=list)  # one line per unreadable file
 
@@ -135,6 +137,27 @@ def read_saliency(path: Path) -> list[dict]:
             raise UnreadableFile(f"{path}: trial {number}'s metrics are not numbers ({exc})") from None
         normalised.append({"trial_number": int(number), "metrics": arrays})
     return normalised
+
+
+def read_benchmark(path: Path) -> dict[str, dict[str, dict]]:
+    """The overall scores of each method and reference of a ``saliency.json`` (run_benchmark's layout;
+    one written before methods existed holds its single method's scores at the top level)."""
+    try:
+        data = json.loads(path.read_bytes())
+        methods = data.get("methods") or {data.get("method", "attention"): {"overall": data["overall"]}}
+        scored = {kind: {name: result["overall"] for name, result in group.items()}
+                  for kind, group in (("methods", methods), ("references", data.get("references") or {}))}
+        for group in scored.values():
+            for overall in group.values():
+                for stats in overall.values():
+                    for key in ("mean", "ci_low", "ci_high"):
+                        if not isinstance(stats.get(key), (numbers.Real, type(None))):
+                            raise TypeError(f"a {key} that is {_describe(stats.get(key))}")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UnreadableFile(f"{path}: not JSON ({exc})") from None
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise UnreadableFile(f"{path}: not the saliency command's summary ({type(exc).__name__}: {exc})") from None
+    return scored
 
 
 def read_progress(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -222,6 +245,11 @@ def read_run(game: str, network: str, folder: Path) -> Run:
             run.saliency = {metric: stats["mean"] for metric, stats in overall.items() if stats["count"]}
         except UnreadableFile as exc:
             run.problems.append(str(exc))
+    if (folder / "saliency.json").exists():
+        try:
+            run.benchmark = read_benchmark(folder / "saliency.json")
+        except UnreadableFile as exc:
+            run.problems.append(str(exc))
     try:
         run.curve = read_curve(folder)
     except UnreadableFile as exc:
@@ -303,6 +331,96 @@ def _estimate(estimate) -> str:
     if estimate.interval is None:
         return f"{estimate.point:.3g}"
     return f"{estimate.point:.3g} [{estimate.interval[0]:.3g}, {estimate.interval[1]:.3g}]"
+
+
+# Which way is closer to the gaze, per metric of saliency.json.
+METRIC_LABELS = {"nss": "NSS ↑", "kldiv": "KL ↓", "sauc": "sAUC ↑", "auc_judd": "AUC-Judd ↑", "cc": "CC ↑",
+                 "sim": "SIM ↑", "mit_kldiv": "MIT KL ↓", "info_gain": "IG (bits/fix) ↑"}
+
+
+def _with_interval(stats: dict | None) -> str:
+    if not stats or stats.get("mean") is None:
+        return MISSING
+    if stats.get("ci_low") is None or stats.get("ci_high") is None:
+        return f"{stats['mean']:.3g}"
+    return f"{stats['mean']:.3g} [{stats['ci_low']:.3g}, {stats['ci_high']:.3g}]"
+
+
+def _scored_rows(runs: list[Run]) -> list[tuple[str, str, str, dict]]:
+    """(run label, kind, name, overall) of each method, then each reference, of each run."""
+    return [(f"{run.network}/{run.seed}", kind[:-1], name, overall)
+            for run in runs for kind in ("methods", "references") for name, overall in run.benchmark[kind].items()]
+
+
+def plot_methods(game: str, runs: list[Run], path: Path) -> Path:
+    """One PNG: per metric, each run's methods as points with their 95% CI, its references as horizontal lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _scored_rows(runs)
+    metrics = [m for m in METRIC_LABELS if any(m in overall for *_, overall in rows)]
+    methods = [(label, name, overall) for label, kind, name, overall in rows if kind == "method"]
+    references = sorted({name for _, kind, name, _ in rows if kind == "reference"})
+    colours = dict(zip(references, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    columns = min(4, len(metrics))
+    fig, axes = plt.subplots(-(-len(metrics) // columns), columns, squeeze=False,
+                             figsize=(3.2 * columns, 0.5 + 2.8 * -(-len(metrics) // columns)))
+    several = len(runs) > 1
+    for ax, metric in zip(axes.flat, metrics):
+        for x, (label, name, overall) in enumerate(methods):
+            stats = overall.get(metric) or {}
+            if stats.get("mean") is None:
+                continue
+            low, high = stats.get("ci_low"), stats.get("ci_high")
+            error = None if low is None or high is None else [[stats["mean"] - low], [high - stats["mean"]]]
+            ax.errorbar([x], [stats["mean"]], yerr=error, fmt="o", color="black", capsize=3)
+        for label, kind, name, overall in rows:
+            stats = overall.get(metric) or {}
+            if kind == "reference" and stats.get("mean") is not None:
+                ax.axhline(stats["mean"], color=colours[name], linestyle="--", linewidth=1)
+        ax.set_xticks(range(len(methods)), [f"{label} {name}" if several else name for label, name, _ in methods],
+                      rotation=45, ha="right", fontsize=8)
+        ax.set_xlim(-0.6, len(methods) - 0.4)
+        ax.set_title(METRIC_LABELS[metric], fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in list(axes.flat)[len(metrics):]:
+        ax.axis("off")
+    handles = [plt.Line2D([], [], color=colours[name], linestyle="--", label=name) for name in references]
+    handles.append(plt.Line2D([], [], color="black", marker="o", linestyle="", label="method (95% CI)"))
+    fig.tight_layout()
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8,
+               frameon=False)
+    fig.suptitle(f"{game}: saliency methods against gaze", y=1.06)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def methods_section(runs: list[Run], out: Path) -> list[str]:
+    """Per game, the methods x metrics table of its runs' saliency.json (references included) and its plot."""
+    lines = ["## Saliency methods and references against gaze (saliency.json)", "",
+             "Each run's overall mean over all scored maps with its 95% percentile bootstrap interval over maps; "
+             "one row per method and reference of each run (network/seed), since intervals of different runs do "
+             "not average. Arrows: which way is closer to the gaze.", ""]
+    games = sorted({r.game for r in runs if r.benchmark})
+    if not games:
+        return lines + [f"{MISSING} (no run has a saliency.json)"]
+    for game in games:
+        scored = [r for r in runs if r.game == game and r.benchmark]
+        rows = _scored_rows(scored)
+        metrics = [m for m in METRIC_LABELS if any(m in overall for *_, overall in rows)]
+        lines += [f"### {game}", "", "| run | kind | name | " + " | ".join(METRIC_LABELS[m] for m in metrics) + " |",
+                  "|---|---|---|" + "---:|" * len(metrics)]
+        lines += [f"| {label} | {kind} | {name} | " + " | ".join(_with_interval(overall.get(m)) for m in metrics) + " |"
+                  for label, kind, name, overall in rows]
+        lines.append("")
+        if metrics:
+            plot = plot_methods(game, scored, out / f"saliency_methods_{game}.png")
+            lines += [f"![{plot.stem}]({plot.name})", ""]
+    return lines
 
 
 def aggregate_section(groups: dict[tuple[str, str], list[Run]], out: Path) -> list[str]:
@@ -403,6 +521,7 @@ def write_report(root: Path, out: Path | None = None, echo=print) -> Path:
         except FlSaliencyError:
             ours = None
         lines.append(f"| {network} | {_fmt(ours)} | {_fmt(PAPER_TABLE_2.get(network))} |")
+    lines += [""] + methods_section(runs, out)
     lines += [""] + aggregate_section(groups, out)
     if problems:
         lines += ["", "## Unreadable files (shown as missing above)", ""] + [f"- {problem}" for problem in problems]

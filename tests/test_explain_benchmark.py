@@ -88,3 +88,21 @@ def test_method_flag_of_the_script(dataset, tmp_path, capsys):
     assert exit.value.code == 2 and "unknown saliency method 'lime'; choose from: attention," in stderr[-1]
     with pytest.raises(FlSaliencyError, match="unknown saliency method 'lime'"):
         SaliencySettings(folder, dataset, tmp_path / "p", method=["lime"])
+
+
+def test_video_shows_the_map_of_video_method(dataset, tmp_path):
+    from fl_saliency.video import read_frames
+
+    folder, _ = experiment(tmp_path / "exp", network="cnn")  # cnn's attention is all zero: no heat
+    videos = {}
+    for name, methods, shown in [("default", ["attention", "gradient"], None), ("chosen", ["attention", "gradient"], "gradient"),
+                                 ("alone", ["gradient"], None)]:
+        run_benchmark(SaliencySettings(folder, dataset, tmp_path / name, device="cpu", processed_obs=True, video=True,
+                                       method=methods, video_method=shown), echo=print)
+        videos[name] = np.stack(list(read_frames(tmp_path / name / "trial_903.mp4")))
+    assert len(videos["chosen"]) == 6
+    difference = {name: np.abs(videos["chosen"].astype(int) - videos[name]).mean() for name in ("alone", "default")}
+    # gradient's maps as in a gradient-only run (up to H.264's lossy coding: 0.1-1 of 255), not attention's
+    assert difference["alone"] < 2 and difference["default"] > 5 * difference["alone"], difference
+    with pytest.raises(FlSaliencyError, match="--video-method rise is not one of --method attention,gradient"):
+        SaliencySettings(folder, dataset, tmp_path / "x", method=["attention", "gradient"], video_method="rise")

@@ -352,3 +352,60 @@ def test_human_normalised_score_is_0_for_random_and_1_for_human():
     assert human_normalised("Pong", -20.7 + 2 * 35.3) == pytest.approx(2.0)  # random -20.7, human 14.6
     with pytest.raises(FlSaliencyError, match="no random and human scores for 'Breakout-v5'"):
         human_normalised("Breakout-v5", 1.0)
+
+
+@pytest.fixture(scope="module")
+def scored_sweep(tmp_path_factory):
+    """A sweep whose run holds a saliency.json written by run_benchmark (attention, gradient and the
+    references on a generated trial), beside a run holding only the paper's saliency.pkl."""
+    from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
+    from fl_saliency.atari_head.sample import make_sample_trial
+    from test_atari_head_benchmark import experiment
+
+    root = tmp_path_factory.mktemp("scored")
+    make_sample_trial("Breakout", 25, root / "ah", layout="release2", seed=1, trial_number=903)
+    folder, _ = experiment(root / "sweep" / "Breakout.cnn_sparse_fls" / "01")
+    summary = run_benchmark(SaliencySettings(folder, root / "ah", folder, device="cpu", processed_obs=True,
+                                             method=["attention", "gradient"],
+                                             references=["uniform", "center-bias", "gaze-neighbour"]), echo=print)
+    shutil.copy(FORK / "saliency.pkl", run_folder(root / "sweep", "02", "Enduro.cnn_sparse_fls") / "saliency.pkl")
+    return root / "sweep", summary
+
+
+def test_methods_table_holds_each_methods_and_references_mean_and_interval(scored_sweep):
+    root, summary = scored_sweep
+    report, problems = quiet_report(root)
+    assert problems == []
+    section = report.split("## Saliency methods and references against gaze")[1].split("\n## ")[0]
+    assert "### Breakout" in section and "### Enduro" not in section  # a saliency.pkl alone has no such table
+    table = [line for line in section.splitlines() if line.startswith("| cnn_sparse_fls/01")]
+    cells = {(row[1], row[2]): row[3:] for row in ([c.strip() for c in line.strip("|").split("|")] for line in table)}
+    assert list(cells) == [("method", "attention"), ("method", "gradient"), ("reference", "uniform"),
+                           ("reference", "center-bias"), ("reference", "gaze-neighbour")]
+    header = [c.strip() for c in section.split("| run |")[1].splitlines()[0].strip("|").split("|")][2:]
+    assert header == ["NSS ↑", "KL ↓", "sAUC ↑", "AUC-Judd ↑", "CC ↑", "SIM ↑", "MIT KL ↓", "IG (bits/fix) ↑"]
+    metrics = ["nss", "kldiv", "sauc", "auc_judd", "cc", "sim", "mit_kldiv", "info_gain"]
+    for (kind, name), row in cells.items():
+        overall = summary[kind + "s"][name]["overall"]
+        for metric, cell in zip(metrics, row):
+            stats = overall[metric]
+            if stats["mean"] is None:
+                assert cell == "—"
+            else:
+                mean, low, high = (float(v) for v in cell.replace("[", "").replace("]", "").replace(",", "").split())
+                assert mean == pytest.approx(stats["mean"], rel=5e-3)
+                assert (low, high) == pytest.approx((stats["ci_low"], stats["ci_high"]), rel=5e-3, abs=1e-3)
+                assert low <= mean <= high
+    plot = root / "saliency_methods_Breakout.png"
+    assert plot.stat().st_size > 10_000 and "![saliency_methods_Breakout](saliency_methods_Breakout.png)" in section
+    html = (root / "report.html").read_text()
+    assert '<img src="saliency_methods_Breakout.png"' in html and "<th class=\"num\">NSS ↑</th>" in html
+
+
+def test_unreadable_saliency_json_is_named_and_the_rest_reported(tmp_path):
+    folder = run_folder(tmp_path, "01")
+    (folder / "saliency.json").write_text(json.dumps({"methods": {"attention": {"overall": {"nss": {"mean": "x"}}}}}))
+    report, problems = quiet_report(tmp_path)
+    assert problems == [f"unreadable, shown as missing: {folder / 'saliency.json'}: not the saliency command's "
+                        "summary (TypeError: a mean that is a str)"]
+    assert "— (no run has a saliency.json)" in report

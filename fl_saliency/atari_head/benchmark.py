@@ -65,7 +65,9 @@ class SaliencySettings:
     sauc_mode: str = setting("exact", choices=SAUC_MODES,
                              help="exact: count-weighted AUC; sampled: the original's 100 random draws, bit for bit")
     trials: list[int] | None = setting(None, min=0, metavar="N,N,...", help="score only these trials (comma-separated)")
-    video: bool = setting(False, help="per trial, an MP4 of frames, attention and gaze")
+    video: bool = setting(False, help="per trial, an MP4 of frames, a method's map and gaze")
+    video_method: str | None = setting(None, metavar="M", help="the method whose maps --video shows "
+                                                               "(one of --method; default: the first)")
     batch_size: int = setting(64, min=1, help="observations per forward pass of the network")
     device: str = device_setting()
     force: bool = setting(False, help="overwrite a saliency.pkl already in --output-dir")
@@ -79,6 +81,8 @@ class SaliencySettings:
     def __post_init__(self):
         check_settings(self)
         check_methods(self.method)
+        if self.video_method is not None and self.video_method not in self.method:
+            raise FlSaliencyError(f"--video-method {self.video_method} is not one of --method {','.join(self.method)}")
 
     @property
     def resolution(self) -> str:
@@ -168,7 +172,7 @@ def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, set
         finite = torch.isfinite(m).flatten(1).all(1).numpy() & np.isfinite(peak)
         result[method] = score_maps(saliency_maps(m, model, peak, settings.resolution, on_grid=on_grid), gaze,
                                     settings.resolution, settings.sauc_mode, finite, baseline)
-        if settings.video and method == settings.method[0]:
+        if settings.video and method == (settings.video_method or settings.method[0]):
             write_trial_video(settings.output_dir / f"trial_{trial.number}.mp4", dataset, trial,
                               saliency_maps(m, model, peak, "raw", on_grid=on_grid), gaze)
     return result
@@ -208,7 +212,7 @@ def score_maps(smaps: Iterable[np.ndarray], gaze: list[np.ndarray], resolution: 
 
 
 def write_trial_video(path: Path, dataset: AtariHeadDataset, trial: Trial, smaps, gaze: list[np.ndarray]) -> None:
-    """One frame per scored map: the newest PNG of observation k, its attention as a heat map, the human gaze as dots."""
+    """One frame per scored map: the newest PNG of observation k, its saliency map as a heat map, the human gaze as dots."""
     import cv2
 
     from fl_saliency.video import VideoWriter, heat_overlay
