@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -207,40 +208,12 @@ def _number(kind: type, **bounds):
     return _flag_type(setting(help="", **bounds), kind)
 
 
-def _train_arguments(parser: argparse.ArgumentParser) -> None:
-    from fl_saliency.train import TrainSettings
+def settings_arguments(module: str, settings_class: str):
+    """The flags of a settings dataclass, imported only when that command's parser is built (--help stays fast)."""
+    def add(parser: argparse.ArgumentParser) -> None:
+        add_settings_arguments(parser, getattr(importlib.import_module(module), settings_class))
 
-    add_settings_arguments(parser, TrainSettings)
-
-
-def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    from fl_saliency.evaluate import EvalSettings
-
-    add_settings_arguments(parser, EvalSettings)
-
-
-def _saliency_arguments(parser: argparse.ArgumentParser) -> None:
-    from fl_saliency.atari_head.benchmark import SaliencySettings
-
-    add_settings_arguments(parser, SaliencySettings)
-
-
-def _faithfulness_arguments(parser: argparse.ArgumentParser) -> None:
-    from fl_saliency.faithfulness import FaithfulnessSettings
-
-    add_settings_arguments(parser, FaithfulnessSettings)
-
-
-def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    from fl_saliency.sweep import SweepSettings
-
-    add_settings_arguments(parser, SweepSettings)
-
-
-def _export_arguments(parser: argparse.ArgumentParser) -> None:
-    from fl_saliency.export import ExportSettings
-
-    add_settings_arguments(parser, ExportSettings)
+    return add
 
 
 def _networks_arguments(parser: argparse.ArgumentParser) -> None:
@@ -278,16 +251,19 @@ def _make_sample_trial_arguments(parser: argparse.ArgumentParser) -> None:
 COMMANDS = {
     "networks": ("list the 15 networks with parameter counts and attention grids", _networks_arguments, _networks),
     "inspect": ("show a Baselines model.pkl and check it against its network", _inspect_arguments, _inspect),
-    "train": ("train a PPO agent (the original train_baselines.py)", _train_arguments, _train),
-    "evaluate": ("evaluate a model: results.json and a perception video (run_baselines.py)", _evaluate_arguments,
-                 _evaluate),
-    "saliency": ("score attention against Atari-HEAD gaze (benchmark_atari_head.py)", _saliency_arguments, _saliency),
+    "train": ("train a PPO agent (the original train_baselines.py)",
+              settings_arguments("fl_saliency.train", "TrainSettings"), _train),
+    "evaluate": ("evaluate a model: results.json and a perception video (run_baselines.py)",
+                 settings_arguments("fl_saliency.evaluate", "EvalSettings"), _evaluate),
+    "saliency": ("score attention against Atari-HEAD gaze (benchmark_atari_head.py)",
+                 settings_arguments("fl_saliency.atari_head.benchmark", "SaliencySettings"), _saliency),
     "faithfulness": ("deletion/insertion AUC and the model-randomisation check of saliency methods",
-                     _faithfulness_arguments, _faithfulness),
-    "sweep": ("run a grid of games x networks x seeds as Ray tasks", _sweep_arguments, _sweep),
+                     settings_arguments("fl_saliency.faithfulness", "FaithfulnessSettings"), _faithfulness),
+    "sweep": ("run a grid of games x networks x seeds as Ray tasks",
+              settings_arguments("fl_saliency.sweep", "SweepSettings"), _sweep),
     "report": ("report.md and plots of a sweep folder against the paper's tables", _report_arguments, _report),
     "export": ("a Hugging Face Hub model folder: card with results, model, config, replay MP4 (no upload)",
-               _export_arguments, _export),
+               settings_arguments("fl_saliency.export", "ExportSettings"), _export),
     "demo": ("train, evaluate, score and report on built-in defaults (offline)", _demo_arguments, _demo),
     "make-sample-trial": ("write a synthetic Atari-HEAD trial from real emulator frames", _make_sample_trial_arguments,
                           _make_sample_trial),
