@@ -106,16 +106,18 @@ def _sweep(args: argparse.Namespace) -> None:
     from fl_saliency.sweep import SweepSettings, sweep
 
     settings = settings_from_args(SweepSettings, args)
-    results = sweep(settings.jobs(), address=settings.address)
+    results = sweep(settings.jobs(), address=settings.address, max_retries=settings.max_retries)
     if any(r["status"] == "failed" for r in results):
         raise FlSaliencyError("some jobs failed (see above); run the same command again to retry them")
 
 
 def _report(args: argparse.Namespace) -> None:
-    from fl_saliency.report import write_report
+    from fl_saliency.report import report_location
+    from fl_saliency.storage import reject_uri
 
-    path = write_report(Path(args.sweep_dir), Path(args.output_dir) if args.output_dir else None)
-    print(f"report written to {path}")
+    if args.output_dir:
+        reject_uri(args.output_dir, "--output-dir")
+    print(f"report written to {report_location(args.sweep_dir, Path(args.output_dir) if args.output_dir else None)}")
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -226,7 +228,8 @@ def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("sweep_dir", help="a sweep folder (ours or the paper's released models)")
+    parser.add_argument("sweep_dir", help="a sweep folder (ours or the paper's released models), or the storage URI "
+                                          "of a sweep (s3://..., gs://..., file:///...)")
     parser.add_argument("--output-dir", help="where report.md and the plots go (default: the sweep folder)")
 
 

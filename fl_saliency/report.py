@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import numbers
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -479,7 +480,47 @@ def aggregate_section(groups: dict[tuple[str, str], list[Run]], out: Path) -> li
     return lines if scored else lines + [f"{MISSING} (no scored run)"]
 
 
-def write_report(root: Path, out: Path | None = None, echo=print) -> Path:
+def sweep_section(root: Path) -> list[str]:
+    """The totals of the sweep's manifest (sweep.json), if the sweep command wrote one."""
+    from fl_saliency.storage import Storage
+    from fl_saliency.sweep_manifest import read_manifest, totals
+
+    manifest = read_manifest(Storage(root))
+    if manifest is None:
+        return []
+    t = totals(manifest["jobs"])
+    status = ", ".join(f"{n} {s}" for s, n in t["by_status"].items())
+    speed = _fmt(t["agent_steps_per_s"])
+    return ["## Sweep (sweep.json)", "", "| jobs | status | job hours | attempts | nodes | agent steps | "
+            "training agent steps/s |", "|---:|---|---:|---:|---:|---:|---:|",
+            f"| {t['jobs']} | {status} | {t['job_hours']:.3f} | {t['attempts']} | {len(t['nodes'])} | "
+            f"{t['agent_steps']} | {speed} |", ""]
+
+
+def report_location(location: str, out: Path | None = None, echo=print) -> str:
+    """``write_report`` for a sweep folder or a storage URI; returns where report.md went.
+
+    A storage's runs are copied to a temporary folder (checkpoints, weights and videos left behind) and the report
+    is uploaded into the storage, unless ``out`` names a local folder for it.
+    """
+    from fl_saliency.storage import Storage, is_uri
+
+    if not is_uri(location):
+        return str(write_report(Path(location), out, echo))
+    storage = Storage(location)
+    with tempfile.TemporaryDirectory(prefix="fl-saliency-report.") as tmp:
+        local = Path(tmp) / "sweep"
+        if not storage.download("", local, skip=("checkpoint.pt", "model.pkl", "*.mkv", "*.mp4")):
+            raise FlSaliencyError(f"sweep storage {location} is empty or does not exist")
+        if out is not None:
+            return str(write_report(local, out, echo, title=location))
+        written = Path(tmp) / "report"
+        write_report(local, written, echo, title=location)
+        storage.upload(written, "", mirror=False)
+    return storage.uri("report.md")
+
+
+def write_report(root: Path, out: Path | None = None, echo=print, title: str | None = None) -> Path:
     """Write ``report.md``, ``report.html`` and the PNG plots into ``out`` (the sweep folder by default).
 
     Each unreadable file is echoed in one line and listed in the report; the rest is reported.
@@ -495,7 +536,7 @@ def write_report(root: Path, out: Path | None = None, echo=print) -> Path:
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.game, run.network), []).append(run)
-    lines = [f"# fl-saliency report: {root}", "",
+    lines = [f"# fl-saliency report: {title or root}", "",
              f"{len(runs)} runs in {len(groups)} (game, network) groups. Spread is the std over seeds; "
              f"{MISSING} marks what a run does not have (not evaluated, not scored).", "",
              "## Evaluation score (paper's Table 3)", "",
@@ -523,6 +564,7 @@ def write_report(root: Path, out: Path | None = None, echo=print) -> Path:
         lines.append(f"| {network} | {_fmt(ours)} | {_fmt(PAPER_TABLE_2.get(network))} |")
     lines += [""] + methods_section(runs, out)
     lines += [""] + aggregate_section(groups, out)
+    lines += [""] + sweep_section(root)
     if problems:
         lines += ["", "## Unreadable files (shown as missing above)", ""] + [f"- {problem}" for problem in problems]
     path = out / "report.md"

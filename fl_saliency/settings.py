@@ -16,6 +16,7 @@ import typing
 from pathlib import Path
 
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.storage import is_uri
 
 MISSING = dataclasses.MISSING
 
@@ -135,6 +136,8 @@ def _parse_one(field: dataclasses.Field, kind: type, text: str, plural: bool = F
         return value
     if kind is str and plural and not text.strip():
         raise ValueError(f"must be a comma-separated list without empty items, got {text!r}")
+    if kind is Path and is_uri(text):
+        raise ValueError(f"takes a local folder, not the URI {text!r}")
     return Path(text).expanduser() if kind is Path else text
 
 

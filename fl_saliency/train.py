@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -229,8 +230,11 @@ def _above(bar: tqdm, echo, text: str) -> None:
         echo(text)
 
 
-def train(settings: TrainSettings, echo=print) -> Path:
-    """Train (or continue) a run; returns the path of its ``model.pkl``."""
+def train(settings: TrainSettings, echo=print, on_checkpoint: Callable[[int], None] | None = None) -> Path:
+    """Train (or continue) a run; returns the path of its ``model.pkl``.
+
+    ``on_checkpoint(update)`` runs after each checkpoint is saved, its logs written (a sweep job uploads the run).
+    """
     validate(settings)
     initialisation = read_initialisation(settings) if settings.init_from is not None else None
     if settings.num_timesteps % settings.ppo.batch_size and not settings.resume:
@@ -313,6 +317,8 @@ def train(settings: TrainSettings, echo=print) -> Path:
                     save_model(ppo.model, out / MODEL_FILE, ppo.adam_state())
                     save_checkpoint(out / CHECKPOINT_FILE, ppo, update, stats, time.perf_counter() - t_first)
                     saved = update
+                    if on_checkpoint is not None:
+                        on_checkpoint(update)
                 if stop.requested and update < n_updates:
                     raise FlSaliencyError(
                         f"interrupted after update {update}/{n_updates}; checkpoint saved, continue with --resume"

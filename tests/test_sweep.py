@@ -32,7 +32,7 @@ def test_sweep_on_local_ray_makes_the_layout_and_a_report_and_skips_on_rerun(tmp
     # Nothing scored: the saliency table shows missing values, not zeros.
     assert "| Breakout | cnn | 0 | — | — | — | — |" in text
 
-    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file() and "report" not in p.name}
+    before = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file() and "report" not in p.name and p.name != "sweep.json"}
     again = sweep(jobs, progress=False, echo=lambda s: None)
     assert [r["status"] for r in again] == ["skipped", "skipped"]
     after = {p: p.stat().st_mtime_ns for p in before}
@@ -82,7 +82,7 @@ def test_jobs_ask_ray_for_the_cpus_their_env_workers_use(tmp_path, monkeypatch):
     single = Job("Breakout", "cnn", 1, 16, tmp_path, ppo=PPOConfig(num_envs=1, nsteps=16, nminibatches=1, noptepochs=1))
     assert job_resources(single, gpus_available=False) == {"num_cpus": 1}
     seen = []
-    monkeypatch.setattr("fl_saliency.train.train", lambda settings, echo: seen.append(settings.env_workers))
+    monkeypatch.setattr("fl_saliency.train.train", lambda settings, echo, **_: seen.append(settings.env_workers))
     assert run_job(job)["status"] == "done" and seen == [2]
 
 
