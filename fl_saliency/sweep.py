@@ -52,6 +52,7 @@ class SweepSettings:
                                help="comma-separated train seeds (paper: 1,9,17,25,33)")
     num_timesteps: int = same_as(TrainSettings, "num_timesteps")
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    save_interval: int = same_as(TrainSettings, "save_interval")
     evaluate: tuple[int, int] | None = setting(None, min=1, metavar="NUM_ENV:EVALS_PER_ENV", parse=parse_evaluate,
                                                help="evaluate each model (paper: 16:512)")
     max_eplen: int | None = same_as(EvalSettings, "max_eplen")
@@ -77,7 +78,7 @@ class SweepSettings:
 
     def jobs(self) -> list["Job"]:
         return plan(self.games, self.networks, self.seeds, self.num_timesteps, self.output_dir, ppo=self.ppo,
-                    evaluate=self.evaluate, max_eplen=self.max_eplen, atari_head_dir=self.saliency,
+                    save_interval=self.save_interval, evaluate=self.evaluate, max_eplen=self.max_eplen, atari_head_dir=self.saliency,
                     repeat_action_probability=self.repeat_action_probability, full_action_space=self.full_action_space,
                     cpus_per_job=self.cpus_per_job, gpus_per_job=self.gpus_per_job,
                     env_backend=self.env_backend, precision=self.precision, device=self.device)
@@ -93,6 +94,7 @@ class Job:
     num_timesteps: int
     root: str | Path  # the sweep's storage: a folder, or a URI (see fl_saliency.storage)
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    save_interval: int = same_as(TrainSettings, "save_interval")  # updates between uploaded checkpoints
     evaluate: tuple[int, int] | None = None  # (num_env, evals_per_env)
     max_eplen: int | None = same_as(EvalSettings, "max_eplen")
     version: str = "v4"  # the protocol: v4 (<Game>NoFrameskip-v4) or v5 (ALE/<Game>-v5)
@@ -134,6 +136,7 @@ class Job:
         return TrainSettings(output_dir=self.folder, network=self.network, env_name=self.env_name,
                              repeat_action_probability=self.repeat_action_probability,
                              full_action_space=self.full_action_space, train_seed=self.seed, num_timesteps=self.num_timesteps, ppo=self.ppo,
+                             save_interval=self.save_interval,
                              env_backend=self.env_backend, env_workers=self.cpus, precision=self.precision,
                              device=device or self.device, resume=resume, force=force)
 

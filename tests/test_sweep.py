@@ -86,6 +86,30 @@ def test_jobs_ask_ray_for_the_cpus_their_env_workers_use(tmp_path, monkeypatch):
     assert run_job(job)["status"] == "done" and seen == [2]
 
 
+def test_resources_per_job_and_the_device_ray_gives_a_job(tmp_path):
+    from fl_saliency.sweep import infeasible, job_device, job_resources
+
+    job = lambda **kw: Job("Breakout", "cnn", 1, 64, tmp_path, ppo=TINY, **kw)
+    assert job_resources(job(cpus_per_job=3), gpus_available=False) == {"num_cpus": 3}
+    assert job_resources(job(gpus_per_job=1.0), gpus_available=True) == {"num_cpus": 2, "num_gpus": 1.0}
+    assert job_resources(job(gpus_per_job=0.125), gpus_available=False) == {"num_cpus": 2, "num_gpus": 0.125}
+    assert job_resources(job(gpus_per_job=0), gpus_available=True) == {"num_cpus": 2}
+    assert job_resources(job(device="cpu"), gpus_available=True) == {"num_cpus": 2}
+    # On Ray the job uses the GPU it was given (CUDA_VISIBLE_DEVICES holds only it) and never one it was not.
+    assert job_device(job(), gpu_ids=[3]) == "cuda"
+    assert job_device(job(), gpu_ids=[]) == "cpu"
+    assert job_device(job(device="cuda"), gpu_ids=[0]) == "cuda"
+    assert job_device(job(device="auto"), gpu_ids=None) == "auto"
+
+    nodes = [{"Alive": True, "Resources": {"CPU": 1.0}}, {"Alive": True, "Resources": {"CPU": 8.0, "GPU": 1.0}},
+             {"Alive": False, "Resources": {"CPU": 64.0, "GPU": 8.0}}]
+    assert infeasible({"num_cpus": 8, "num_gpus": 0.25}, nodes) is None
+    assert infeasible({"num_cpus": 2}, nodes) is None
+    assert infeasible({"num_cpus": 16}, nodes).startswith(
+        "a job asks Ray for 16 CPU and no node of the cluster has that (the largest of its 2 alive nodes: 8 CPU and 1 GPU)")
+    assert "asks Ray for 1 CPU and 2 GPU" in infeasible({"num_cpus": 1, "num_gpus": 2}, nodes)
+
+
 def test_sweep_settings_are_checked_before_ray_starts(tmp_path):
     def sweep_cli(*args):
         return subprocess.run([sys.executable, "-m", "fl_saliency.cli", "sweep", "--games", "Breakout", "--networks",
@@ -94,7 +118,10 @@ def test_sweep_settings_are_checked_before_ray_starts(tmp_path):
 
     for args, message in [(["--num-timesteps", "100"], "--num-timesteps 100 is below one update of num_env x nsteps"),
                           (["--num-timesteps", "2048", "--saliency", str(tmp_path / "no-gaze")],
-                           f"Atari-HEAD folder {tmp_path / 'no-gaze'} does not exist")]:
+                           f"Atari-HEAD folder {tmp_path / 'no-gaze'} does not exist"),
+                          (["--gpus-per-job", "0", "--device", "cuda"], "--device cuda needs --gpus-per-job above 0"),
+                          (["--cpus-per-job", "0"], "argument --cpus-per-job: must be an integer >= 1, got '0'"),
+                          (["--output-dir", "nope://bucket"], "storage nope://bucket: Unrecognized filesystem type")]:
         result = sweep_cli(*args)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert message in result.stderr
