@@ -113,6 +113,18 @@ def test_a_job_that_fits_no_node_is_refused_before_the_sweep_starts(cluster, tmp
     assert time.monotonic() - started < 60
 
 
+def test_a_job_failing_on_bad_input_is_reported_once_not_retried(cluster, tmp_path):
+    location = f"file://{tmp_path}/storage"
+    Storage(location).write_bytes("Breakout.cnn/01/model.pkl", b"released weights, no checkpoint")
+    result = run(cluster, sweep_command(cluster, location, "--networks", "cnn", "--num-timesteps", "64"), tmp_path)
+    assert result.returncode == 2
+    assert "already holds a run (model.pkl)" in result.stdout
+    assert result.stderr.strip().endswith("some jobs failed (see above); run the same command again to retry them")
+    entry = manifest(Storage(location))["jobs"]["Breakout.cnn/01"]
+    assert entry["status"] == "failed" and entry["attempts"] == 1
+    assert Storage(location).read_bytes("Breakout.cnn/01/model.pkl") == b"released weights, no checkpoint"
+
+
 def test_a_killed_node_retries_its_job_on_the_other_node_from_the_uploaded_checkpoint(cluster, tmp_path):
     updates = 40
     location = f"file://{tmp_path}/storage"
