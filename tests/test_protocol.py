@@ -224,7 +224,7 @@ def test_sweep_jobs_train_under_the_protocol_of_their_ids(tmp_path, monkeypatch)
     assert [(job.env_name, job.folder.relative_to(tmp_path).as_posix()) for job in jobs] == [
         ("ALE/Breakout-v5", "Breakout.cnn/01"), ("MsPacmanNoFrameskip-v4", "MsPacman.cnn/01")]
     seen = []
-    monkeypatch.setattr("fl_saliency.train.train", lambda settings, echo: seen.append(settings.protocol()))
+    monkeypatch.setattr("fl_saliency.train.train", lambda settings, echo, **_: seen.append(settings.protocol()))
     assert run_job(jobs[0])["status"] == "done"
     assert seen == [Protocol("v5", 0.25, True, 108_000)]
     with pytest.raises(FlSaliencyError, match="^--games names Breakout under two protocols"):

@@ -1,14 +1,10 @@
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.storage import Storage, is_uri, scratch_folder
-
-ROOT = Path(__file__).resolve().parents[1]
-
+from test_cli import run_main
 
 def make_run(folder: Path) -> None:
     (folder / "logs").mkdir(parents=True)
@@ -82,11 +78,11 @@ def test_uris_and_scratch_folders(tmp_path, monkeypatch):
         Storage("nope://x")
 
 
-def test_local_only_flags_refuse_a_uri_in_one_line(tmp_path):
+def test_local_only_flags_refuse_a_uri_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     for args in (["train", "--output-dir", "file:///tmp/x", "--network", "cnn"],
                  ["report", str(tmp_path), "--output-dir", "s3://bucket/x"]):
-        result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", *args], capture_output=True, text=True,
-                                cwd=tmp_path)
-        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert "not the URI" in result.stderr
+        code, stderr = run_main(capsys, args)
+        assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+        assert "not the URI" in stderr
     assert not (tmp_path / "file:").exists()

@@ -10,6 +10,7 @@ from fl_saliency.ppo import PPOConfig
 from fl_saliency.report import write_report
 from fl_saliency.sweep import Job, plan, run_job, sweep
 from fl_saliency.train import load_checkpoint
+from test_cli import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)
@@ -110,11 +111,10 @@ def test_resources_per_job_and_the_device_ray_gives_a_job(tmp_path):
     assert "asks Ray for 1 CPU and 2 GPU" in infeasible({"num_cpus": 1, "num_gpus": 2}, nodes)
 
 
-def test_sweep_settings_are_checked_before_ray_starts(tmp_path):
+def test_sweep_settings_are_checked_before_ray_starts(tmp_path, capsys):
     def sweep_cli(*args):
-        return subprocess.run([sys.executable, "-m", "fl_saliency.cli", "sweep", "--games", "Breakout", "--networks",
-                               "cnn", "--output-dir", str(tmp_path / "sweep"), *args],
-                              capture_output=True, text=True, cwd=ROOT)
+        return run_main(capsys, ["sweep", "--games", "Breakout", "--networks", "cnn", "--output-dir",
+                                 str(tmp_path / "sweep"), *args])
 
     for args, message in [(["--num-timesteps", "100"], "--num-timesteps 100 is below one update of num_env x nsteps"),
                           (["--num-timesteps", "2048", "--saliency", str(tmp_path / "no-gaze")],
@@ -122,9 +122,9 @@ def test_sweep_settings_are_checked_before_ray_starts(tmp_path):
                           (["--gpus-per-job", "0", "--device", "cuda"], "--device cuda needs --gpus-per-job above 0"),
                           (["--cpus-per-job", "0"], "argument --cpus-per-job: must be an integer >= 1, got '0'"),
                           (["--output-dir", "nope://bucket"], "storage nope://bucket: Unrecognized filesystem type")]:
-        result = sweep_cli(*args)
-        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-        assert message in result.stderr
+        code, stderr = sweep_cli(*args)
+        assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+        assert message in stderr
     assert not (tmp_path / "sweep").exists()  # nothing started
 
 
