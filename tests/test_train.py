@@ -18,6 +18,7 @@ from fl_saliency.logger import read_monitor
 from fl_saliency.networks import NETWORKS
 from fl_saliency.ppo import PPOConfig
 from fl_saliency.train import PROGRESS_KEYS, TrainSettings, load_checkpoint, prepare_output_dir, train
+from test_cli import run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--num-env", "2", "--nsteps", "16", "--nminibatches", "2", "--noptepochs", "1"]
@@ -331,15 +332,16 @@ def test_resume_refuses_flags_that_differ_from_the_run(tmp_path):
     (lambda c: c["ppo"].update(lr=[1]), "lr is [1], not a float"),
     (lambda c: c["ppo"].update(value_clip=1), "value_clip is 1, not a bool"),
 ])
-def test_resume_with_edited_config_types_is_one_line(tmp_path, edit, message):
+def test_resume_with_edited_config_types_is_one_line(tmp_path, capsys, edit, message):
     out = tmp_path / "run"
     train(tiny_settings(out, updates=1), echo=lambda text: None)
     config = json.loads((out / "config.json").read_text())
     edit(config)
     (out / "config.json").write_text(json.dumps(config))
-    result = run_script("--output-dir", str(out), "--resume")
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert "is not a training config of fl-saliency: " + message in result.stderr
+    capsys.readouterr()  # the training's progress bar
+    code, stderr = run_main(capsys, ["--output-dir", str(out), "--resume"], command="train", prog="train_baselines.py")
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert "is not a training config of fl-saliency: " + message in stderr
 
 
 def test_num_timesteps_not_a_multiple_of_the_batch_records_what_runs(tmp_path):
