@@ -175,7 +175,10 @@ def run_job(job: Job, on_stage: Callable[[dict], None] | None = None, gpu_ids: l
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
             storage.download(job.relative, folder)
-        upload = (lambda *_: storage.upload(folder, job.relative, last=(CHECKPOINT_FILE,))) if storage else (lambda *_: None)
+
+        def upload(*_) -> None:
+            if storage is not None:  # the checkpoint last: a storage never holds one ahead of its logs
+                storage.upload(folder, job.relative, last=(CHECKPOINT_FILE,))
 
         def stage(name: str, began: float, **extra) -> None:
             upload()

@@ -143,3 +143,24 @@ def test_a_job_killed_before_its_first_checkpoint_starts_over(tmp_path):
     result = run_job(other)
     assert result["status"] == "failed" and "already holds a run (model.pkl)" in result["message"]
     assert (other.folder / "model.pkl").read_bytes() == b"released weights"
+
+
+def test_a_job_whose_fitting_nodes_are_gone_is_reported_not_awaited(tmp_path, monkeypatch):
+    import ray
+
+    real_nodes = ray.nodes
+    calls = []
+
+    def nodes_then_none():  # the check before the start sees the node; the ones during the run see it die
+        calls.append(1)
+        return real_nodes() if len(calls) == 1 else [{**n, "Alive": False} for n in real_nodes()]
+
+    monkeypatch.setattr(ray, "nodes", nodes_then_none)
+    job = Job("Breakout", "cnn", 1, 500 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    lines = []
+    started = time.monotonic()
+    [result] = sweep([job], progress=False, echo=lines.append, feasibility_interval=0.5)
+    assert result["status"] == "failed" and result["message"].startswith(
+        "a job asks Ray for 2 CPU and no node of the cluster has that (the largest of its 0 alive nodes")
+    assert time.monotonic() - started < 60
+    assert lines[-1] == "sweep: 0 of 1 jobs finished, 1 failed"
