@@ -1,6 +1,6 @@
 """Gradient saliency, reduced to one map per observation by the maximum over the four stacked frames.
 
-- ``gradient``: |d logit(action) / d input| (Simonyan et al. 2014), captum ``Saliency(abs=True)``.
+- ``gradient``: |d logit(action) / d input| (Simonyan et al. 2014), captum ``Saliency``.
 - ``smoothgrad``: the mean of that over 50 noisy copies, noise N(0, 0.15^2) on inputs in [0, 1]
   (Smilkov et al. 2017: noise of 10-20% of the input range, 50 samples): captum
   ``NoiseTunnel(Saliency)``'s result, the same noise for the same seed, in passes of ``CHUNK`` inputs.
@@ -11,8 +11,8 @@
   ReLU(sum_k mean(d logit / d A_k) A_k) with A the convolution's output (captum's hook point:
   the networks apply the ReLU after it as a function), bilinear (half-pixel centres) to 84x84.
 Gradients are taken with respect to the scaled input (uint8 / 255). SmoothGrad and integrated
-gradients build their inputs here rather than in captum's wrappers: those copy them in the
-channels-first layout, which makes the network's passes ~1.4x slower than on channels-last inputs.
+gradients build their inputs here rather than in captum's wrappers: those lay them out channels
+first, on which the network's convolutions run slower than on the channels-last inputs it takes.
 """
 
 from __future__ import annotations
