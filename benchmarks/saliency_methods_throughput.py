@@ -21,7 +21,7 @@ import torch
 
 from fl_saliency.explain import METHODS, greedy_actions, perturbation, rise
 from fl_saliency.explain.gradients import CHUNK as GRADIENT_CHUNK, IG_STEPS, SMOOTHGRAD_SAMPLES
-from fl_saliency.networks import ActorCritic, PlainCNN
+from fl_saliency.networks import NETWORKS, ActorCritic, PlainCNN
 
 # method: (passes per map, backward too, observations per measured call, batch size of its passes)
 COST = {
@@ -67,10 +67,14 @@ def network_pass(model: ActorCritic, batch: int, backward: bool):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--networks", default="cnn,cnn_sparse_fls")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds; each function's fastest counts")
+    parser.add_argument("--networks", default="cnn,cnn_sparse_fls", help="comma-separated network names")
     parser.add_argument("--methods", default=",".join(COST), help="comma-separated, from: " + ",".join(COST))
     args = parser.parse_args()
+    for name, known in (("network", NETWORKS), ("method", COST)):
+        unknown = [n for n in getattr(args, name + "s").split(",") if n not in known]
+        if unknown:
+            parser.error(f"unknown {name} {unknown[0]!r}; choose from: {', '.join(known)}")
     torch.set_num_threads(1)
     print(f"{'network':<16} {'method':<22} {'maps/s':>9} {'bound':>9} {'ratio':>6} {'loop':>9}")
     for network in args.networks.split(","):
