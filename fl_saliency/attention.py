@@ -24,7 +24,7 @@ def render_input(attention: torch.Tensor, geometry: AttentionGeometry) -> torch.
         raise ValueError(f"attention maps of shape {tuple(attention.shape)} do not lie on a {geometry.grid}x{geometry.grid} grid")
     kernel = attention.new_ones(1, 1, geometry.receptive_field, geometry.receptive_field)
     rendered = F.conv_transpose2d(attention[:, None].float(), kernel.float(), stride=geometry.stride, padding=geometry.padding)
-    return rendered[:, 0].clamp_min(0.0)
+    return rendered[:, 0].clamp_min_(0.0)
 
 
 ZERO_MAXIMUM = 1e-8  # the original's np.allclose(maximum, 0): atol 1e-8

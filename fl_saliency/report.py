@@ -1,8 +1,9 @@
 """A sweep folder (ours or the paper's released models) against the paper's tables: report.md and plots.
 
 Reads ``D/<Game>.<network>/<seed>/``: ``results.json`` (or the paper's ``eval.pkl``),
-``saliency.pkl`` (the original's records, both historical formats), and the learning curve from
-``logs/progress.csv`` or the TensorBoard events (the paper's runs ship only those). A piece that
+``saliency.pkl`` (the original's records, both historical formats), ``saliency.json`` (every
+saliency method and reference), ``faithfulness.json`` (fl-saliency faithfulness), and the learning
+curve from ``logs/progress.csv`` or the TensorBoard events (the paper's runs ship only those). A piece that
 is missing shows as missing (—), never as zero; a file that cannot be read is named in one line
 and in the report, and the rest of the sweep is reported.
 """
@@ -63,6 +64,7 @@ class Run:
     saliency: dict[str, float] = field(default_factory=dict)
     # From saliency.json: {"methods" | "references": {name: {metric: {mean, ci_low, ci_high, ...}}}}
     benchmark: dict[str, dict[str, dict]] | None = None
+    faithfulness: dict | None = None  # read_faithfulness's summary of faithfulness.json
     curve: tuple[np.ndarray, np.ndarray] | None = None  # (total_timesteps, eprewmean)
     problems: list[str] = field(default_factory=list)  # one line per unreadable file
 
@@ -140,6 +142,17 @@ def read_saliency(path: Path) -> list[dict]:
     return normalised
 
 
+def _check_number(value, what: str) -> None:
+    """A number or null (JSON's undefined), else TypeError naming ``what``."""
+    if not isinstance(value, (numbers.Real, type(None))) or isinstance(value, bool):
+        raise TypeError(f"a {what} that is {_describe(value)}")
+
+
+def _check_stats(stats: dict) -> None:
+    for key in ("mean", "ci_low", "ci_high"):
+        _check_number(stats.get(key), key)
+
+
 def read_benchmark(path: Path) -> dict[str, dict[str, dict]]:
     """The overall scores of each method and reference of a ``saliency.json`` (run_benchmark's layout;
     one written before methods existed holds its single method's scores at the top level)."""
@@ -151,14 +164,39 @@ def read_benchmark(path: Path) -> dict[str, dict[str, dict]]:
         for group in scored.values():
             for overall in group.values():
                 for stats in overall.values():
-                    for key in ("mean", "ci_low", "ci_high"):
-                        if not isinstance(stats.get(key), (numbers.Real, type(None))):
-                            raise TypeError(f"a {key} that is {_describe(stats.get(key))}")
+                    _check_stats(stats)
     except (UnicodeDecodeError, ValueError) as exc:
         raise UnreadableFile(f"{path}: not JSON ({exc})") from None
     except (AttributeError, KeyError, TypeError) as exc:
         raise UnreadableFile(f"{path}: not the saliency command's summary ({type(exc).__name__}: {exc})") from None
     return scored
+
+
+def read_faithfulness(path: Path) -> dict:
+    """What the report shows of a ``faithfulness.json`` (fl_saliency/faithfulness.py): {maps, threshold,
+    methods: {name: {deletion_auc, insertion_auc (mean and CI), spearman (after every layer is
+    randomised; None where undefined), flagged}}}."""
+    try:
+        data = json.loads(path.read_bytes())
+        methods = {}
+        for name, result in data["methods"].items():
+            for key in ("deletion_auc", "insertion_auc"):
+                _check_stats(result[key])
+            randomisation = result["randomisation"]
+            spearman = randomisation["spearman"][-1] if randomisation["spearman"] else None
+            _check_number(spearman, "Spearman correlation")
+            if not isinstance(randomisation["flagged"], bool):
+                raise TypeError(f"a flagged that is {_describe(randomisation['flagged'])}")
+            methods[name] = {"deletion_auc": result["deletion_auc"], "insertion_auc": result["insertion_auc"],
+                             "spearman": spearman, "flagged": randomisation["flagged"]}
+        summary = {"maps": data["maps"], "threshold": data["randomisation_threshold"], "methods": methods}
+        _check_number(summary["maps"], "maps")
+        _check_number(summary["threshold"], "randomisation_threshold")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise UnreadableFile(f"{path}: not JSON ({exc})") from None
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise UnreadableFile(f"{path}: not the faithfulness command's summary ({type(exc).__name__}: {exc})") from None
+    return summary
 
 
 def read_progress(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -249,6 +287,13 @@ def read_run(game: str, network: str, folder: Path) -> Run:
     if (folder / "saliency.json").exists():
         try:
             run.benchmark = read_benchmark(folder / "saliency.json")
+        except UnreadableFile as exc:
+            run.problems.append(str(exc))
+    from fl_saliency.faithfulness import FAITHFULNESS_FILE
+
+    if (folder / FAITHFULNESS_FILE).exists():
+        try:
+            run.faithfulness = read_faithfulness(folder / FAITHFULNESS_FILE)
         except UnreadableFile as exc:
             run.problems.append(str(exc))
     try:
@@ -424,6 +469,33 @@ def methods_section(runs: list[Run], out: Path) -> list[str]:
     return lines
 
 
+def faithfulness_section(runs: list[Run]) -> list[str]:
+    """Per game, each run's methods from its faithfulness.json: deletion and insertion AUC, randomisation check."""
+    lines = ["## Faithfulness to the agent (faithfulness.json)", "",
+             "Per method of each run (network/seed), on its first `maps` Atari-HEAD observations: the area under "
+             "the policy's probability of its action as the pixels are blurred (deletion) or restored from the "
+             "blurred observation (insertion) in the map's order, most salient first, with its 95% bootstrap "
+             "interval over maps (a faithful map: low deletion, high insertion AUC); and the mean Spearman "
+             "correlation of the maps with those of the network once every layer is re-initialised. A method "
+             "whose correlation stays above the threshold barely depends on the weights and is flagged.", ""]
+    games = sorted({r.game for r in runs if r.faithfulness})
+    if not games:
+        return lines + [f"{MISSING} (no run has a faithfulness.json)"]
+    for game in games:
+        lines += [f"### {game}", "", "| run | method | maps | deletion AUC ↓ | insertion AUC ↑ | "
+                  "Spearman, all layers randomised | flagged |", "|---|---|---:|---:|---:|---:|---|"]
+        for run in (r for r in runs if r.game == game and r.faithfulness):
+            summary = run.faithfulness
+            for name, result in summary["methods"].items():
+                flagged = f"yes (> {summary['threshold']:g})" if result["flagged"] else "no"
+                spearman = MISSING if result["spearman"] is None else f"{result['spearman']:.3f}"
+                lines.append(f"| {run.network}/{run.seed} | {name} | {summary['maps']} | "
+                             f"{_with_interval(result['deletion_auc'])} | {_with_interval(result['insertion_auc'])} | "
+                             f"{spearman} | {flagged} |")
+        lines.append("")
+    return lines
+
+
 def aggregate_section(groups: dict[tuple[str, str], list[Run]], out: Path) -> list[str]:
     """Markdown of the rliable aggregates (scores and saliency) across games; writes their plots into ``out``."""
     from fl_saliency import aggregate as agg
@@ -563,6 +635,7 @@ def write_report(root: Path, out: Path | None = None, echo=print, title: str | N
             ours = None
         lines.append(f"| {network} | {_fmt(ours)} | {_fmt(PAPER_TABLE_2.get(network))} |")
     lines += [""] + methods_section(runs, out)
+    lines += [""] + faithfulness_section(runs)
     lines += [""] + aggregate_section(groups, out)
     lines += [""] + sweep_section(root)
     if problems:

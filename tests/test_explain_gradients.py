@@ -90,3 +90,43 @@ def test_gradcam_refuses_a_network_without_a_last_convolution(obs):
     model.extractor, model.network = torch.nn.Module(), "linear"
     with pytest.raises(FlSaliencyError, match="gradcam needs a last convolution c3.*'linear'"):
         gradients.gradcam(model, obs, ACTIONS)
+
+
+@pytest.mark.parametrize("n, chunk", [(2, 256), (2, 4), (5, 3)])
+def test_smoothgrad_equals_captum_noise_tunnel_for_a_seed(n, chunk, monkeypatch):
+    # chunk 4 with 2 observations: passes of 2 samples (captum's nt_samples_batch_size) and a remainder of 1;
+    # chunk 3 with 5 observations: one sample a pass, 5 inputs each
+    from captum.attr import NoiseTunnel, Saliency
+
+    monkeypatch.setattr(gradients, "CHUNK", chunk)
+    torch.manual_seed(0)
+    model = ActorCritic("cnn_sparse_fls", 4).eval()
+    obs = torch.randint(0, 256, (n, 4, 84, 84), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
+    actions = torch.arange(n) % 4
+    torch.manual_seed(7)
+    ours = gradients.smoothgrad(model, obs, actions, samples=7)
+    torch.manual_seed(7)
+    x = obs.float().div(255).requires_grad_()
+    with torch.enable_grad():
+        theirs = NoiseTunnel(Saliency(lambda x: model.forward_scaled(x)[0])).attribute(
+            x, nt_type="smoothgrad", nt_samples=7, stdevs=gradients.SMOOTHGRAD_STDEV,
+            nt_samples_batch_size=max(1, chunk // n), target=actions, abs=True)
+    torch.testing.assert_close(ours, theirs.detach().amax(1), rtol=1e-5, atol=1e-9)
+
+
+@pytest.mark.parametrize("n, chunk", [(2, 256), (2, 5), (5, 3)])
+def test_integrated_gradients_equals_captum(n, chunk, monkeypatch):
+    # chunk 5 with 2 observations: passes of 2 steps; chunk 3 with 5 observations: chunks of 3 and 2, a step a pass
+    from captum.attr import IntegratedGradients
+
+    monkeypatch.setattr(gradients, "CHUNK", chunk)
+    torch.manual_seed(0)
+    model = ActorCritic("cnn_sparse_fls", 4).eval()
+    obs = torch.randint(0, 256, (n, 4, 84, 84), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
+    actions = torch.arange(n) % 4
+    ours = gradients.integrated_gradients(model, obs, actions, steps=7)
+    x = obs.float().div(255).requires_grad_()
+    with torch.enable_grad():
+        theirs = IntegratedGradients(lambda x: model.forward_scaled(x)[0]).attribute(
+            x, baselines=0.0, target=actions, n_steps=7, method="riemann_right")
+    torch.testing.assert_close(ours, theirs.detach().abs().amax(1), rtol=1e-4, atol=1e-9)

@@ -409,3 +409,50 @@ def test_unreadable_saliency_json_is_named_and_the_rest_reported(tmp_path):
     assert problems == [f"unreadable, shown as missing: {folder / 'saliency.json'}: not the saliency command's "
                         "summary (TypeError: a mean that is a str)"]
     assert "— (no run has a saliency.json)" in report
+
+
+def interval(cell: str) -> tuple[float, float, float]:
+    """'mean [low, high]' of a report cell."""
+    mean, low, high = (float(v) for v in cell.replace("[", "").replace("]", "").replace(",", "").split())
+    return mean, low, high
+
+
+def test_faithfulness_table_holds_the_commands_numbers(tmp_path):
+    from fl_saliency.atari_head.sample import make_sample_trial
+    from fl_saliency.cli import main
+    from test_atari_head_benchmark import experiment
+
+    make_sample_trial("Breakout", 25, tmp_path / "ah", layout="release2", seed=1, trial_number=903)
+    folder, _ = experiment(tmp_path / "sweep" / "Breakout.cnn" / "01", network="cnn")  # untrained
+    assert main(["faithfulness", "--experiment-dir", str(folder), "--atari-head-dir", str(tmp_path / "ah"),
+                 "--output-dir", str(folder), "--method", "gradient,attention", "--max-maps", "3",
+                 "--step", "1764", "--device", "cpu"]) == 0
+    summary = json.loads((folder / "faithfulness.json").read_text())
+    report, problems = quiet_report(tmp_path / "sweep")
+    assert problems == []
+    section = report.split("## Faithfulness to the agent (faithfulness.json)")[1].split("\n## ")[0]
+    assert "### Breakout" in section
+    rows = {cells[1]: cells for cells in ([c.strip() for c in line.strip("|").split("|")]
+                                          for line in section.splitlines() if line.startswith("| cnn/01 |"))}
+    assert list(rows) == ["gradient", "attention"]
+    for name, cells in rows.items():
+        result = summary["methods"][name]
+        assert cells[2] == "3"
+        for cell, key in zip(cells[3:5], ("deletion_auc", "insertion_auc")):
+            stats = result[key]
+            assert interval(cell) == pytest.approx((stats["mean"], stats["ci_low"], stats["ci_high"]), rel=5e-3)
+        spearman = result["randomisation"]["spearman"][-1]
+        assert cells[5] == "—" if spearman is None else float(cells[5]) == pytest.approx(spearman, abs=5e-4)
+        assert cells[6] == ("yes (> 0.9)" if result["randomisation"]["flagged"] else "no")
+    assert rows["attention"][5] == "—"  # cnn's attention is all zero: no correlation
+    assert summary["methods"]["gradient"]["randomisation"]["spearman"][-1] is not None
+    assert "<th class=\"num\">deletion AUC ↓</th>" in (tmp_path / "sweep" / "report.html").read_text()
+
+
+def test_unreadable_faithfulness_json_is_named_and_the_rest_reported(tmp_path):
+    folder = run_folder(tmp_path, "01")
+    (folder / "faithfulness.json").write_text(json.dumps({"maps": 2, "methods": {"gradient": {}}}))
+    report, problems = quiet_report(tmp_path)
+    assert problems == [f"unreadable, shown as missing: {folder / 'faithfulness.json'}: not the faithfulness "
+                        "command's summary (KeyError: 'deletion_auc')"]
+    assert "— (no run has a faithfulness.json)" in report
