@@ -92,6 +92,13 @@ def test_gradcam_refuses_a_network_without_a_last_convolution(obs):
         gradients.gradcam(model, obs, ACTIONS)
 
 
+def sparse_model_and_observations(n: int):
+    torch.manual_seed(0)
+    model = ActorCritic("cnn_sparse_fls", 4).eval()
+    obs = torch.randint(0, 256, (n, 4, 84, 84), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
+    return model, obs, torch.arange(n) % 4
+
+
 @pytest.mark.parametrize("n, chunk", [(2, 256), (2, 4), (5, 3)])
 def test_smoothgrad_equals_captum_noise_tunnel_for_a_seed(n, chunk, monkeypatch):
     # chunk 4 with 2 observations: passes of 2 samples (captum's nt_samples_batch_size) and a remainder of 1;
@@ -99,10 +106,7 @@ def test_smoothgrad_equals_captum_noise_tunnel_for_a_seed(n, chunk, monkeypatch)
     from captum.attr import NoiseTunnel, Saliency
 
     monkeypatch.setattr(gradients, "CHUNK", chunk)
-    torch.manual_seed(0)
-    model = ActorCritic("cnn_sparse_fls", 4).eval()
-    obs = torch.randint(0, 256, (n, 4, 84, 84), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
-    actions = torch.arange(n) % 4
+    model, obs, actions = sparse_model_and_observations(n)
     torch.manual_seed(7)
     ours = gradients.smoothgrad(model, obs, actions, samples=7)
     torch.manual_seed(7)
@@ -120,10 +124,7 @@ def test_integrated_gradients_equals_captum(n, chunk, monkeypatch):
     from captum.attr import IntegratedGradients
 
     monkeypatch.setattr(gradients, "CHUNK", chunk)
-    torch.manual_seed(0)
-    model = ActorCritic("cnn_sparse_fls", 4).eval()
-    obs = torch.randint(0, 256, (n, 4, 84, 84), generator=torch.Generator().manual_seed(2), dtype=torch.uint8)
-    actions = torch.arange(n) % 4
+    model, obs, actions = sparse_model_and_observations(n)
     ours = gradients.integrated_gradients(model, obs, actions, steps=7)
     x = obs.float().div(255).requires_grad_()
     with torch.enable_grad():
