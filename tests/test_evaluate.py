@@ -13,6 +13,7 @@ import torch
 from fl_saliency.checkpoint import save_config, save_model
 from fl_saliency.envs.breakout_infinite import breakout_score, set_breakout_score
 from fl_saliency.envs.emulator import AtariEmulator
+from test_cli import run_main
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings, evaluate
 from fl_saliency.networks import ActorCritic
@@ -196,15 +197,16 @@ def test_gameplay_recorder_starts_a_file_after_video_length_plus_one_frames(tmp_
          "has 4 actions but MsPacman has 9"),
     ],
 )
-def test_bad_experiments_are_one_line(experiment, tmp_path, mutate, message):
+def test_bad_experiments_are_one_line(experiment, tmp_path, capsys, mutate, message):
     import shutil
 
     folder = tmp_path / "exp"
     shutil.copytree(experiment, folder)
     mutate(folder)
-    result = run_script("--experiment-dir", str(folder), "--output-dir", str(tmp_path / "o"), "--num-env", "1")
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert message in result.stderr
+    code, stderr = run_main(capsys, ["--experiment-dir", str(folder), "--output-dir", str(tmp_path / "o"),
+                                     "--num-env", "1"], command="evaluate", prog="run_baselines.py")
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert message in stderr
 
 
 def test_breakout_infinite_rewrites_the_score_and_keeps_true_points():

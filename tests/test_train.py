@@ -121,11 +121,12 @@ def test_existing_run_is_refused_unless_resume_or_force(tmp_path):
         (["--precision", "fp8"], "--precision: invalid choice: 'fp8'"),
     ],
 )
-def test_bad_arguments_are_one_line(tmp_path, args, message):
-    result = run_script("--output-dir", str(tmp_path / "x"), "--num-timesteps", "64", *TINY, *args)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
+def test_bad_arguments_are_one_line(tmp_path, capsys, args, message):
+    code, stderr = run_main(capsys, ["--output-dir", str(tmp_path / "x"), "--num-timesteps", "64", *TINY, *args],
+                            command="train", prog="train_baselines.py")
+    assert code == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], stderr
 
 
 def test_unwritable_output_folder_is_one_line(tmp_path):
