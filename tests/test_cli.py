@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -6,7 +8,14 @@ from test_networks import TABLE_2
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "fl_saliency.cli", *args], capture_output=True, text=True)
+    """``fl-saliency ARGS`` in this process (a subprocess would spend seconds importing PyTorch)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def test_networks_json_lists_all_fifteen_with_table_2_counts():
