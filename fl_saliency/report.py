@@ -552,15 +552,23 @@ def aggregate_section(groups: dict[tuple[str, str], list[Run]], out: Path) -> li
     return lines if scored else lines + [f"{MISSING} (no scored run)"]
 
 
-def sweep_section(root: Path) -> list[str]:
-    """The totals of the sweep's manifest (sweep.json), if the sweep command wrote one."""
+def sweep_section(root: Path, problems: list[str], echo=print) -> list[str]:
+    """The totals of the sweep's manifest (sweep.json), if the sweep command wrote one; an unreadable one is
+    echoed and added to ``problems``."""
     from fl_saliency.storage import Storage
     from fl_saliency.sweep_manifest import read_manifest, totals
 
-    manifest = read_manifest(Storage(root))
-    if manifest is None:
+    try:
+        manifest = read_manifest(Storage(root))
+        if manifest is None:
+            return []
+        t = totals(manifest["jobs"])
+    except (FlSaliencyError, AttributeError, KeyError, TypeError) as exc:
+        problem = str(exc) if isinstance(exc, FlSaliencyError) else (
+            f"{root / 'sweep.json'}: not a sweep manifest ({type(exc).__name__}: {exc})")
+        echo(f"unreadable, shown as missing: {problem}")
+        problems.append(problem)
         return []
-    t = totals(manifest["jobs"])
     status = ", ".join(f"{n} {s}" for s, n in t["by_status"].items())
     speed = _fmt(t["agent_steps_per_s"])
     return ["## Sweep (sweep.json)", "", "| jobs | status | job hours | attempts | nodes | agent steps | "
@@ -637,7 +645,7 @@ def write_report(root: Path, out: Path | None = None, echo=print, title: str | N
     lines += [""] + methods_section(runs, out)
     lines += [""] + faithfulness_section(runs)
     lines += [""] + aggregate_section(groups, out)
-    lines += [""] + sweep_section(root)
+    lines += [""] + sweep_section(root, problems, echo)
     if problems:
         lines += ["", "## Unreadable files (shown as missing above)", ""] + [f"- {problem}" for problem in problems]
     path = out / "report.md"

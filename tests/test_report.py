@@ -203,6 +203,23 @@ def one_run_sweep(root):
     return root
 
 
+def test_manifest_totals_and_an_unreadable_manifest(tmp_path):
+    root = one_run_sweep(tmp_path / "sweep")
+    stage = lambda node, seconds, **kw: {"node": node, "stage": "trained", "seconds": seconds, **kw}
+    jobs = {"Breakout.cnn/01": {"status": "done", "attempts": 2, "seconds": 3600.0, "stages": [
+                stage("a", 1800.0, agent_steps=1000, agent_steps_per_s=0.6), stage("b", 1800.0, agent_steps=1000)]},
+            "Breakout.cnn/02": {"status": "failed", "attempts": 1, "seconds": 0.0, "stages": []}}
+    (root / "sweep.json").write_text(json.dumps({"jobs": jobs}))
+    text = write_report(root, echo=lambda line: None).read_text()
+    # 2,000 steps over 3,600 training seconds = 0.56 (one decimal); 3,600 job-seconds = 1 hour; nodes a, b
+    assert "| 2 | 1 done, 1 failed | 1.000 | 3 | 2 | 2000 | 0.6 |" in text
+    (root / "sweep.json").write_text(json.dumps({"jobs": {"x": {"status": "done"}}}))
+    lines = []
+    text = write_report(root, echo=lines.append).read_text()
+    assert lines == [f"unreadable, shown as missing: {root / 'sweep.json'}: not a sweep manifest (KeyError: 'seconds')"]
+    assert "## Sweep (sweep.json)" not in text and "not a sweep manifest" in text
+
+
 def test_report_into_a_file_is_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(one_run_sweep(tmp_path / "sweep")),
