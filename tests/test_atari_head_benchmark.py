@@ -1,5 +1,6 @@
 import json
 import math
+import os
 import subprocess
 import sys
 import tarfile
@@ -176,10 +177,16 @@ def test_script_with_the_original_flags_and_a_video(dataset, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "2 trials (raw): NSS" in result.stdout
+    assert "%|" not in result.stderr  # no progress without --progress
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "saliency", "--experiment-dir", str(folder),
                              "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "v"), "--trials", "902",
-                             "--video"], capture_output=True, text=True, cwd=ROOT)
+                             "--video", "--progress"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+    # stderr is no terminal here: the progress comes as lines (at the start, every 30 s, at the end), never redrawn.
+    assert "\r" not in result.stderr
+    bar = [line for line in result.stderr.splitlines() if "%|" in line]
+    assert len(bar) == 2 and bar[0].startswith("  0%|") and " 0/1 [" in bar[0] and "trial/s]" in bar[0]
+    assert bar[1].startswith("100%|") and " 1/1 [" in bar[1]
     from fl_saliency.video import read_frames
 
     frames = list(read_frames(tmp_path / "v" / "trial_902.mp4"))
@@ -313,3 +320,47 @@ def test_output_dir_that_is_a_file_is_one_line(dataset, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         f"benchmark_atari_head.py: error: output folder {tmp_path / 'file'} is a file (or lies under one); name a folder"]
+
+
+def saliency_command(folder, dataset, out, *flags):
+    return [sys.executable, "-m", "fl_saliency.cli", "saliency", "--experiment-dir", str(folder),
+            "--atari-head-dir", str(dataset), "--output-dir", str(out), "--device", "cpu", *flags]
+
+
+def test_a_full_disk_leaves_no_scores_and_the_advice_works(dataset, tmp_path, small_disk):
+    folder, _ = experiment(tmp_path / "exp")
+    out = small_disk / "out"
+    stat = os.statvfs(small_disk)
+    filler = small_disk / "filler"
+    # Room for the two 1 KB pickles (a page each), not for the 16 KB saliency.json as well.
+    filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 3 * 4096))
+    command = saliency_command(folder, dataset, out, "--method", "attention,gradient")
+    first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert first.returncode == 2 and first.stderr.strip().splitlines() == [
+        f"fl-saliency: error: no space left on the device of {out / 'saliency.json'}; free space and run the command again"]
+    assert list(out.iterdir()) == []  # neither the pickles nor a temporary
+    filler.unlink()
+    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["saliency.csv", "saliency.gradient.pkl", "saliency.json",
+                                                     "saliency.pkl"]
+    assert list(json.loads((out / "saliency.json").read_text())["methods"]) == ["attention", "gradient"]
+
+
+def test_scores_of_another_method_are_not_overwritten_and_force_replaces_the_whole_set(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp")
+    out = tmp_path / "out"
+    (out / ".saliency.json.k3x9.tmp").parent.mkdir()
+    (out / ".saliency.json.k3x9.tmp").write_text("{")  # what a killed run leaves
+    (out / "notes.txt").write_text("the user's own")
+    lines = []
+    run_benchmark(SaliencySettings(folder, dataset, out, trials=[902], method=["gradient"], device="cpu"),
+                  echo=lines.append)
+    assert lines[0] == f"removed the unfinished files of an interrupted run from {out}: .saliency.json.k3x9.tmp"
+    with pytest.raises(FlSaliencyError, match=f"^{out} already holds saliency.json; pass --force to overwrite it$"):
+        run_benchmark(SaliencySettings(folder, dataset, out, trials=[902], device="cpu"), echo=lines.append)
+    assert list(json.loads((out / "saliency.json").read_text())["methods"]) == ["gradient"]
+    lines.clear()
+    run_benchmark(SaliencySettings(folder, dataset, out, trials=[902], device="cpu", force=True), echo=lines.append)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "saliency.csv", "saliency.json", "saliency.pkl"]
+    assert lines[0] == "removed the scores of the replaced run: saliency.gradient.pkl"
