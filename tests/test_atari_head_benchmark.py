@@ -364,3 +364,14 @@ def test_scores_of_another_method_are_not_overwritten_and_force_replaces_the_who
     run_benchmark(SaliencySettings(folder, dataset, out, trials=[902], device="cpu", force=True), echo=lines.append)
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "saliency.csv", "saliency.json", "saliency.pkl"]
     assert lines[0] == "removed the scores of the replaced run: saliency.gradient.pkl"
+
+
+def test_trials_not_in_the_dataset_and_a_video_method_without_a_video_are_said(dataset, tmp_path, capsys):
+    folder, _ = experiment(tmp_path / "exp")
+    summary = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "out", trials=[902, 7, 902, 3],
+                                             method=["attention", "gradient"], video_method="gradient", device="cpu"),
+                            echo=lambda s: None)
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: --video-method gradient has no effect without --video",
+        f"warning: trials 7,3 are not BreakoutNoFrameskip-v4 trials in {dataset}: scoring 902"]
+    assert list(summary["trials"]) == ["902"] and not list((tmp_path / "out").glob("*.mp4"))

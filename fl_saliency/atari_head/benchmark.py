@@ -35,7 +35,7 @@ from fl_saliency.atari_head.references import REFERENCES
 from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, render_input, resize
 from fl_saliency.checkpoint import load_model
 from fl_saliency.device import device_setting, resolve_device
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.errors import FlSaliencyError, warn
 from fl_saliency.explain import METHODS, check_methods, greedy_actions, parse_methods
 from fl_saliency.games import parse_game
 from fl_saliency.io import atomic_files, ensure_output_dir, read_ahead, remove_matching
@@ -86,6 +86,8 @@ class SaliencySettings:
         check_methods(self.method)
         if self.video_method is not None and self.video_method not in self.method:
             raise FlSaliencyError(f"--video-method {self.video_method} is not one of --method {','.join(self.method)}")
+        if self.video_method is not None and not self.video:
+            warn(f"--video-method {self.video_method} has no effect without --video")
 
     @property
     def resolution(self) -> str:
@@ -333,6 +335,10 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
         trials = [t for t in trials if t.number in settings.trials]
         if not trials:
             raise FlSaliencyError(f"none of trials {settings.trials} is a {experiment.env_name} trial in {settings.atari_head_dir}")
+        absent = [n for n in dict.fromkeys(settings.trials) if n not in {t.number for t in trials}]
+        if absent:
+            warn(f"trials {','.join(map(str, absent))} are not {experiment.env_name} trials in "
+                 f"{settings.atari_head_dir}: scoring {','.join(str(t.number) for t in trials)}")
     ensure_output_dir(out)
     leftovers = remove_matching(out, LEFTOVERS)
     if leftovers:
