@@ -375,3 +375,31 @@ def test_trials_not_in_the_dataset_and_a_video_method_without_a_video_are_said(d
         "warning: --video-method gradient has no effect without --video",
         f"warning: trials 7,3 are not BreakoutNoFrameskip-v4 trials in {dataset}: scoring 902"]
     assert list(summary["trials"]) == ["902"] and not list((tmp_path / "out").glob("*.mp4"))
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"overall": {"nss": 5}}', "AttributeError: 'int' object has no attribute 'get'"),
+    ('{"overall": [1]}', "AttributeError: 'list' object has no attribute 'values'"),
+    ('{"overall": {"nss": {"count": 2, "mean": "x", "std": 1}}}', "TypeError: a mean that is a str"),
+])
+def test_export_of_a_saliency_json_that_is_not_the_commands_is_one_line(tmp_path, capsys, content, problem):
+    folder, _ = experiment(tmp_path / "exp")
+    (folder / "results.json").write_text('{"rewards": [3.0]}')
+    (folder / "saliency.json").write_text(content)
+    from fl_saliency.cli import main
+
+    assert main(["export", str(folder), "--out", str(tmp_path / "hf")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"fl-saliency: error: {folder / 'saliency.json'}: not the saliency command's summary ({problem})"]
+    assert not (tmp_path / "hf").exists()
+
+
+def test_export_card_leaves_out_metrics_without_a_finite_mean(tmp_path):
+    from fl_saliency.export import saliency_overall
+
+    (tmp_path / "saliency.json").write_text(json.dumps({"overall": {
+        "nss": {"mean": 1.5, "std": 0.5, "count": 4}, "kldiv": {"mean": None, "std": None, "count": 0},
+        "sauc": {"mean": None, "std": 0.1, "count": 3}, "cc": {"mean": 0.2, "std": None, "count": 3}}}))
+    assert saliency_overall([tmp_path]) == {"nss": {"mean": 1.5, "std": 0.5, "count": 4}}
+    (tmp_path / "saliency.json").write_text('{"overall": {"nss": {"mean": NaN, "std": 0.5, "count": 4}}}')
+    assert saliency_overall([tmp_path]) == {}
