@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from fl_saliency.checkpoint import Experiment, load_model
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.errors import FlSaliencyError, warn
 from fl_saliency.games import num_actions
-from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write_json, ensure_output_dir, remove_matching
+from fl_saliency.io import TEMPORARY_PATTERNS, atomic_files, ensure_output_dir, remove_matching
 from fl_saliency.ppo import autocast, inference_threads, precision_setting, sample_actions
+from fl_saliency.progress import progress_bar
 from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
                                   repeat_action_probability_setting)
 from fl_saliency.settings import check_settings, setting
@@ -45,7 +45,7 @@ class EvalSettings:
     max_eplen: int | None = setting(108_000, min=1, help="truncate a game after this many steps")
     raw_obs: bool = setting(False, help="video of the 210x160 screens with attention")
     processed_obs: bool = setting(False, help="video of the 84x84 network input with attention")
-    progress: bool = setting(False, help="show a progress bar")
+    progress: bool = setting(False, help="show a progress bar (without a terminal: a line every 30 s)")
     deterministic: bool = setting(False, help="argmax actions (the original samples)")
     video_format: str = setting("mkv", choices=tuple(CODECS), help="mkv: lossless FFV1; mp4: H.264")
     video_env: int | None = setting(None, min=0, help="record only this environment instead of all, tiled")
@@ -69,6 +69,8 @@ class EvalSettings:
             self.output_dir = self.experiment_dir / "eval"
         if self.video_env is not None and self.video_env >= self.num_env:
             raise FlSaliencyError(f"--video-env {self.video_env} is not one of the {self.num_env} environments")
+        if self.video_env is not None and not self.video:
+            warn(f"--video-env {self.video_env} has no effect without a video (--raw-obs or --processed-obs)")
 
     @property
     def video(self) -> bool:
@@ -157,7 +159,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
                                       workers=settings.env_workers, max_eplen=settings.max_eplen,
                                       keep_rgb=screens, breakout_infinite=settings.breakout_infinite,
                                       protocol=protocol)
-        bar = tqdm(total=total, unit="episode", disable=None if settings.progress else True, dynamic_ncols=True)
+        bar = progress_bar(total, "episode", show=settings.progress)
         try:
             if settings.video:
                 from fl_saliency.video import PerceptionRecorder
@@ -222,9 +224,8 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
             bar.close()
             envs.close()
 
-        # The results first: a video that fails (a full disk) must not cost the games.
+        # A video that fails (a full disk) must not cost the games: dropped, it frees its space for the results.
         results = log.results()
-        atomic_write_json(results, settings.output_dir / RESULTS_FILE)
         try:
             video_path = recorder.finish() if recorder else None
             gameplay_videos = gameplay.close() if gameplay else []
@@ -249,7 +250,9 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
             "video": str(video_path) if video_path else None,
             "gameplay_videos": [str(p) for p in gameplay_videos],
         }
-        atomic_write_json(summary, settings.output_dir / SUMMARY_FILE)
+        with atomic_files(settings.output_dir) as files:
+            files.write_json(SUMMARY_FILE, summary)
+            files.write_json(RESULTS_FILE, results)  # last: the file a rerun is refused for
     # A video of results replaced (--force) would no longer show them.
     stale = [path for path in settings.output_dir.glob("perception.*") if path != video_path]
     for path in stale:

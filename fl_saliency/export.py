@@ -8,7 +8,7 @@ attention overlaid, as H.264). Nothing is uploaded: the folder is for the hub's 
 from __future__ import annotations
 
 import contextlib
-import json
+import math
 import shutil
 import tempfile
 import uuid
@@ -54,18 +54,22 @@ def evaluation_dir(experiment_dir: Path) -> Path:
 
 
 def saliency_overall(folders: list[Path]) -> dict | None:
-    """The saliency metrics over all maps ({metric: {mean, std, count, ...}}) from saliency.json or saliency.pkl."""
+    """The saliency metrics over all maps ({metric: {mean, std, count, ...}}) from saliency.json (its first
+    method's) or saliency.pkl; only those with a finite mean and std over at least one map."""
     from fl_saliency.atari_head.benchmark import metric_summary
-    from fl_saliency.report import read_saliency
+    from fl_saliency.report import read_benchmark, read_saliency
 
     for folder in folders:
         if (folder / SALIENCY_JSON).is_file():
-            try:
-                return json.loads((folder / SALIENCY_JSON).read_text())["overall"]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise FlSaliencyError(f"{folder / SALIENCY_JSON} is not a saliency summary ({exc})") from None
-        if (folder / SALIENCY_PICKLE).is_file():
-            return metric_summary(read_saliency(folder / SALIENCY_PICKLE))["overall"]
+            overall = next(iter(read_benchmark(folder / SALIENCY_JSON)["methods"].values()), {})
+        elif (folder / SALIENCY_PICKLE).is_file():
+            overall = metric_summary(read_saliency(folder / SALIENCY_PICKLE))["overall"]
+        else:
+            continue
+        finite = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return {metric: stats for metric, stats in overall.items()
+                if finite(stats.get("count")) and stats["count"] >= 1 and finite(stats.get("mean"))
+                and finite(stats.get("std"))}
     return None
 
 

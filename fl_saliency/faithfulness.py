@@ -39,7 +39,7 @@ from fl_saliency.atari_head.env import agent_observations
 from fl_saliency.atari_head.metrics import bootstrap_ci, nanmean_std_count
 from fl_saliency.checkpoint import load_model
 from fl_saliency.device import device_setting, resolve_device
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.errors import FlSaliencyError, warn
 from fl_saliency.explain import METHODS, check_methods, greedy_actions
 from fl_saliency.explain.perturbation import gaussian_filter
 from fl_saliency.games import parse_game
@@ -201,8 +201,12 @@ def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
     device = resolve_device(settings.device)
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()
-    obs = torch.from_numpy(first_observations(AtariHeadDataset(settings.atari_head_dir),
-                                              parse_game(experiment.env_name), settings.max_maps, echo)).to(device)
+    game = parse_game(experiment.env_name)
+    obs = torch.from_numpy(first_observations(AtariHeadDataset(settings.atari_head_dir), game, settings.max_maps,
+                                              echo)).to(device)
+    if len(obs) < settings.max_maps:
+        warn(f"{settings.atari_head_dir} holds {len(obs)} {game} observations: explaining {len(obs)}, "
+             f"not --max-maps {settings.max_maps}")
     with torch.no_grad():
         actions = greedy_actions(model(obs)[0])
     methods = {name: METHODS[name] for name in settings.method}

@@ -1,5 +1,5 @@
-"""File I/O helpers: output folders, atomic writes (every file a command writes appears whole or not at all),
-removing a run's files, reading ahead."""
+"""File I/O helpers: output folders, atomic writes (every file a command writes appears whole or not at all, and
+the files of one set all or none), removing a run's files, reading ahead."""
 
 from __future__ import annotations
 
@@ -26,23 +26,60 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+class FileSet:
+    """Files of one folder that belong together, each written under a temporary name (see ``atomic_files``)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.staged: list[tuple[str, Path]] = []  # (temporary, final) in the order written
+
+    @contextlib.contextmanager
+    def open(self, name: str, mode: str = "w") -> Iterator[IO]:
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{name}.", suffix=".tmp")
+        self.staged.append((tmp, self.folder / name))
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would outlive the rename
+        try:
+            with os.fdopen(fd, mode) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            if is_disk_full(exc) and exc.filename is None:  # a write names no file: name the one it was for
+                exc.filename = str(self.folder / name)
+            raise
+
+    def write_json(self, name: str, obj) -> None:
+        with self.open(name) as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+
+
+@contextlib.contextmanager
+def atomic_files(folder: str | os.PathLike) -> Iterator[FileSet]:
+    """Write several files of ``folder`` as one set: all appear, or (on any error) none and no temporary.
+
+    They are renamed into place once the block has written them all, in the order written: a command that
+    refuses to overwrite its outputs should write the file it looks for last.
+    """
+    files = FileSet(Path(folder))
+    files.folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield files
+        for tmp, path in files.staged:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in files.staged:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and rename it into place on success."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would outlive the rename
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_files(path.parent) as files, files.open(path.name, mode) as f:
+        yield f
 
 
 def ensure_output_dir(path: str | os.PathLike) -> Path:
@@ -79,9 +116,9 @@ def remove_matching(folder: str | os.PathLike, patterns: Iterable[str]) -> list[
 
 
 def atomic_write_json(obj, path: str | os.PathLike) -> None:
-    with atomic_write(path, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
+    path = Path(path)
+    with atomic_files(path.parent) as files:
+        files.write_json(path.name, obj)
 
 
 def read_ahead(items: Iterable[T], depth: int = 64) -> Iterator[T]:

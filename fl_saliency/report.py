@@ -76,12 +76,19 @@ def _describe(value) -> str:
 
 
 def _episode_rewards(values, path: Path) -> list[float]:
-    """A 1-D list (or array) of numbers, else UnreadableFile naming what it is."""
+    """A 1-D list (or array) of finite numbers, at least one, else UnreadableFile naming what it is."""
     if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iuf":
-        return values.astype(np.float64).tolist()
-    if isinstance(values, (list, tuple)) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
-        return [float(v) for v in values]
-    raise UnreadableFile(f"{path}: its rewards are {_describe(values)}, not a list of episode rewards")
+        rewards = values.astype(np.float64).tolist()
+    elif isinstance(values, (list, tuple)) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        rewards = [float(v) for v in values]
+    else:
+        raise UnreadableFile(f"{path}: its rewards are {_describe(values)}, not a list of episode rewards")
+    if not rewards:
+        raise UnreadableFile(f"{path}: holds no episode rewards (an evaluation plays at least one game)")
+    if not np.isfinite(rewards).all():
+        bad = sorted({str(r) for r in rewards if not np.isfinite(r)})
+        raise UnreadableFile(f"{path}: its rewards include {', '.join(bad)}, not scores of played games")
+    return rewards
 
 
 def read_rewards(folder: Path) -> list[float] | None:

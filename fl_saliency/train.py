@@ -8,7 +8,6 @@ Layout of ``output_dir``: ``config.json``, ``model.pkl`` (Baselines format), ``c
 from __future__ import annotations
 
 import io
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from fl_saliency.logger import MonitorCSV, ProgressLogger
 from fl_saliency.networks import ActorCritic, check_network_name
 from fl_saliency.ppo import (LOSS_NAMES, PPO, AdamState, EpisodeStats, PPOConfig, explained_variance, learning_rate,
                              precision_setting)
+from fl_saliency.progress import progress_bar
 from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
                                   repeat_action_probability_setting)
 from fl_saliency.settings import check_settings, setting
@@ -282,9 +282,7 @@ def train(settings: TrainSettings, echo=print, on_checkpoint: Callable[[int], No
     env = make_pipelined_vec_env(settings.env_name, c.num_envs, env_seed, backend=settings.env_backend,
                                  workers=settings.env_workers, protocol=settings.protocol())
     monitor = MonitorCSV(out / "logs", settings.env_name, c.num_envs, append=settings.resume)
-    # Without a terminal (a job's log file) the bar prints a line every 30 s instead of redrawing.
-    bar = tqdm(total=n_updates * c.batch_size, initial=start_update * c.batch_size, unit="step",
-               dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
+    bar = progress_bar(n_updates * c.batch_size, "step", initial=start_update * c.batch_size)
     logger = ProgressLogger(out, PROGRESS_KEYS, step_key="total_timesteps",
                             resume_after=start_update * c.batch_size if settings.resume else None,
                             echo=lambda text: _above(bar, echo, text))

@@ -1,5 +1,6 @@
 import json
 import math
+import os
 import subprocess
 import sys
 import tarfile
@@ -176,10 +177,16 @@ def test_script_with_the_original_flags_and_a_video(dataset, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "2 trials (raw): NSS" in result.stdout
+    assert "%|" not in result.stderr  # no progress without --progress
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "saliency", "--experiment-dir", str(folder),
                              "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "v"), "--trials", "902",
-                             "--video"], capture_output=True, text=True, cwd=ROOT)
+                             "--video", "--progress"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
+    # stderr is no terminal here: the progress comes as lines (at the start, every 30 s, at the end), never redrawn.
+    assert "\r" not in result.stderr
+    bar = [line for line in result.stderr.splitlines() if "%|" in line]
+    assert len(bar) == 2 and bar[0].startswith("  0%|") and " 0/1 [" in bar[0] and "trial/s]" in bar[0]
+    assert bar[1].startswith("100%|") and " 1/1 [" in bar[1]
     from fl_saliency.video import read_frames
 
     frames = list(read_frames(tmp_path / "v" / "trial_902.mp4"))
@@ -313,3 +320,86 @@ def test_output_dir_that_is_a_file_is_one_line(dataset, tmp_path):
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
         f"benchmark_atari_head.py: error: output folder {tmp_path / 'file'} is a file (or lies under one); name a folder"]
+
+
+def saliency_command(folder, dataset, out, *flags):
+    return [sys.executable, "-m", "fl_saliency.cli", "saliency", "--experiment-dir", str(folder),
+            "--atari-head-dir", str(dataset), "--output-dir", str(out), "--device", "cpu", *flags]
+
+
+def test_a_full_disk_leaves_no_scores_and_the_advice_works(dataset, tmp_path, small_disk):
+    folder, _ = experiment(tmp_path / "exp")
+    out = small_disk / "out"
+    stat = os.statvfs(small_disk)
+    filler = small_disk / "filler"
+    # Room for the two 1 KB pickles (a page each), not for the 16 KB saliency.json as well.
+    filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 3 * 4096))
+    command = saliency_command(folder, dataset, out, "--method", "attention,gradient")
+    first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert first.returncode == 2 and first.stderr.strip().splitlines() == [
+        f"fl-saliency: error: no space left on the device of {out / 'saliency.json'}; free space and run the command again"]
+    assert list(out.iterdir()) == []  # neither the pickles nor a temporary
+    filler.unlink()
+    again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["saliency.csv", "saliency.gradient.pkl", "saliency.json",
+                                                     "saliency.pkl"]
+    assert list(json.loads((out / "saliency.json").read_text())["methods"]) == ["attention", "gradient"]
+
+
+def test_scores_of_another_method_are_not_overwritten_and_force_replaces_the_whole_set(dataset, tmp_path):
+    folder, _ = experiment(tmp_path / "exp")
+    out = tmp_path / "out"
+    (out / ".saliency.json.k3x9.tmp").parent.mkdir()
+    (out / ".saliency.json.k3x9.tmp").write_text("{")  # what a killed run leaves
+    (out / "notes.txt").write_text("the user's own")
+    lines = []
+    run_benchmark(SaliencySettings(folder, dataset, out, trials=[902], method=["gradient"], device="cpu"),
+                  echo=lines.append)
+    assert lines[0] == f"removed the unfinished files of an interrupted run from {out}: .saliency.json.k3x9.tmp"
+    with pytest.raises(FlSaliencyError, match=f"^{out} already holds saliency.json; pass --force to overwrite it$"):
+        run_benchmark(SaliencySettings(folder, dataset, out, trials=[902], device="cpu"), echo=lines.append)
+    assert list(json.loads((out / "saliency.json").read_text())["methods"]) == ["gradient"]
+    lines.clear()
+    run_benchmark(SaliencySettings(folder, dataset, out, trials=[902], device="cpu", force=True), echo=lines.append)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "saliency.csv", "saliency.json", "saliency.pkl"]
+    assert lines[0] == "removed the scores of the replaced run: saliency.gradient.pkl"
+
+
+def test_trials_not_in_the_dataset_and_a_video_method_without_a_video_are_said(dataset, tmp_path, capsys):
+    folder, _ = experiment(tmp_path / "exp")
+    summary = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "out", trials=[902, 7, 902, 3],
+                                             method=["attention", "gradient"], video_method="gradient", device="cpu"),
+                            echo=lambda s: None)
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: --video-method gradient has no effect without --video",
+        f"warning: trials 7,3 are not BreakoutNoFrameskip-v4 trials in {dataset}: scoring 902"]
+    assert list(summary["trials"]) == ["902"] and not list((tmp_path / "out").glob("*.mp4"))
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"overall": {"nss": 5}}', "AttributeError: 'int' object has no attribute 'get'"),
+    ('{"overall": [1]}', "AttributeError: 'list' object has no attribute 'values'"),
+    ('{"overall": {"nss": {"count": 2, "mean": "x", "std": 1}}}', "TypeError: a mean that is a str"),
+])
+def test_export_of_a_saliency_json_that_is_not_the_commands_is_one_line(tmp_path, capsys, content, problem):
+    folder, _ = experiment(tmp_path / "exp")
+    (folder / "results.json").write_text('{"rewards": [3.0]}')
+    (folder / "saliency.json").write_text(content)
+    from fl_saliency.cli import main
+
+    assert main(["export", str(folder), "--out", str(tmp_path / "hf")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"fl-saliency: error: {folder / 'saliency.json'}: not the saliency command's summary ({problem})"]
+    assert not (tmp_path / "hf").exists()
+
+
+def test_export_card_leaves_out_metrics_without_a_finite_mean(tmp_path):
+    from fl_saliency.export import saliency_overall
+
+    (tmp_path / "saliency.json").write_text(json.dumps({"overall": {
+        "nss": {"mean": 1.5, "std": 0.5, "count": 4}, "kldiv": {"mean": None, "std": None, "count": 0},
+        "sauc": {"mean": None, "std": 0.1, "count": 3}, "cc": {"mean": 0.2, "std": None, "count": 3}}}))
+    assert saliency_overall([tmp_path]) == {"nss": {"mean": 1.5, "std": 0.5, "count": 4}}
+    (tmp_path / "saliency.json").write_text('{"overall": {"nss": {"mean": NaN, "std": 0.5, "count": 4}}}')
+    assert saliency_overall([tmp_path]) == {}

@@ -211,3 +211,23 @@ def test_command_refuses_in_one_line_and_replaces_with_force(tmp_path, capsys):
     assert snapshot(tmp_path) == before
     assert main([*args, "--seed", "4", "--force"]) == 0
     assert [t.stem for t in AtariHeadDataset(tmp_path).trials("Breakout")] == ["900_SY_0000004_Jan-01-12-00-00"]
+
+
+@pytest.mark.parametrize("layout, failing", [("release2", "900_SY_0000000_Jan-01-12-00-00.txt"),
+                                             ("release4", "action_enums.txt")])
+def test_a_full_disk_leaves_no_part_of_the_trial_and_the_advice_works(tmp_path, small_disk, capsys, layout, failing):
+    args = ["make-sample-trial", "--frames", "30", "--layout", layout, "--out"]
+    assert main([*args, str(tmp_path / "whole")]) == 0
+    whole = snapshot(tmp_path / "whole")
+    first = max(whole.values(), key=len)  # the tar (release 2) or the zip (release 4), written first
+    stat = os.statvfs(small_disk)
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - -(-len(first) // 4096) * 4096))  # room for it alone
+    out = small_disk / "ah"
+    assert main([*args, str(out)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"fl-saliency: error: no space left on the device of {out / failing}; free space and run the command again"]
+    assert list(out.iterdir()) == []
+    filler.unlink()
+    assert main([*args, str(out)]) == 0
+    assert snapshot(out) == whole

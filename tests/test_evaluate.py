@@ -1,4 +1,5 @@
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -272,3 +273,63 @@ def test_stopped_evaluation_leaves_no_partial_files(experiment, tmp_path, signum
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and stderr.strip().splitlines() == ["run_baselines.py: interrupted"]
     assert list(out.iterdir()) == []
+
+
+def fill(disk, leave: int) -> Path:
+    """A file that takes all of ``disk``'s free space but ``leave`` bytes (a tmpfs counts whole 4 KiB pages)."""
+    stat = os.statvfs(disk)
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - leave))
+    return filler
+
+
+def test_results_and_summary_appear_together_and_the_advice_after_a_full_disk_works(experiment, small_disk):
+    out = small_disk / "ev"
+    filler = fill(small_disk, 4096)  # one of results.json and summary.json fits, not both
+    command = ("--experiment-dir", str(experiment), "--output-dir", str(out), "--num-env", "1", "--max-eplen", "20",
+               "--device", "cpu")
+    first = run_script(*command)
+    assert first.returncode == 2 and first.stderr.strip().splitlines() == [
+        f"run_baselines.py: error: no space left on the device of {out / 'results.json'}; "
+        f"free space and run the command again"]
+    assert list(out.iterdir()) == []
+    filler.unlink()
+    again = run_script(*command)
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "summary.json"]
+    assert json.loads((out / "summary.json").read_text())["rewards"]["n"] == 1
+
+
+def test_progress_without_a_terminal_is_lines_and_video_env_without_a_video_is_said(experiment, tmp_path, capsys):
+    out = tmp_path / "e"
+    code, stderr = run_main(capsys, ["--experiment-dir", str(experiment), "--output-dir", str(out), "--num-env", "2",
+                                     "--max-eplen", "20", "--video-env", "1", "--progress", "--device", "cpu"],
+                            command="evaluate", prog="run_baselines.py")
+    assert code == 0
+    assert "\r" not in stderr
+    warning, first, *_, last = stderr.splitlines()
+    assert warning == "warning: --video-env 1 has no effect without a video (--raw-obs or --processed-obs)"
+    assert first.startswith("  0%|") and " 0/2 [" in first and "episode/s]" in first
+    assert last.startswith("100%|") and " 2/2 [" in last
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "summary.json"]  # the run went on, no video
+    code, stderr = run_main(capsys, ["--experiment-dir", str(experiment), "--output-dir", str(out), "--num-env", "1",
+                                     "--max-eplen", "20", "--force", "--device", "cpu"],
+                            command="evaluate", prog="run_baselines.py")
+    assert code == 0 and stderr == ""  # without --progress: nothing
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"rewards": [], "lengths": []}', "holds no episode rewards (an evaluation plays at least one game)"),
+    ('{"rewards": [3.0, NaN]}', "its rewards include nan, not scores of played games"),
+    ('{"rewards": [Infinity, -Infinity, 1.0]}', "its rewards include -inf, inf, not scores of played games"),
+    ('{"lengths": [20.0]}', "holds a dict, not an evaluation result (an object with 'rewards')"),
+])
+def test_export_of_an_empty_or_broken_results_json_is_one_line(experiment, tmp_path, capsys, content, problem):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(experiment, run)
+    (run / "results.json").write_text(content)
+    code, stderr = run_main(capsys, ["export", str(run), "--out", str(tmp_path / "hf")])
+    assert code == 2 and stderr.splitlines() == [f"fl-saliency: error: {run / 'results.json'}: {problem}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing written

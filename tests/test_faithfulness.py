@@ -140,3 +140,15 @@ def test_an_unknown_method_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "unknown saliency method 'nope'" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_max_maps_beyond_the_dataset_is_said_and_the_run_goes_on(tmp_path, capsys):
+    make_sample_trial("Breakout", 25, tmp_path / "ah", layout="release2", seed=1, trial_number=903)
+    folder, _ = experiment(tmp_path / "exp", network="cnn")
+    assert main(["faithfulness", "--experiment-dir", str(folder), "--atari-head-dir", str(tmp_path / "ah"),
+                 "--output-dir", str(tmp_path / "out"), "--method", "attention", "--max-maps", "100000",
+                 "--step", "7056", "--device", "cpu"]) == 0
+    # 25 frames: observations at PNGs 1, 5, 9, ..., 21 (ceil((25 - 1) / 4) = 6).
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: {tmp_path / 'ah'} holds 6 Breakout observations: explaining 6, not --max-maps 100000"]
+    assert json.loads((tmp_path / "out" / "faithfulness.json").read_text())["maps"] == 6

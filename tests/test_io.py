@@ -4,8 +4,8 @@ import threading
 import pytest
 
 from fl_saliency.errors import FlSaliencyError
-from fl_saliency.io import (TEMPORARY_PATTERNS, atomic_write, atomic_write_json, ensure_output_dir, read_ahead,
-                            remove_matching)
+from fl_saliency.io import (TEMPORARY_PATTERNS, atomic_files, atomic_write, atomic_write_json, ensure_output_dir,
+                            read_ahead, remove_matching)
 
 
 def test_atomic_write_leaves_no_partial_file_on_error(tmp_path):
@@ -18,6 +18,35 @@ def test_atomic_write_leaves_no_partial_file_on_error(tmp_path):
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["out.txt"]
     atomic_write_json({"a": 1}, path)
     assert path.read_text() == '{\n  "a": 1\n}\n'
+
+
+def test_atomic_files_appear_all_together_or_not_at_all(tmp_path, monkeypatch):
+    (tmp_path / "a.json").write_text("old a")
+    with pytest.raises(RuntimeError):
+        with atomic_files(tmp_path) as files:
+            files.write_json("a.json", [1])
+            with files.open("b.bin", "wb") as f:
+                f.write(b"whole")
+            # Both written, neither in place yet: only their temporaries beside the old a.json.
+            temporaries = sorted(n for n in os.listdir(tmp_path) if n != "a.json")
+            assert [n[:7] for n in temporaries] == [".a.json", ".b.bin."] and all(n.endswith(".tmp") for n in temporaries)
+            assert (tmp_path / "a.json").read_text() == "old a"
+            raise RuntimeError("the third file cannot be made")
+    assert os.listdir(tmp_path) == ["a.json"] and (tmp_path / "a.json").read_text() == "old a"
+
+    renamed = []
+    replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (renamed.append(os.path.basename(dst)), replace(src, dst)))
+    with atomic_files(tmp_path / "new") as files:
+        with files.open("z.csv") as f:
+            f.write("x,y\n")
+        files.write_json("a.json", {"k": None})
+    assert renamed == ["z.csv", "a.json"]  # in the order written
+    assert sorted(os.listdir(tmp_path / "new")) == ["a.json", "z.csv"]
+    assert (tmp_path / "new" / "a.json").read_text() == '{\n  "k": null\n}\n'
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "new" / "z.csv").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_read_ahead_keeps_order_and_runs_in_another_thread():

@@ -239,7 +239,8 @@ def test_report_onto_a_full_disk_is_one_line(tmp_path, small_disk):
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(one_run_sweep(tmp_path / "sweep")),
                              "--output-dir", str(small_disk / "r")], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and result.stderr.strip().splitlines() == [
-        "fl-saliency: error: no space left on the device; free space and run the command again"], result.stderr
+        f"fl-saliency: error: no space left on the device of {small_disk / 'r' / 'report.md'}; "
+        f"free space and run the command again"], result.stderr
     assert list((small_disk / "r").iterdir()) == []
 
 

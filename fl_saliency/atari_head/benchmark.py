@@ -24,7 +24,6 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from fl_saliency.atari_head import metrics, references
 from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError, Trial, check_frame_counts
@@ -36,14 +35,18 @@ from fl_saliency.atari_head.references import REFERENCES
 from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, render_input, resize
 from fl_saliency.checkpoint import load_model
 from fl_saliency.device import device_setting, resolve_device
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.errors import FlSaliencyError, warn
 from fl_saliency.explain import METHODS, check_methods, greedy_actions, parse_methods
 from fl_saliency.games import parse_game
-from fl_saliency.io import atomic_write, atomic_write_json, ensure_output_dir, read_ahead
+from fl_saliency.io import atomic_files, ensure_output_dir, read_ahead, remove_matching
 from fl_saliency.networks import ActorCritic
+from fl_saliency.progress import progress_bar
 from fl_saliency.settings import check_settings, setting
 
 SALIENCY_FILE = "saliency.pkl"
+SUMMARY_JSON, SUMMARY_CSV = "saliency.json", "saliency.csv"
+# What a killed run leaves: the temporaries of the files above, of saliency.<method>.pkl and of the trial videos.
+LEFTOVERS = (".saliency.*.tmp", ".trial_*.mp4.tmp.mp4")
 ORIGINAL_METRICS = ("nss", "kldiv", "sauc")  # saliency.pkl holds these, as the original
 METRICS = (*ORIGINAL_METRICS, "auc_judd", "cc", "sim", "mit_kldiv", "info_gain")
 CONFIDENCE, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 0.95, 1000, 0
@@ -59,7 +62,7 @@ class SaliencySettings:
     output_dir: Path = setting(help="where saliency.pkl, saliency.json and saliency.csv go")
     eval_seed: int = setting(1000, min=0, help="kept for the original's interface (affects nothing)")
     processed_obs: bool = setting(False, help="score at 84x84 instead of the raw 210x160")
-    progress: bool = setting(False, help="show a progress bar over trials")
+    progress: bool = setting(False, help="show a progress bar over trials (without a terminal: a line every 30 s)")
     gaze_alignment: str = setting("original", choices=ALIGNMENTS,
                                   help="original: the paper's rows (one PNG early); displayed: the PNGs the stack shows")
     sauc_mode: str = setting("exact", choices=SAUC_MODES,
@@ -83,6 +86,8 @@ class SaliencySettings:
         check_methods(self.method)
         if self.video_method is not None and self.video_method not in self.method:
             raise FlSaliencyError(f"--video-method {self.video_method} is not one of --method {','.join(self.method)}")
+        if self.video_method is not None and not self.video:
+            warn(f"--video-method {self.video_method} has no effect without --video")
 
     @property
     def resolution(self) -> str:
@@ -317,7 +322,8 @@ def overall_line(overall: dict) -> str:
 def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
     """Score every trial of the experiment's game; writes saliency[.<method>].pkl, .json, .csv and returns the summary."""
     out = settings.output_dir
-    finished = [saliency_file(m) for m in settings.method if (out / saliency_file(m)).exists()]
+    written = [*map(saliency_file, settings.method), SUMMARY_JSON, SUMMARY_CSV]
+    finished = [name for name in written if (out / name).exists()]
     if finished and not settings.force:
         raise FlSaliencyError(f"{out} already holds {finished[0]}; pass --force to overwrite it")
     device = resolve_device(settings.device)
@@ -329,31 +335,35 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
         trials = [t for t in trials if t.number in settings.trials]
         if not trials:
             raise FlSaliencyError(f"none of trials {settings.trials} is a {experiment.env_name} trial in {settings.atari_head_dir}")
+        absent = [n for n in dict.fromkeys(settings.trials) if n not in {t.number for t in trials}]
+        if absent:
+            warn(f"trials {','.join(map(str, absent))} are not {experiment.env_name} trials in "
+                 f"{settings.atari_head_dir}: scoring {','.join(str(t.number) for t in trials)}")
     ensure_output_dir(out)
+    leftovers = remove_matching(out, LEFTOVERS)
+    if leftovers:
+        echo(f"removed the unfinished files of an interrupted run from {out}: {', '.join(leftovers)}")
 
     game_counts = game_gaze_counts(dataset, game_trials, settings.resolution)
     records, failures = {method: [] for method in settings.method}, {}
     reference_records = {name: [] for name in settings.references or ()}
-    for trial in tqdm(trials, unit="trial", disable=None if settings.progress else True, dynamic_ncols=True):
-        try:
-            center_bias = leave_one_out_center_bias(game_counts, trial.number, settings.resolution)
-            scores = score_trial(model, dataset, trial, settings, device, center_bias)
-            referenced = score_references(dataset, trial, settings, center_bias)
-            for method, metrics_of_maps in scores.items():
-                records[method].append({"trial_number": trial.number, "metrics": metrics_of_maps})
-            for name, result in referenced.items():
-                reference_records[name].append({"trial_number": trial.number, "metrics": result})
-        except DatasetError as exc:
-            failures[str(trial.number)] = str(exc)
-            echo(f"skipped {exc}")  # the message starts with the trial
+    with progress_bar(len(trials), "trial", show=settings.progress) as bar:
+        for trial in trials:
+            try:
+                center_bias = leave_one_out_center_bias(game_counts, trial.number, settings.resolution)
+                scores = score_trial(model, dataset, trial, settings, device, center_bias)
+                referenced = score_references(dataset, trial, settings, center_bias)
+                for method, metrics_of_maps in scores.items():
+                    records[method].append({"trial_number": trial.number, "metrics": metrics_of_maps})
+                for name, result in referenced.items():
+                    reference_records[name].append({"trial_number": trial.number, "metrics": result})
+            except DatasetError as exc:
+                failures[str(trial.number)] = str(exc)
+                echo(f"skipped {exc}")  # the message starts with the trial
+            bar.update()
     if not records[settings.method[0]]:  # each reason was echoed above: not repeated here
         raise FlSaliencyError(f"no trial could be scored: all {len(failures)} skipped")
 
-    for method, method_records in records.items():
-        original = [{"trial_number": r["trial_number"], "metrics": {m: r["metrics"][m] for m in ORIGINAL_METRICS}}
-                    for r in method_records]
-        with atomic_write(out / saliency_file(method), "wb") as f:
-            pickle.dump(original, f)
     methods = {method: metric_summary(method_records, confidence_intervals=True)
                for method, method_records in records.items()}
     # The top level holds the first method's scores (attention's by default), as before methods existed.
@@ -366,9 +376,23 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
         "references": {name: metric_summary(r, confidence_intervals=True) for name, r in reference_records.items()},
         "failed_trials": failures,
     }
-    atomic_write_json(summary, out / "saliency.json")
-    with atomic_write(out / "saliency.csv", "w") as f:
-        f.write(summary_csv(summary, settings.resolution))
+    # One set: a failure (a full disk) leaves none of them, so that running the command again is not refused.
+    with atomic_files(out) as files:
+        files.write_json(SUMMARY_JSON, summary)
+        with files.open(SUMMARY_CSV) as f:
+            f.write(summary_csv(summary, settings.resolution))
+        for method, method_records in records.items():  # last: the files a rerun is refused for
+            original = [{"trial_number": r["trial_number"], "metrics": {m: r["metrics"][m] for m in ORIGINAL_METRICS}}
+                        for r in method_records]
+            with files.open(saliency_file(method), "wb") as f:
+                pickle.dump(original, f)
+    # Those of methods a replaced (--force) run scored, no longer in saliency.json.
+    stale = [path for path in [out / SALIENCY_FILE, *out.glob("saliency.*.pkl")]
+             if path.is_file() and path.name not in written]
+    for path in stale:
+        path.unlink()
+    if stale:
+        echo(f"removed the scores of the replaced run: {', '.join(path.name for path in stale)}")
     for method, method_summary in methods.items():
         echo(f"{experiment.network} on {experiment.env_name}, {method}, {len(records[method])} trials "
              f"({settings.resolution}): " + overall_line(method_summary["overall"])

@@ -31,7 +31,7 @@ from fl_saliency.atari_head.labels import HEADER
 from fl_saliency.atari_head.meta import escaped
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game, rom_id
-from fl_saliency.io import atomic_write
+from fl_saliency.io import FileSet, atomic_files
 
 LAYOUTS = ("release2", "release4")
 TAR_ORDERS = ("numeric", "lexicographic", "shuffled")
@@ -40,6 +40,7 @@ RELEASE4_HEADER = [
     "GameName", "trial_id", "subject_id", "load_trial", "highest_score", "total_frame", "total_game_play_time",
     "total_episode", "max_error", "avg_error", "low_sample_rate", "frame_averaging", "fps",
 ]
+META_FILE = "meta_data.csv"
 _MTIME = 1_550_000_000  # fixed member times: the same call writes the same bytes
 
 # Breakout: the ball and the paddle share this colour, as do the top brick row (rows 57-62) and
@@ -180,11 +181,6 @@ def _tar_bytes(stem: str, utid: str, pngs: list[bytes], order: str, seed: int) -
     return buf.getvalue()
 
 
-def _write_bytes(path: Path, data: bytes) -> None:
-    with atomic_write(path, "wb") as f:
-        f.write(data)
-
-
 def _meta_rows(path: Path, header: list[str]) -> list[list[str]]:
     """The data rows of the meta file at ``path`` ([] if there is none); refuses another layout's."""
     if not path.exists():
@@ -200,8 +196,8 @@ def _meta_rows(path: Path, header: list[str]) -> list[list[str]]:
     return [r for r in rows[1:] if any(c.strip() for c in r)]
 
 
-def _write_meta(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    with atomic_write(path, "w") as f:
+def _write_meta(files: FileSet, header: list[str], rows: list[list[str]]) -> None:
+    with files.open(META_FILE) as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(rows)
@@ -243,7 +239,7 @@ def make_sample_trial(game: str, n_frames: int, out: str | os.PathLike, layout: 
         raise FlSaliencyError(f"{out} is not a folder")
     utid, stem = utid_for(seed), stem_for(trial_number, seed)
     header = RELEASE2_HEADER if layout == "release2" else RELEASE4_HEADER
-    meta_rows = _meta_rows(out / "meta_data.csv", header)
+    meta_rows = _meta_rows(out / META_FILE, header)
     if layout == "release2":
         same_row = lambda r: r[:1] == [str(trial_number)]
         old = sorted(p.name for p in out.glob(f"{trial_number}_*")
@@ -266,18 +262,41 @@ def make_sample_trial(game: str, n_frames: int, out: str | os.PathLike, layout: 
     labels = "\n".join([HEADER, *rows]) + "\n"
     meta_rows = [r for r in meta_rows if not same_row(r)]
 
+    # One set, meta_data.csv last: a failure (a full disk) leaves no part of the trial, so nothing refuses a rerun.
     if layout == "release2":
-        _write_bytes(out / f"{stem}.tar.bz2", tar)
-        _write_bytes(out / f"{stem}.txt", labels.encode())
-        _write_meta(out / "meta_data.csv", header, [
-            *meta_rows, [str(trial_number), str(n_frames), release2_game_name(game), "synthetic gaze"]])
+        with atomic_files(out) as files:
+            for name, data in ((f"{stem}.tar.bz2", tar), (f"{stem}.txt", labels.encode())):
+                with files.open(name, "wb") as f:
+                    f.write(data)
+            _write_meta(files, header, [
+                *meta_rows, [str(trial_number), str(n_frames), release2_game_name(game), "synthetic gaze"]])
         for name in old:  # the replaced trial's files under another seed's stem
             if not name.startswith(stem + "."):
                 (out / name).unlink()
         return out
 
     new = {inner + f"{stem}.txt": labels.encode(), inner + f"{stem}.tar.bz2": tar}
-    with atomic_write(zip_path, "wb") as f, zipfile.ZipFile(f, "w") as zf:
+    with atomic_files(out) as files:
+        _write_release4(files, zip_path, new, old, folder, highscore)
+        enums = out / "action_enums.txt"
+        if not enums.exists():
+            import ale_py
+
+            with files.open(enums.name) as f:
+                f.writelines(f"PLAYER_A_{a.name} = {a.value}\n" for a in ale_py.Action)
+        scores = _episode_scores(rows)
+        duration_ms = sum(int(r.split(",")[3]) for r in rows[:-1])
+        _write_meta(files, header, [*meta_rows, [
+            game_name, str(trial_number), "SYNTHETIC", "0", str(max(scores)), str(n_frames), str(duration_ms),
+            str(len(scores)), "0.00", "0.00", "0.00%", "FALSE", "20",
+        ]])
+    return out
+
+
+def _write_release4(files: FileSet, zip_path: Path, new: dict[str, bytes], old: list[str], folder: str,
+                    highscore: bool) -> None:
+    """The zip with the trial's files ``new`` added (``old``, those of the trial replaced, left out)."""
+    with files.open(zip_path.name, "wb") as f, zipfile.ZipFile(f, "w") as zf:
         if zip_path.exists():
             with zipfile.ZipFile(zip_path) as previous:
                 for info in previous.infolist():
@@ -290,19 +309,6 @@ def make_sample_trial(game: str, n_frames: int, out: str | os.PathLike, layout: 
             info = zipfile.ZipInfo(name, date_time=(2019, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED if name.endswith(".txt") else zipfile.ZIP_STORED
             zf.writestr(info, data)
-    enums = out / "action_enums.txt"
-    if not enums.exists():
-        import ale_py
-
-        with atomic_write(enums, "w") as f:
-            f.writelines(f"PLAYER_A_{a.name} = {a.value}\n" for a in ale_py.Action)
-    scores = _episode_scores(rows)
-    duration_ms = sum(int(r.split(",")[3]) for r in rows[:-1])
-    _write_meta(out / "meta_data.csv", header, [*meta_rows, [
-        game_name, str(trial_number), "SYNTHETIC", "0", str(max(scores)), str(n_frames), str(duration_ms),
-        str(len(scores)), "0.00", "0.00", "0.00%", "FALSE", "20",
-    ]])
-    return out
 
 
 def _episode_scores(rows: list[str]) -> list[int]:
