@@ -63,6 +63,20 @@ def sb3_models(sb3, sb3_env, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def untrained_zips(sb3, sb3_env, tmp_path_factory):
+    """{"ppo": path, "dqn": path}: SB3 models saved as built, for the tests that need no training."""
+    folder = tmp_path_factory.mktemp("sb3_untrained")
+    paths = {"ppo": folder / "ppo.zip", "dqn": folder / "dqn.zip"}
+    sb3.PPO("CnnPolicy", sb3_env, seed=2, device="cpu").save(paths["ppo"])
+    sb3.DQN("CnnPolicy", sb3_env, buffer_size=100, seed=2, device="cpu").save(paths["dqn"])
+    return paths
+
+
+@pytest.fixture(scope="session")
 def sb3_frames(sb3_observations):
     """The same stacks as the agents take them: (8, 4, 84, 84), transposed by hand."""
     return torch.from_numpy(np.ascontiguousarray(sb3_observations.transpose(0, 3, 1, 2)))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: trains Stable-Baselines3 agents (about a minute on a busy 2-core machine)")

@@ -12,7 +12,7 @@ from scipy import ndimage
 from fl_saliency.agents import load_agent
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.explain import METHODS
-from fl_saliency.explain.perturbation import masks, perturbation_scores
+from fl_saliency.explain.perturbation import perturbation_scores
 
 ATOL = 1e-5
 
@@ -29,6 +29,7 @@ def sb3_logits(policy, obs):
     return policy.action_net(policy.mlp_extractor.forward_actor(features))
 
 
+@pytest.mark.slow
 def test_ppo_logits_and_value_equal_sb3s(sb3_models, sb3_observations, sb3_frames):
     model, path = sb3_models["ppo"]
     agent = load_agent(path, env_name="BreakoutNoFrameskip-v4")
@@ -48,6 +49,7 @@ def test_ppo_logits_and_value_equal_sb3s(sb3_models, sb3_observations, sb3_frame
         "n_actions": 4, "has_value": True, "has_attention": False}
 
 
+@pytest.mark.slow
 def test_dqn_q_values_equal_sb3s(sb3_models, sb3_observations, sb3_frames):
     model, path = sb3_models["dqn"]
     agent = load_agent(path)
@@ -86,3 +88,112 @@ def test_untrained_variants_equal_sb3s(variant, sb3, sb3_env, sb3_observations, 
             assert agent.pixel_scale == (1.0 if variant == "no-normalisation" else 255.0)
     torch.testing.assert_close(scores, expected, atol=ATOL, rtol=1e-5)
     assert expected.std() > 0
+
+
+ACTIONS = torch.tensor([0, 1, 2, 3, 3, 2, 1, 0])
+
+
+@pytest.mark.slow
+def test_gradient_equals_autograd_on_sb3s_policy(sb3_models, sb3_observations, sb3_frames):
+    model, path = sb3_models["ppo"]
+    maps = METHODS["gradient"](load_agent(path), sb3_frames, ACTIONS)
+    x = sb3_tensor(model, sb3_observations).float().requires_grad_()  # SB3 divides by 255 itself
+    sb3_logits(model.policy, x).gather(1, ACTIONS[:, None]).sum().backward()
+    expected = (x.grad * 255).abs().amax(dim=1)  # the maps are d/d(obs / 255)
+    assert expected.amax() > 0
+    torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-5 * float(expected.amax()))
+
+
+def scipy_perturbation_scores(output, frame: torch.Tensor) -> np.ndarray:
+    """Greydanus et al.'s score grid (17, 17) of one stack by hand: scipy's blurs and masks, SB3's module."""
+    y, x = np.ogrid[:84, :84]
+    crosses = [((y - i) ** 2 + (x - j) ** 2 <= 1).astype(float) for i in range(0, 84, 5) for j in range(0, 84, 5)]
+    m = np.stack([ndimage.gaussian_filter(cross, 5) for cross in crosses])
+    m = (m / m.max(axis=(1, 2), keepdims=True))[:, None]
+    image = frame.double().numpy() / 255
+    blurred = ndimage.gaussian_filter(image, sigma=(0, 3, 3))
+    perturbed = image * (1 - m) + blurred * m
+    with torch.no_grad():
+        reference = output(torch.from_numpy(image[None] * 255).float())
+        diff = reference - output(torch.from_numpy(perturbed * 255).float())
+    return (0.5 * diff.square().sum(dim=1)).numpy().reshape(17, 17)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("critic", [False, True])
+def test_perturbation_equals_greydanus_by_hand_on_sb3s_policy(critic, sb3_models, sb3_frames):
+    model, path = sb3_models["ppo"]
+    output = (lambda x: model.policy.predict_values(x)) if critic else (lambda x: sb3_logits(model.policy, x))
+    expected = scipy_perturbation_scores(output, sb3_frames[5])
+    scores = perturbation_scores(load_agent(path), sb3_frames[5:6], critic=critic)[0].numpy()
+    assert expected.max() > 0
+    np.testing.assert_allclose(scores, expected, rtol=2e-3, atol=2e-3 * expected.max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["smoothgrad", "integrated-gradients", "rise", "perturbation"])
+def test_every_forward_method_equals_itself_on_sb3s_module(method, sb3_models, sb3_frames):
+    """The same method code on SB3's own policy (wrapped as a plain callable): the rebuilt network changes nothing."""
+    from fl_saliency.agents import agent_from_module
+
+    model, path = sb3_models["ppo"]
+    agent = load_agent(path)  # before seeding: building the network draws its initial weights
+    oracle = agent_from_module(lambda x: (sb3_logits(model.policy, x), model.policy.predict_values(x)))
+    frames, actions = sb3_frames[:2], ACTIONS[:2]
+    torch.manual_seed(0)
+    ours = METHODS[method](agent, frames, actions)
+    torch.manual_seed(0)
+    theirs = METHODS[method](oracle, frames, actions)
+    assert theirs.amax() > 0
+    torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-4 * float(theirs.amax()))
+
+
+@pytest.mark.slow
+def test_gradcam_equals_captum_on_sb3s_last_convolution(sb3_models, sb3_observations, sb3_frames):
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    model, path = sb3_models["ppo"]
+    maps = METHODS["gradcam"](load_agent(path), sb3_frames, ACTIONS)
+    cam = LayerGradCam(lambda x: sb3_logits(model.policy, x), model.policy.features_extractor.cnn[4]).attribute(
+        sb3_tensor(model, sb3_observations).float(), target=ACTIONS, relu_attributions=True)
+    expected = LayerAttribution.interpolate(cam.detach(), (84, 84), "bilinear")[:, 0]
+    assert expected.amax() > 0
+    torch.testing.assert_close(maps, expected, rtol=1e-4, atol=1e-5 * float(expected.amax()))
+
+
+def one_line_error(call, match: str) -> str:
+    with pytest.raises(FlSaliencyError, match=match) as error:
+        call()
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def test_methods_an_agent_cannot_give_are_one_line(untrained_zips, sb3_frames):
+    dqn = load_agent(untrained_zips["dqn"])
+    one_line_error(lambda: METHODS["perturbation-critic"](dqn, sb3_frames[:1], ACTIONS[:1]),
+                   "perturbation-critic needs a value head, which the stable-baselines3 DQN agent lacks")
+    one_line_error(lambda: METHODS["attention"](dqn, sb3_frames[:1], ACTIONS[:1]),
+                   "attention method needs a network with attention of its own")
+
+
+def test_a_truncated_zip_is_one_line(untrained_zips, tmp_path):
+    data = untrained_zips["ppo"].read_bytes()
+    (tmp_path / "cut.zip").write_bytes(data[: len(data) // 2])
+    one_line_error(lambda: load_agent(tmp_path / "cut.zip"), "cut.zip is a damaged zip file, truncated or corrupt")
+
+
+def test_a_non_image_policy_is_one_line(sb3, tmp_path):
+    sb3.PPO("MlpPolicy", "CartPole-v1", device="cpu").save(tmp_path / "cartpole.zip")
+    one_line_error(lambda: load_agent(tmp_path / "cartpole.zip"),
+                   r"cartpole.zip is not an Atari image policy: its observations are float32 \(4,\)")
+
+
+def test_the_wrong_action_count_is_one_line(untrained_zips):
+    one_line_error(lambda: load_agent(untrained_zips["ppo"], env_name="MsPacmanNoFrameskip-v4"),
+                   "ppo.zip has 4 actions but MsPacmanNoFrameskip-v4 has 9 .minimal action set.")
+
+
+def test_a_zip_that_is_no_agent_is_one_line(tmp_path):
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    one_line_error(lambda: load_agent(tmp_path / "notes.zip"), "notes.zip is not an agent fl-saliency reads")
