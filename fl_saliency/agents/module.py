@@ -1,10 +1,10 @@
 """Any torch module or Python callable as an agent, TorchScript files included: it maps frames
 (N, 4, 84, 84) to action scores (N, A), or to a tuple (scores, value, ...).
 
-Called on uint8 frames the agent passes them on unchanged (or divided by 255 with
-``scaled_input``). The saliency methods need float inputs to differentiate and to blend: they
-hand the module float32 frames holding the same 0-255 values (or the / 255 ones), so the module
-must accept float input as well, as ``x / 255.0`` or ``x.float()`` do.
+The module receives float32 frames holding the 0-255 pixel values (or those / 255 with
+``scaled_input``), never uint8: the saliency methods differentiate and blend their inputs, so
+one input type serves acting and explaining alike. A module written for uint8 frames that scales
+them itself (``x / 255.0``, ``x.float() / 255``) takes these unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fl_saliency.errors import FlSaliencyError
 def layout(scaled_input: bool = False, channels_last: bool = False) -> str:
     """The observation layout a module agent reads, in ``AgentSource.observation``'s words."""
     frames = "(84, 84, 4) channels last" if channels_last else "(4, 84, 84) channels first"
-    return f"{'float / 255' if scaled_input else 'uint8'} {frames}"
+    return f"float32 {frames}{', / 255' if scaled_input else ' (0-255 values)'}"
 
 
 class ModuleAgent(Agent):
@@ -83,7 +83,7 @@ class ModuleAgent(Agent):
 
     def forward(self, obs: torch.Tensor):
         check_observations(obs)
-        return self._call(obs.float().div(255.0) if self.scaled_input else obs)
+        return self._call(obs.float().div(255.0) if self.scaled_input else obs.float())
 
     def forward_scaled(self, x: torch.Tensor):
         return self._call(x if self.scaled_input else x * 255.0)
