@@ -52,7 +52,8 @@ class AgentSource:
 class Agent(nn.Module):
     """An Atari agent: uint8 frames (N, 4, 84, 84) -> ``(scores (N, A), value (N,) | None, attention | None)``.
 
-    Subclasses implement ``forward_scaled``. Attributes: ``n_actions``, ``has_value`` (a value head:
+    Subclasses implement ``forward_scaled``. Attributes: ``n_actions``, ``scores_kind`` (``"logits"``,
+    ``"q-values"`` or ``"scores"`` where the agent does not say), ``has_value`` (a value head:
     the ``-critic`` methods need it), ``has_attention`` (the network's own map, with its
     ``geometry`` on the input), ``source`` (an ``AgentSource``), ``last_conv`` (the convolution
     Grad-CAM reads, or None), ``torch_module`` (the module that gradients run through).
@@ -68,6 +69,8 @@ class Agent(nn.Module):
 
     n_actions: int
     has_value: bool = False
+    # "logits" (a policy: sample from their softmax), "q-values" (act greedily) or "scores" (not stated)
+    scores_kind: str = "scores"
     geometry: AttentionGeometry | None = None
     source: AgentSource
 
@@ -110,22 +113,23 @@ class Agent(nn.Module):
         """What the agent is, for ``inspect`` and model cards.
 
         Returns:
-            a JSON-ready dict: ``library``, ``algorithm``, ``network``, ``path``, ``observation``,
-            ``n_actions``, ``has_value``, ``has_attention``.
+            a JSON-ready dict: ``library``, ``algorithm``, ``network``, ``path``, ``env_name``,
+            ``observation``, ``n_actions``, ``scores_kind``, ``has_value``, ``has_attention``.
 
         Example:
             >>> import torch
             >>> from fl_saliency.agents import agent_from_module
-            >>> agent_from_module(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 84 * 84, 6))).describe()["n_actions"]
+            >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 84 * 84, 6))
+            >>> agent_from_module(net).describe()["n_actions"]
             6
         """
-        return {**asdict(self.source), "n_actions": self.n_actions, "has_value": self.has_value,
-                "has_attention": self.has_attention}
+        return {**asdict(self.source), "n_actions": self.n_actions, "scores_kind": self.scores_kind,
+                "has_value": self.has_value, "has_attention": self.has_attention}
 
 
 def check_observations(obs: torch.Tensor) -> None:
     """One line unless ``obs`` is a uint8 tensor (N, 4, 84, 84)."""
-    if not isinstance(obs, torch.Tensor) or obs.dtype != torch.uint8 or obs.ndim != 4 or tuple(obs.shape[1:]) != OBSERVATION_SHAPE:
+    if not isinstance(obs, torch.Tensor) or obs.dtype != torch.uint8 or tuple(obs.shape[1:]) != OBSERVATION_SHAPE:
         got = f"{obs.dtype} {tuple(obs.shape)}" if isinstance(obs, torch.Tensor) else type(obs).__name__
         raise FlSaliencyError(f"an agent takes uint8 frames (N, 4, 84, 84), got {got}")
 

@@ -41,7 +41,8 @@ def cleanrl_agent(state: dict, what: str, network: str | None = None) -> NatureA
         a ``NatureAgent``: ``ppo_atari`` with its logits and value, ``dqn_atari`` with its Q-values.
 
     Example:
-        >>> agent = cleanrl_agent(torch.load("breakout_ppo.cleanrl_model", weights_only=True), "breakout_ppo")  # doctest: +SKIP
+        >>> state = torch.load("breakout_ppo.cleanrl_model", weights_only=True)  # doctest: +SKIP
+        >>> agent = cleanrl_agent(state, "breakout_ppo.cleanrl_model")  # doctest: +SKIP
     """
     found = recognise_cleanrl(state)
     if network is not None and network not in CLEANRL_NETWORKS:

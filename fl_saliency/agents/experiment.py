@@ -36,6 +36,7 @@ class ExperimentAgent(Agent):
     """
 
     has_value = True
+    scores_kind = "logits"
 
     def __init__(self, model: ActorCritic, source: AgentSource | None = None):
         super().__init__()

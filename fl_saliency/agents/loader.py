@@ -118,7 +118,7 @@ def describe_agent(path: str | os.PathLike, **options) -> dict:
 
     Returns:
         a dict with ``library``, ``algorithm``, ``network``, ``path``, ``env_name``,
-        ``observation``, ``n_actions``, ``has_value``, ``has_attention``.
+        ``observation``, ``n_actions``, ``scores_kind``, ``has_value``, ``has_attention``.
 
     Example:
         >>> describe_agent("breakout_dqn.zip")["algorithm"]  # doctest: +SKIP

@@ -64,6 +64,7 @@ class NatureAgent(Agent):
         self.n_actions = n_actions
         self.source = source
         self.has_value = value
+        self.scores_kind = "logits" if value else "q-values"  # the actor-critics' heads are policies, the rest Q
         self.quantiles = quantiles
         self.pixel_scale = pixel_scale
         self.trunk = NatureTrunk()

@@ -83,7 +83,8 @@ def sb3_agent(archive: zipfile.ZipFile, what: str, normalize_images: bool | None
     if normalize_images is not None:
         normalise = normalize_images
     scale = 255.0 if normalise else 1.0
-    layout = f"uint8 (4, 84, 84) channels first (SB3's VecTransposeImage of VecFrameStack(4)){', / 255' if normalise else ''}"
+    layout = "uint8 (4, 84, 84) channels first (SB3's VecTransposeImage of VecFrameStack(4))" + (
+        ", / 255" if normalise else "")
     if any(name.startswith("mlp_extractor.") for name in state):
         raise FlSaliencyError(f"{what}: its policy has hidden layers after the CNN (net_arch), which fl-saliency "
                               "does not rebuild; only CnnPolicy's default (no net_arch) is read")

@@ -79,4 +79,4 @@ def sb3_frames(sb3_observations):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: trains Stable-Baselines3 agents (about a minute on a busy 2-core machine)")
+    config.addinivalue_line("markers", "slow: trains Stable-Baselines3 agents (minutes on a busy 2-core machine)")

@@ -111,7 +111,8 @@ def test_an_experiment_folder_is_its_network(network, frames, tmp_path):
         torch.testing.assert_close(METHODS[method](agent, frames, actions), METHODS[method](model, frames, actions))
     assert agent.describe() == {"library": "fl-saliency", "algorithm": "PPO", "network": network,
                                 "path": str(tmp_path / "run"), "env_name": "BreakoutNoFrameskip-v4",
-                                "observation": "uint8 (4, 84, 84) channels first, / 255", "n_actions": 4,
+                                "observation": "uint8 (4, 84, 84) channels first, / 255",
+                                "n_actions": 4, "scores_kind": "logits",
                                 "has_value": True, "has_attention": network != "cnn"}
     with pytest.raises(FlSaliencyError, match="run has 4 actions but Seaquest has 18"):
         load_agent(tmp_path / "run", env_name="Seaquest")

@@ -46,7 +46,7 @@ def test_ppo_logits_and_value_equal_sb3s(sb3_models, sb3_observations, sb3_frame
     assert agent.describe() == {
         "library": "stable-baselines3", "algorithm": "PPO", "network": "NatureCNN", "path": str(path), "env_name": "",
         "observation": "uint8 (4, 84, 84) channels first (SB3's VecTransposeImage of VecFrameStack(4)), / 255",
-        "n_actions": 4, "has_value": True, "has_attention": False}
+        "n_actions": 4, "scores_kind": "logits", "has_value": True, "has_attention": False}
 
 
 @pytest.mark.slow
@@ -57,7 +57,7 @@ def test_dqn_q_values_equal_sb3s(sb3_models, sb3_observations, sb3_frames):
     with torch.no_grad():
         q = model.policy.q_net(sb3_tensor(model, sb3_observations))
     torch.testing.assert_close(scores, q, atol=ATOL, rtol=1e-5)
-    assert value is None and not agent.has_value and agent.source.algorithm == "DQN"
+    assert value is None and not agent.has_value and agent.source.algorithm == "DQN" and agent.scores_kind == "q-values"
     np.testing.assert_array_equal(scores.argmax(1).numpy(), model.predict(sb3_observations, deterministic=True)[0])
 
 
