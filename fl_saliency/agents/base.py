@@ -89,12 +89,6 @@ class Agent(nn.Module):
         """The module that computes the scores, for tools that hook or differentiate through it."""
         return self
 
-    @property
-    def device(self) -> torch.device:
-        """Where the agent's parameters live (CPU for a parameterless agent)."""
-        first = next(self.parameters(), None)
-        return first.device if first is not None else torch.device("cpu")
-
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Args:
             obs: uint8 frames (N, 4, 84, 84), channels first.

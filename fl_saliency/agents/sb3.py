@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 
 import torch
 
@@ -39,7 +40,7 @@ def read_sb3_zip(archive: zipfile.ZipFile, what: str) -> tuple[dict, dict[str, t
     try:
         data = json.loads(archive.read(DATA))
         state = torch.load(io.BytesIO(archive.read(POLICY)), map_location="cpu", weights_only=True)
-    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError, ValueError) as exc:
         raise FlSaliencyError(f"{what} is a damaged Stable-Baselines3 zip ({str(exc).splitlines()[0]})") from None
     except Exception as exc:  # torch's weights-only unpickler refusing a global names it in its own error type
         raise FlSaliencyError(f"{what}: its {POLICY} is not a plain state dict ({type(exc).__name__})") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import importlib
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -122,3 +123,36 @@ def test_an_experiment_folder_is_its_network(network, frames, tmp_path):
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(f"fl_saliency.agents.{module}"), optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_explain_runs_any_method_on_any_agent(frames, tmp_path):
+    from fl_saliency.explain import explain
+
+    torch.manual_seed(3)
+    net = Scripted()
+    torch.jit.save(torch.jit.script(net), tmp_path / "agent.pt")
+    agent = load_agent(tmp_path / "agent.pt")
+    with torch.no_grad():
+        greedy = net(frames)[0].argmax(1)
+    maps = explain(agent, frames.numpy(), "gradient")
+    assert isinstance(maps, np.ndarray) and maps.shape == (3, 84, 84) and maps.dtype == np.float32
+    np.testing.assert_array_equal(maps, METHODS["gradient"](agent, frames, greedy).numpy())
+    other = (greedy + 1) % 3
+    np.testing.assert_array_equal(explain(net, frames, "gradient", other.tolist()),
+                                  METHODS["gradient"](agent, frames, other).numpy())
+    for method, match in (("attention", "attention method needs a network with attention of its own"),
+                          ("saliency", "unknown saliency method 'saliency'")):
+        with pytest.raises(FlSaliencyError, match=match):
+            explain(agent, frames, method)
+    with pytest.raises(FlSaliencyError, match=r"actions must be one per observation \(3\), got shape \(2,\)"):
+        explain(agent, frames, "gradient", [0, 1])
+
+
+def test_explain_module_docstring_example_runs():
+    import fl_saliency.explain
+
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner()
+    for test in finder.find(fl_saliency.explain.explain, "explain", globs={"explain": fl_saliency.explain.explain}):
+        runner.run(test)
+    assert runner.failures == 0 and runner.tries == 4

@@ -197,3 +197,13 @@ def test_a_zip_that_is_no_agent_is_one_line(tmp_path):
     with zipfile.ZipFile(tmp_path / "notes.zip", "w") as archive:
         archive.writestr("notes.txt", "hello")
     one_line_error(lambda: load_agent(tmp_path / "notes.zip"), "notes.zip is not an agent fl-saliency reads")
+
+
+def test_a_corrupt_policy_in_a_whole_zip_is_one_line(untrained_zips, tmp_path):
+    data = bytearray(untrained_zips["ppo"].read_bytes())
+    with zipfile.ZipFile(untrained_zips["ppo"]) as archive:
+        info = archive.getinfo("policy.pth")
+    middle = info.header_offset + 100 + info.compress_size // 2
+    data[middle : middle + 64] = bytes(64)
+    (tmp_path / "corrupt.zip").write_bytes(bytes(data))
+    one_line_error(lambda: load_agent(tmp_path / "corrupt.zip"), "corrupt.zip is a damaged Stable-Baselines3 zip")
