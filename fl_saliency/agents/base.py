@@ -90,7 +90,9 @@ class Agent(nn.Module):
         return self
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Args:
+        """The agent's outputs for uint8 frames.
+
+        Args:
             obs: uint8 frames (N, 4, 84, 84), channels first.
 
         Returns:

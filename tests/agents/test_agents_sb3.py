@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,3 +211,12 @@ def test_a_corrupt_policy_in_a_whole_zip_is_one_line(untrained_zips, tmp_path):
     data[middle : middle + 64] = bytes(64)
     (tmp_path / "corrupt.zip").write_bytes(bytes(data))
     one_line_error(lambda: load_agent(tmp_path / "corrupt.zip"), "corrupt.zip is a damaged Stable-Baselines3 zip")
+
+
+def test_loading_a_zip_imports_neither_sb3_nor_training(untrained_zips):
+    code = ("import sys; from fl_saliency.agents import load_agent; load_agent(sys.argv[1]); "
+            "print(sorted(m for m in ('stable_baselines3', 'sb3_contrib', 'fl_saliency.ppo', 'fl_saliency.envs') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(untrained_zips["dqn"])], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
+    assert out.stdout.strip() == "[]"
