@@ -105,7 +105,7 @@ def sb3_agent(archive: zipfile.ZipFile, what: str, normalize_images: bool | None
     if "q_net.q_net.0.weight" in state or "quantile_net.quantile_net.0.weight" in state:
         quantile = "quantile_net.quantile_net.0.weight" in state
         net = "quantile_net" if quantile else "q_net"
-        if f"{net}.{net}.1.weight" in state or f"{net}.{net}.2.weight" in state:
+        if f"{net}.{net}.2.weight" in state:  # net_arch's layers: Linear, ReLU, Linear, ...
             raise FlSaliencyError(f"{what}: its Q-network has hidden layers after the CNN (net_arch), which "
                                   "fl-saliency does not rebuild; only CnnPolicy's default (no net_arch) is read")
         outputs = state[f"{net}.{net}.0.weight"].shape[0]
