@@ -27,7 +27,7 @@ def load_agent(path: str | os.PathLike, *, env_name: str | None = None, full_act
 
     Args:
         path: one of: an experiment folder of this project or of the paper's released runs
-            (``config.json`` + ``model.pkl``); a Stable-Baselines3 / sb3-contrib ``.zip`` from
+            (``config.json`` + ``model.pkl``) or its ``model.pkl``; a Stable-Baselines3 / sb3-contrib ``.zip`` from
             ``model.save()`` (PPO, A2C, DQN, QR-DQN with ``CnnPolicy``); a CleanRL state dict
             (``torch.save(agent.state_dict(), path)`` of ``ppo_atari`` or ``dqn_atari``); a
             TorchScript file (``torch.jit.save``) mapping uint8 (N, 4, 84, 84) to action scores
@@ -55,6 +55,8 @@ def load_agent(path: str | os.PathLike, *, env_name: str | None = None, full_act
     what = str(path)
     if path.is_dir():
         return load_experiment_agent(path, env_name)
+    if path.suffix == ".pkl" and path.is_file():  # a model.pkl: the experiment folder it lies in
+        return load_experiment_agent(path.parent, env_name)
     if not path.is_file():
         raise FlSaliencyError(f"agent not found: {path}")
     agent = _load_file(path, what, network, normalize_images, scaled_input, channels_last)

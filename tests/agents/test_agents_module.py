@@ -117,6 +117,10 @@ def test_an_experiment_folder_is_its_network(network, frames, tmp_path):
                                 "has_value": True, "has_attention": network != "cnn"}
     with pytest.raises(FlSaliencyError, match="run has 4 actions but Seaquest has 18"):
         load_agent(tmp_path / "run", env_name="Seaquest")
+    assert load_agent(tmp_path / "run" / "model.pkl").describe()["network"] == network
+    (tmp_path / "run" / "config.json").unlink()
+    with pytest.raises(FlSaliencyError, match="config.json not found"):
+        load_agent(tmp_path / "run" / "model.pkl")
 
 
 @pytest.mark.parametrize("module", ["base", "experiment", "loader", "module", "nature", "cleanrl"])
