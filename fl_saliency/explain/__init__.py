@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import numpy as np
 import torch
 
 from fl_saliency.errors import FlSaliencyError
@@ -51,3 +52,45 @@ def check_methods(names, error: type[Exception] = FlSaliencyError) -> None:
 def greedy_actions(logits: torch.Tensor) -> torch.Tensor:
     """The action a map explains when the agent did not act: the policy's most probable one."""
     return logits.argmax(dim=1)
+
+
+def explain(agent, observations, method: str, actions=None) -> np.ndarray:
+    """Saliency maps of any agent's decisions.
+
+    Args:
+        agent: an ``Agent`` (``fl_saliency.agents.load_agent``), one of this project's networks, or
+            any module or callable mapping frames (N, 4, 84, 84) to action scores (see
+            ``fl_saliency.agents.agent_from_module``).
+        observations: uint8 frames (N, 4, 84, 84), a NumPy array or a tensor.
+        method: a name in ``METHODS``.
+        actions: the actions (N,) the maps explain; None explains the agent's highest-scoring ones.
+
+    Returns:
+        float32 maps (N, 84, 84), larger = more salient.
+
+    Raises:
+        FlSaliencyError: one line, for an unknown method, frames of another shape or type, or a
+            method the agent cannot give (``attention`` without attention of its own,
+            ``perturbation-critic`` without a value head).
+
+    Example:
+        >>> import numpy as np, torch
+        >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 84 * 84, 4))
+        >>> frames = np.random.default_rng(0).integers(0, 256, (2, 4, 84, 84), dtype=np.uint8)
+        >>> explain(net, frames, "gradient").shape
+        (2, 84, 84)
+    """
+    from fl_saliency.agents import agent_from_module, check_observations
+
+    agent = agent_from_module(agent)
+    check_methods([method])
+    parameter = next(agent.parameters(), None)
+    obs = torch.as_tensor(observations).to(parameter.device if parameter is not None else "cpu")
+    check_observations(obs)
+    if actions is None:
+        with torch.no_grad():
+            actions = greedy_actions(agent(obs)[0])
+    actions = torch.as_tensor(actions, dtype=torch.long, device=obs.device)
+    if actions.shape != (len(obs),):
+        raise FlSaliencyError(f"actions must be one per observation ({len(obs)}), got shape {tuple(actions.shape)}")
+    return METHODS[method](agent, obs, actions).detach().float().cpu().numpy()

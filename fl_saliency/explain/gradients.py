@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from fl_saliency.agents.base import Agent
+from fl_saliency.agents.experiment import actor_critic_last_conv
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import scale_observation
 
@@ -74,10 +76,14 @@ def integrated_gradients(model, obs: torch.Tensor, actions: torch.Tensor, steps:
 
 
 def last_conv(model) -> torch.nn.Conv2d:
-    """The last convolution before the heads (``c3``)."""
-    extractor = model.extractor
-    layer = getattr(getattr(extractor, "features", extractor), "c3", None)
-    if not isinstance(layer, torch.nn.Conv2d):
+    """The last convolution before the heads (``c3`` of the 15 networks): an agent's ``last_conv``."""
+    if isinstance(model, Agent):
+        if model.last_conv is None:
+            raise FlSaliencyError(f"gradcam needs a last convolution, which the {model.source.library} "
+                                  f"{model.source.algorithm} agent does not name")
+        return model.last_conv
+    layer = actor_critic_last_conv(model)
+    if layer is None:
         raise FlSaliencyError(f"gradcam needs a last convolution c3, which network {model.network!r} lacks")
     return layer
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import scale_observation
 
 SIZE = 84
@@ -97,4 +98,7 @@ def perturbation_actor(model, obs: torch.Tensor, actions: torch.Tensor | None = 
 
 def perturbation_critic(model, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
     """(N, 84, 84) critic perturbation saliency: the same on the value."""
+    if not getattr(model, "has_value", True):
+        raise FlSaliencyError(f"perturbation-critic needs a value head, which the {model.source.library} "
+                              f"{model.source.algorithm} agent lacks; use perturbation")
     return upsample_scores(perturbation_scores(model, obs, critic=True), obs.shape[-1])
