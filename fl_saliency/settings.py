@@ -171,3 +171,20 @@ def same_as(cls, name: str):
     """A field with the default, range and help of ``cls``'s field ``name``: one setting that two commands share."""
     field = next(f for f in dataclasses.fields(cls) if f.name == name)
     return dataclasses.field(default=field.default, default_factory=field.default_factory, metadata=field.metadata)
+
+
+def import_callable(spec: str):
+    """``package.module:function`` (a flag's value) -> that function; ValueError naming the problem."""
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute.isidentifier():
+        raise ValueError(f"{spec!r} is not of the form package.module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_name!r} for {spec}: {exc}") from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise ValueError(f"{module_name} has no function {attribute!r}")
+    return function

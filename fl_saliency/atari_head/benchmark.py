@@ -30,7 +30,7 @@ from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError, Trial
 from fl_saliency.atari_head.env import agent_observations
 from fl_saliency.atari_head.gaze import (ALIGNMENTS, PROCESSED_SHAPE, RAW_SHAPE, fixation_map, num_maps,
                                         trial_gaze)
-from fl_saliency.atari_head.metrics import SAUC_MODES
+from fl_saliency.atari_head.metrics import METRICS, ORIGINAL_METRICS, SAUC_MODES, parse_metrics
 from fl_saliency.atari_head.references import REFERENCES
 from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, render_input, resize
 from fl_saliency.checkpoint import load_model
@@ -47,8 +47,6 @@ SALIENCY_FILE = "saliency.pkl"
 SUMMARY_JSON, SUMMARY_CSV = "saliency.json", "saliency.csv"
 # What a killed run leaves: the temporaries of the files above, of saliency.<method>.pkl and of the trial videos.
 LEFTOVERS = (".saliency.*.tmp", ".trial_*.mp4.tmp.mp4")
-ORIGINAL_METRICS = ("nss", "kldiv", "sauc")  # saliency.pkl holds these, as the original
-METRICS = (*ORIGINAL_METRICS, "auc_judd", "cc", "sim", "mit_kldiv", "info_gain")
 CONFIDENCE, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 0.95, 1000, 0
 SIGMA = {"raw": 5.0, "processed": 2.0}
 
@@ -80,6 +78,9 @@ class SaliencySettings:
     references: list[str] | None = setting(None, choices=REFERENCES, metavar="NAME,NAME,...",
                                            help="also score these reference maps (comma-separated): "
                                                 + ", ".join(REFERENCES))
+    metric: list[str] | None = setting(None, parse=parse_metrics, metavar="MODULE:FUNCTION,...",
+                                       help="also score these gaze metrics, metric(saliency_map, gaze) -> float "
+                                            "(fl_saliency.scoring.Gaze), beside the built-in ones")
 
     def __post_init__(self):
         check_settings(self)
@@ -195,25 +196,8 @@ def score_maps(smaps: Iterable[np.ndarray], gaze: list[np.ndarray], resolution: 
     fixation map is built only when needed."""
     finite = np.ones(len(gaze), bool) if finite is None else finite
     counts = [int(fixation_map(g, resolution).sum()) if ok else 0 for g, ok in zip(gaze, finite)]
-    others = metrics.other_maps_for_sauc(counts)
-    shuffled_auc, sigma = metrics.SHUFFLED_AUC[sauc_mode], SIGMA[resolution]
-    result = {name: np.full(len(gaze), np.nan) for name in METRICS}
-    for k, smap in enumerate(smaps):
-        if counts[k] == 0:
-            continue
-        fmap = fixation_map(gaze[k], resolution)
-        result["nss"][k] = metrics.nss(smap, fmap)
-        result["kldiv"][k] = metrics.kl_divergence(smap, fmap, sigma)
-        result["auc_judd"][k] = metrics.auc_judd(smap, fmap)
-        result["cc"][k] = metrics.cc(smap, fmap, sigma)
-        result["sim"][k] = metrics.sim(smap, fmap, sigma)
-        result["mit_kldiv"][k] = metrics.mit_kl_divergence(smap, fmap, sigma)
-        if baseline is not None:
-            result["info_gain"][k] = metrics.information_gain(smap, fmap, baseline)
-        if others[k] is not None:  # None: a trial of one map, where the original's sAUC crashed
-            omap = fixation_map(np.concatenate([gaze[j] for j in others[k]]), resolution)  # = the sum of their maps
-            result["sauc"][k] = shuffled_auc(smap, fmap, omap)
-    return result
+    return metrics.score_each(smaps, lambda k: fixation_map(gaze[k], resolution), counts, SIGMA[resolution],
+                              baseline=baseline, sauc_mode=sauc_mode)
 
 
 def write_trial_video(path: Path, dataset: AtariHeadDataset, trial: Trial, smaps, gaze: list[np.ndarray]) -> None:

@@ -21,7 +21,8 @@ where the original's guard says so (no fixation, a non-finite saliency value).
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -311,6 +312,107 @@ SHUFFLED_AUC = {"exact": shuffled_auc_exact, "sampled": shuffled_auc_sampled}
 SAUC_MODES = tuple(SHUFFLED_AUC)
 
 
+# --------------------------------------------------------------------------- one signature
+
+@dataclass(frozen=True)
+class Gaze:
+    """What a gaze metric scores one saliency map against.
+
+    Args:
+        fixations: fixation counts on the saliency map's grid (integers >= 0).
+        sigma: the Gaussian blur, in pixels of that grid, that makes the fixations a density
+            (KL, CC, SIM, MIT KL).
+        other_fixations: the summed fixation counts of other frames of the trial, the shuffled
+            AUC's negatives; None where there are none (the metric is then NaN).
+        baseline: a reference saliency map (information gain over it); None: NaN.
+        sauc_mode: ``"exact"`` or ``"sampled"`` (``SHUFFLED_AUC``).
+
+    Example:
+        >>> import numpy as np
+        >>> fixations = np.zeros((4, 4), int); fixations[1, 2] = 1
+        >>> Gaze(fixations, sigma=1.0).fixations.sum()
+        np.int64(1)
+    """
+
+    fixations: np.ndarray
+    sigma: float
+    other_fixations: np.ndarray | None = None
+    baseline: np.ndarray | None = None
+    sauc_mode: str = "exact"
+
+
+GazeMetric = Callable[[np.ndarray, Gaze], float]
+"""The one signature: ``metric(saliency_map, gaze) -> float``, NaN where undefined."""
+
+
+def _nss(saliency: np.ndarray, gaze: Gaze) -> float:
+    return nss(saliency, gaze.fixations)
+
+
+def _kldiv(saliency: np.ndarray, gaze: Gaze) -> float:
+    return kl_divergence(saliency, gaze.fixations, gaze.sigma)
+
+
+def _sauc(saliency: np.ndarray, gaze: Gaze) -> float:
+    if gaze.other_fixations is None:
+        return NAN
+    return SHUFFLED_AUC[gaze.sauc_mode](saliency, gaze.fixations, gaze.other_fixations)
+
+
+def _auc_judd(saliency: np.ndarray, gaze: Gaze) -> float:
+    return auc_judd(saliency, gaze.fixations)
+
+
+def _cc(saliency: np.ndarray, gaze: Gaze) -> float:
+    return cc(saliency, gaze.fixations, gaze.sigma)
+
+
+def _sim(saliency: np.ndarray, gaze: Gaze) -> float:
+    return sim(saliency, gaze.fixations, gaze.sigma)
+
+
+def _mit_kldiv(saliency: np.ndarray, gaze: Gaze) -> float:
+    return mit_kl_divergence(saliency, gaze.fixations, gaze.sigma)
+
+
+def _info_gain(saliency: np.ndarray, gaze: Gaze) -> float:
+    return NAN if gaze.baseline is None else information_gain(saliency, gaze.fixations, gaze.baseline)
+
+
+ORIGINAL_METRICS = ("nss", "kldiv", "sauc")  # the original benchmark's three, in its saliency.pkl
+METRICS: dict[str, GazeMetric] = {
+    "nss": _nss, "kldiv": _kldiv, "sauc": _sauc,
+    "auc_judd": _auc_judd, "cc": _cc, "sim": _sim, "mit_kldiv": _mit_kldiv, "info_gain": _info_gain,
+}
+"""Every gaze metric by name, built-in and registered (``register_metric``), in scoring order."""
+
+
+def register_metric(name: str, metric: GazeMetric) -> None:
+    """Score ``metric`` beside the built-in gaze metrics (``saliency`` and ``score`` use ``METRICS``).
+
+    Args:
+        name: the metric's name in outputs (``saliency.json`` keys); not a built-in one.
+        metric: ``metric(saliency_map, gaze: Gaze) -> float``, NaN where undefined.
+
+    Raises:
+        FlSaliencyError: for a built-in name or a name that is not an identifier-like string.
+
+    Example:
+        >>> import numpy as np
+        >>> register_metric("peak_hit", lambda s, g: float(g.fixations.ravel()[np.argmax(s)] > 0))
+        >>> "peak_hit" in METRICS
+        True
+        >>> del METRICS["peak_hit"]
+    """
+    if name in ORIGINAL_METRICS or name in ("auc_judd", "cc", "sim", "mit_kldiv", "info_gain"):
+        raise FlSaliencyError(f"{name!r} is a built-in gaze metric; register yours under another name")
+    if not name or not all(c.isalnum() or c in "_-." for c in name):
+        raise FlSaliencyError(f"a metric name is letters, digits, '_', '-' or '.', got {name!r}")
+    if not callable(metric):
+        raise FlSaliencyError(f"metric {name!r} is not callable")
+    METRICS[name] = metric
+
+
 def other_maps_for_sauc(fixation_counts_per_map: Sequence[int] | np.ndarray, seed: int | None = 42,
                         n_other: int = 10,
                         valid: Sequence[bool] | np.ndarray | None = None) -> list[np.ndarray | None]:
@@ -364,3 +466,93 @@ def bootstrap_ci(values, confidence: float = 0.95, n_resamples: int = 1000, seed
     alpha = (1 - confidence) / 2
     low, high = np.percentile(means, [100 * alpha, 100 * (1 - alpha)])
     return float(low), float(high)
+
+
+def parse_metrics(text: str) -> list[str]:
+    """``--metric``: comma-separated ``package.module:function`` -> their names, each registered
+    (``register_metric``) under the function's name; ValueError naming the problem."""
+    from fl_saliency.settings import import_callable
+
+    names = []
+    for spec in (part.strip() for part in text.split(",")):
+        if ":" not in spec:
+            raise ValueError(f"--metric takes package.module:function (the built-in metrics are always scored), got {spec!r}")
+        name = spec.rpartition(":")[2]
+        try:
+            register_metric(name, import_callable(spec))
+        except FlSaliencyError as exc:
+            raise ValueError(str(exc)) from None
+        names.append(name)
+    return names
+
+
+def score_each(maps: Iterable[np.ndarray], fixations_of: Callable[[int], np.ndarray], counts: Sequence[int],
+               sigma: float, names: Sequence[str] | None = None, baseline: np.ndarray | None = None,
+               sauc_mode: str = "exact") -> dict[str, np.ndarray]:
+    """Each metric of ``names`` (default: all of ``METRICS``) for each of K maps, float64 (K,), NaN
+    where undefined. Map k is scored against ``fixations_of(k)``, the fixation counts of its frame
+    (``counts[k]`` their total; 0 skips the map: no fixation, or a map known to be non-finite), and
+    its shuffled AUC against the summed fixations of the other maps ``other_maps_for_sauc`` draws.
+    The maps are consumed one at a time and a fixation map is asked for only when needed."""
+    names = list(METRICS) if names is None else list(names)
+    others = other_maps_for_sauc(counts)
+    result = {name: np.full(len(counts), np.nan) for name in names}
+    for k, smap in enumerate(maps):
+        if counts[k] == 0:
+            continue
+        # None: a trial of one map, where the original's sAUC crashed
+        other = None if others[k] is None else sum(fixations_of(j) for j in others[k])
+        gaze = Gaze(fixations_of(k), sigma, other, baseline, sauc_mode)
+        for name in names:
+            result[name][k] = METRICS[name](smap, gaze)
+    return result
+
+
+def score(maps, fixations, metric: str | GazeMetric = "nss", *, sigma: float = 5.0,
+          baseline: np.ndarray | None = None, sauc_mode: str = "exact") -> np.ndarray:
+    """Score saliency maps against the human fixations on their frames with any gaze metric.
+
+    Args:
+        maps: saliency maps (N, H, W), larger = more salient (``fl_saliency.explain``'s output, or yours).
+        fixations: fixation counts (N, H, W) on the same grid: how often people looked at each pixel.
+        metric: a name in ``METRICS`` (``"nss"``, ``"kldiv"``, ``"sauc"``, ``"auc_judd"``, ``"cc"``,
+            ``"sim"``, ``"mit_kldiv"``, ``"info_gain"`` or one you registered) or a function
+            ``metric(saliency_map, gaze: Gaze) -> float``.
+        sigma: the Gaussian blur in pixels that makes fixations a density: 5.0 at Atari's 210x160,
+            2.0 at 84x84, as the benchmark.
+        baseline: the reference map of information gain (NaN without one).
+        sauc_mode: ``"exact"`` or ``"sampled"`` shuffled AUC; its negatives are the fixations of 10
+            other maps, drawn as the original benchmark draws them (fixed seed).
+
+    Returns:
+        float64 (N,): one value per map, NaN where the metric is undefined (no fixation, a
+        non-finite or constant map).
+
+    Raises:
+        FlSaliencyError: for an unknown metric name, or maps and fixations of other shapes.
+
+    Example:
+        >>> import numpy as np
+        >>> fixations = np.zeros((2, 84, 84), int); fixations[:, 40, 40] = 1
+        >>> maps = np.zeros((2, 84, 84)); maps[0, 40, 40] = 1.0; maps[1, 10, 10] = 1.0
+        >>> score(maps, fixations, "nss", sigma=2.0).round(1)  # sqrt(84 * 84 - 1) at the fixation
+        array([84., -0.])
+    """
+    maps, fixations = np.asarray(maps), np.asarray(fixations)
+    if maps.ndim != 3 or maps.shape != fixations.shape:
+        raise FlSaliencyError(f"maps {maps.shape} and fixations {fixations.shape} must both be (N, H, W)")
+    if callable(metric):
+        name = "metric"
+        while name in METRICS:
+            name += "_"
+        METRICS[name] = metric
+    elif metric in METRICS:
+        name = metric
+    else:
+        raise FlSaliencyError(f"unknown gaze metric {metric!r}; choose from: {', '.join(METRICS)}")
+    try:
+        counts = [int(_dense_counts(f, f.shape).sum()) for f in fixations]
+        return score_each(maps, fixations.__getitem__, counts, sigma, [name], baseline, sauc_mode)[name]
+    finally:
+        if callable(metric):
+            del METRICS[name]

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.settings import import_callable
 from fl_saliency.explain.attention import network_attention
 from fl_saliency.explain.gradients import gradcam, gradient, integrated_gradients, smoothgrad
 from fl_saliency.explain.perturbation import perturbation_actor, perturbation_critic
@@ -32,9 +33,52 @@ METHODS: dict[str, Method] = {
 }
 
 
+BUILTIN_METHODS = tuple(METHODS)
+
+
+def register_method(name: str, method: Method) -> None:
+    """Run ``method`` like the built-in saliency methods (``explain``, ``saliency``, ``faithfulness``).
+
+    Args:
+        name: its name in ``METHODS`` and in output files (``saliency.<name>.pkl``); not a built-in one.
+        method: ``method(agent, observations, actions) -> maps``: ``observations`` uint8 (N, 4, 84, 84)
+            on the agent's device, ``actions`` (N,) the actions to explain, maps float (N, 84, 84),
+            larger = more salient.
+
+    Raises:
+        FlSaliencyError: for a built-in name, a name unfit for a file name, or a method that is not callable.
+
+    Example:
+        >>> import torch
+        >>> register_method("brightness", lambda agent, obs, actions: obs[:, -1].float())
+        >>> "brightness" in METHODS
+        True
+        >>> del METHODS["brightness"]
+    """
+    if name in BUILTIN_METHODS:
+        raise FlSaliencyError(f"{name!r} is a built-in saliency method; register yours under another name")
+    if not name or not all(c.isalnum() or c in "_-" for c in name):
+        raise FlSaliencyError(f"a method name is letters, digits, '_' or '-', got {name!r}")
+    if not callable(method):
+        raise FlSaliencyError(f"saliency method {name!r} is not callable")
+    METHODS[name] = method
+
+
 def parse_methods(text: str) -> list[str]:
-    """Comma-separated method names -> the list, each known and named once (ValueError naming the problem)."""
-    names = [name.strip() for name in text.split(",")]
+    """Comma-separated method names -> the list, each known and named once (ValueError naming the problem).
+
+    A name ``package.module:function`` imports that function and registers it under ``function``'s name.
+    """
+    names = []
+    for name in (part.strip() for part in text.split(",")):
+        if ":" in name:
+            function = import_callable(name)
+            name = name.rpartition(":")[2]
+            try:
+                register_method(name, function)
+            except FlSaliencyError as exc:
+                raise ValueError(str(exc)) from None
+        names.append(name)
     check_methods(names, error=ValueError)
     return names
 
@@ -42,7 +86,8 @@ def parse_methods(text: str) -> list[str]:
 def check_methods(names, error: type[Exception] = FlSaliencyError) -> None:
     unknown = [n for n in names if n not in METHODS]
     if unknown:
-        raise error(f"unknown saliency method {unknown[0]!r}; choose from: {', '.join(METHODS)}")
+        raise error(f"unknown saliency method {unknown[0]!r}; choose from: {', '.join(METHODS)} "
+                    "or package.module:function")
     if not names:
         raise error("no saliency method given")
     if len(set(names)) != len(names):
