@@ -28,8 +28,8 @@ from fl_saliency.games import num_actions, parse_game
 from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write, ensure_output_dir, is_disk_full, remove_matching
 from fl_saliency.logger import MonitorCSV, ProgressLogger
 from fl_saliency.networks import ActorCritic, check_network_name
-from fl_saliency.ppo import (LOSS_NAMES, PPO, AdamState, EpisodeStats, PPOConfig, explained_variance, learning_rate,
-                             precision_setting)
+from fl_saliency.ppo import (LOSS_NAMES, PPO, AdamState, EpisodeStats, NonFiniteError, PPOConfig, explained_variance,
+                             learning_rate, precision_setting)
 from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
                                   repeat_action_probability_setting)
 from fl_saliency.settings import check_settings, setting
@@ -299,7 +299,12 @@ def train(settings: TrainSettings, echo=print, on_checkpoint: Callable[[int], No
                 for rank, episode in rollout.episodes:
                     monitor.write(rank, episode)
                     stats.add(episode)
-                losses = ppo.update(rollout, learning_rate(c, update, n_updates))
+                try:
+                    losses = ppo.update(rollout, learning_rate(c, update, n_updates))
+                except NonFiniteError as exc:
+                    kept = (f"the checkpoint of update {saved} is kept" if saved else "no checkpoint was written")
+                    raise FlSaliencyError(f"training diverged at update {update}/{n_updates}: {exc.quantity} became "
+                                          f"NaN or infinite; {kept}; lower --lr and start over with --force") from None
                 bar.update(c.batch_size)
                 t_now = time.perf_counter()
                 if update % settings.log_interval == 0 or update in (1, n_updates):
