@@ -14,6 +14,7 @@ import functools
 import json
 import math
 import os
+import pickle
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,7 +100,12 @@ class _LimitedReader:
         self.left -= n
 
     def read(self, n: int = -1) -> bytes:
-        data = self.stream.read(self.left + 1 if n is None or n < 0 else min(n, self.left + 1))
+        if n is not None and n >= 0:
+            self._take(n)  # the unpickler asks for what it needs: refused before it is read
+            data = self.stream.read(n)
+            self.left += n - len(data)
+            return data
+        data = self.stream.read(self.left + 1)
         self._take(len(data))
         return data
 
@@ -134,6 +140,8 @@ def checkpoint_limits() -> SizeLimits:
 
 
 class _RestrictedUnpickler(numpy_pickle.NumpyUnpickler):
+    dispatch = numpy_pickle.NumpyUnpickler.dispatch.copy()  # pickle dispatches by this table, not by method lookup
+
     def __init__(self, path: Path, stream, limits: SizeLimits, what: str):
         super().__init__(str(path), _LimitedReader(stream, limits.file_bytes, path, what), ensure_native_byte_order=True)
         self.path, self.limits, self.what = path, limits, what
@@ -160,6 +168,8 @@ class _RestrictedUnpickler(numpy_pickle.NumpyUnpickler):
                     f"{self.path} declares an array of shape {list(shape)} ({_mib(nbytes)}), larger than any "
                     f"{self.what} of fl-saliency holds ({_mib(self.limits.array_bytes)}): refused before reading it")
         super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def load_restricted(path: str | os.PathLike, what: str = "checkpoint", limits: SizeLimits = DATA_FILE_LIMITS):
