@@ -76,6 +76,9 @@ def open_regular(path: str | os.PathLike, what: str):
             raise CheckpointError(f"{what} {path} is a symlink to {os.readlink(path)}, which does not exist") from None
         if exc.errno == errno.ENOENT:
             raise CheckpointError(f"{what} not found: {path}") from None
+        if exc.errno == errno.ENOTDIR:
+            file = next(parent for parent in reversed(path.parents) if parent.exists() and not parent.is_dir())
+            raise CheckpointError(f"{what} not found: {path} ({file} is a file, not a folder)") from None
         raise CheckpointError(f"cannot open {what} {path}: {exc.strerror or exc}") from None
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
@@ -128,7 +131,7 @@ class SizeLimits:
 
 
 # Pickled evaluation and saliency files: episode rewards and per-map scores, a few MB for the paper's whole benchmark.
-DATA_FILE_LIMITS = SizeLimits(array_bytes=2**30, file_bytes=2**30)
+DATA_FILE_LIMITS = SizeLimits(array_bytes=256 * 2**20, file_bytes=256 * 2**20)
 
 
 @functools.cache

@@ -554,3 +554,24 @@ def test_the_size_caps_admit_the_largest_network_with_its_adam_state(tmp_path):
     model = ActorCritic(largest, 18)
     checkpoint.save_model(model, tmp_path / "model.pkl")
     assert len(load_params(tmp_path / "model.pkl")) == 3 * len(model.state_dict()) + 2
+
+
+def test_a_path_under_a_file_says_which_part_is_the_file(tmp_path, capsys):
+    from fl_saliency.cli import main
+
+    (tmp_path / "run").write_text("not a folder")
+    assert main(["inspect", str(tmp_path / "run" / "model.pkl")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"fl-saliency: error: checkpoint not found: {tmp_path / 'run' / 'model.pkl'} ({tmp_path / 'run'} is a file, "
+        f"not a folder)"]
+
+
+@pytest.mark.parametrize("what", ["evaluation file", "saliency file"])
+def test_pickled_results_declaring_more_bytes_than_the_bound_are_refused_unread(tmp_path, what):
+    import struct
+
+    path = tmp_path / "saliency.pkl"
+    path.write_bytes(b"\x80\x04\x8e" + struct.pack("<Q", 2**40) + bytes(1000))  # a 1 TiB bytes object, 1 KB present
+    peak, message = peak_allocated(checkpoint.load_restricted, path, what)
+    assert message == f"{path} holds more than 256 MiB of data, more than any {what} of fl-saliency: refused before reading it"
+    assert peak < 2**20
