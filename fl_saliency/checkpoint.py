@@ -77,7 +77,8 @@ def open_regular(path: str | os.PathLike, what: str):
         if exc.errno == errno.ENOENT:
             raise CheckpointError(f"{what} not found: {path}") from None
         if exc.errno == errno.ENOTDIR:
-            file = next(parent for parent in reversed(path.parents) if parent.exists() and not parent.is_dir())
+            file = next((parent for parent in reversed(path.parents) if parent.exists() and not parent.is_dir()),
+                        path.parent)
             raise CheckpointError(f"{what} not found: {path} ({file} is a file, not a folder)") from None
         raise CheckpointError(f"cannot open {what} {path}: {exc.strerror or exc}") from None
     mode = os.fstat(fd).st_mode

@@ -55,6 +55,7 @@ def _inspect(args: argparse.Namespace) -> None:
             print(f"  {name:<40} {list(array.shape)}")
     if slots:
         print(f"  ({len(slots)} optimizer slots ignored)")
+    checkpoint.check_finite_params(params, str(model_path))
 
     if experiment is None:
         matches = checkpoint.matching_networks(params)
@@ -66,7 +67,6 @@ def _inspect(args: argparse.Namespace) -> None:
     if game_actions != n_actions:
         raise checkpoint.CheckpointError(f"{model_path} has {n_actions} actions but {experiment.env_name} has {game_actions}")
     checkpoint.check_params(params, ActorCritic(experiment.network, n_actions, initialise=False), str(model_path))
-    checkpoint.check_finite_params(params, str(model_path))
     print(f"matches:    yes, every parameter of {experiment.network} with the right shape")
 
 
