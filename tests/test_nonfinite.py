@@ -96,3 +96,18 @@ def test_every_command_refuses_a_nonfinite_model_in_one_line_and_writes_nothing(
     assert error[0].endswith(f"{folder / 'model.pkl'}: ppo2_model/vf/w:0 holds NaN or infinite values; a model with "
                              f"non-finite weights is refused")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+
+
+def test_resuming_a_checkpoint_with_nan_weights_is_one_line(tmp_path):
+    out = tmp_path / "run"
+    train(tiny_settings(out, updates=2), echo=lambda text: None)
+    state = load_checkpoint(out / "checkpoint.pt")
+    state["update"] = 1  # as if stopped after update 1, with a weight gone NaN
+    state["ppo"]["model"]["pi.weight"][0, 0] = float("nan")
+    torch.save(state, out / "checkpoint.pt")
+    with pytest.raises(FlSaliencyError, match=r"checkpoint.pt holds NaN or infinite values in pi.weight: it cannot be "
+                                              r"continued; start over with --force$"):
+        train(tiny_settings(out, updates=2, resume=True), echo=lambda text: None)
+    assert load_checkpoint(out / "checkpoint.pt")["update"] == 1
+    train(tiny_settings(out, updates=2, force=True), echo=lambda text: None)  # the advice works
+    assert load_checkpoint(out / "checkpoint.pt")["update"] == 2
