@@ -9,9 +9,13 @@ or call anything else.
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import math
 import os
+import pickle
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +26,7 @@ from joblib import numpy_pickle
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.io import atomic_write, atomic_write_json
 from fl_saliency.networks import NETWORKS, ActorCritic, check_network_name
-from fl_saliency.ppo import ADAM_BETAS, AdamState
+from fl_saliency.ppo import ADAM_BETAS, AdamState, first_nonfinite_parameter
 
 MODEL_FILE = "model.pkl"
 CONFIG_FILE = "config.json"
@@ -31,6 +35,7 @@ VALUE_SCOPE = "ppo2_model/vf/"
 BETA_POWERS = ("beta1_power:0", "beta2_power:0")  # root scope: the fork creates its Adam outside ppo2_model
 MOMENT_SLOTS = ("Adam:0", "Adam_1:0")  # first and second moment, <var>/Adam:0 beside <var>:0
 OPTIMIZER_MARKERS = ("/Adam", "beta1_power", "beta2_power")
+MAX_CONFIG_BYTES = 2**20  # a config.json is about 1 KB
 
 # (module, name) pairs a checkpoint pickle may reference: numpy arrays, joblib's wrapper
 # around them, and plain containers. Everything else is refused before it is imported.
@@ -53,7 +58,98 @@ class CheckpointError(FlSaliencyError):
     """A checkpoint that is missing, corrupt, unsafe, or of another network."""
 
 
+# What a file that is not a regular one is, for the one line that refuses it.
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def open_regular(path: str | os.PathLike, what: str):
+    """``path`` opened for reading bytes; a missing file, a symlink loop, a folder, a FIFO or a device is refused in
+    one line that says which, without blocking on a FIFO or reading a device."""
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO does not wait for a writer
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise CheckpointError(f"{what} {path} is a symlink loop") from None
+        if exc.errno == errno.ENOENT and path.is_symlink():
+            raise CheckpointError(f"{what} {path} is a symlink to {os.readlink(path)}, which does not exist") from None
+        if exc.errno == errno.ENOENT:
+            raise CheckpointError(f"{what} not found: {path}") from None
+        if exc.errno == errno.ENOTDIR:
+            file = next((parent for parent in reversed(path.parents) if parent.exists() and not parent.is_dir()),
+                        path.parent)
+            raise CheckpointError(f"{what} not found: {path} ({file} is a file, not a folder)") from None
+        raise CheckpointError(f"cannot open {what} {path}: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+        raise CheckpointError(f"{what} {path} is {kind}, not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+class _LimitedReader:
+    """A read-only stream that refuses to hand out more than ``limit`` bytes in all (decompressed, for a compressed
+    file), before reading them: a small compressed file cannot make the unpickler allocate gigabytes."""
+
+    def __init__(self, stream, limit: int, path: Path, what: str):
+        self.stream, self.left, self.limit, self.path, self.what = stream, limit, limit, path, what
+
+    def _take(self, n: int) -> None:
+        if n > self.left:
+            raise CheckpointError(f"{self.path} holds more than {_mib(self.limit)} of data, more than any {self.what} "
+                                  f"of fl-saliency: refused before reading it")
+        self.left -= n
+
+    def read(self, n: int = -1) -> bytes:
+        if n is not None and n >= 0:
+            self._take(n)  # the unpickler asks for what it needs: refused before it is read
+            data = self.stream.read(n)
+            self.left += n - len(data)
+            return data
+        data = self.stream.read(self.left + 1)
+        self._take(len(data))
+        return data
+
+    def readline(self, n: int = -1) -> bytes:
+        data = self.stream.readline(self.left + 1 if n is None or n < 0 else min(n, self.left + 1))
+        self._take(len(data))
+        return data
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """The most bytes one array and a whole (decompressed) file may declare."""
+
+    array_bytes: int
+    file_bytes: int
+
+
+# Pickled evaluation and saliency files: episode rewards and per-map scores, a few MB for the paper's whole benchmark.
+DATA_FILE_LIMITS = SizeLimits(array_bytes=256 * 2**20, file_bytes=256 * 2**20)
+
+
+@functools.cache
+def checkpoint_limits() -> SizeLimits:
+    """The largest array and file of any known network at 18 actions, its weights and its two Adam moments; with a
+    MiB for the pickle's own bytes."""
+    sizes = [[a.nbytes for a in to_baselines(ActorCritic(name, 18, initialise=False)).values()] for name in NETWORKS]
+    return SizeLimits(array_bytes=max(map(max, sizes)), file_bytes=3 * max(map(sum, sizes)) + 2**20)
+
+
 class _RestrictedUnpickler(numpy_pickle.NumpyUnpickler):
+    dispatch = numpy_pickle.NumpyUnpickler.dispatch.copy()  # pickle dispatches by this table, not by method lookup
+
+    def __init__(self, path: Path, stream, limits: SizeLimits, what: str):
+        super().__init__(str(path), _LimitedReader(stream, limits.file_bytes, path, what), ensure_native_byte_order=True)
+        self.path, self.limits, self.what = path, limits, what
+
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED_GLOBALS:
             raise CheckpointError(
@@ -61,20 +157,37 @@ class _RestrictedUnpickler(numpy_pickle.NumpyUnpickler):
             )
         return super().find_class(module, name)
 
+    def load_build(self):
+        # joblib allocates a NumpyArrayWrapper's array from its declared shape when this BUILD sets that shape:
+        # check the size first.
+        instance, state = self.stack[-2:] if len(self.stack) > 1 else (None, None)
+        if isinstance(instance, numpy_pickle.NumpyArrayWrapper) and isinstance(state, dict):
+            shape, dtype = state.get("shape"), state.get("dtype")
+            if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape) \
+                    or not isinstance(dtype, np.dtype):
+                raise CheckpointError(f"{self.path} is not a readable {self.what} (an array without a valid shape)")
+            nbytes = math.prod(shape) * dtype.itemsize
+            if nbytes > self.limits.array_bytes:
+                raise CheckpointError(
+                    f"{self.path} declares an array of shape {list(shape)} ({_mib(nbytes)}), larger than any "
+                    f"{self.what} of fl-saliency holds ({_mib(self.limits.array_bytes)}): refused before reading it")
+        super().load_build()
 
-def load_restricted(path: str | os.PathLike, what: str = "checkpoint"):
-    """Unpickle a joblib or plain pickle file that may hold only numpy arrays and plain containers."""
+    dispatch[pickle.BUILD[0]] = load_build
+
+
+def load_restricted(path: str | os.PathLike, what: str = "checkpoint", limits: SizeLimits = DATA_FILE_LIMITS):
+    """Unpickle a joblib or plain pickle file that may hold only numpy arrays and plain containers, of at most
+    ``limits`` bytes."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{what} not found: {path}")
     try:
-        with open(path, "rb") as raw, numpy_pickle._validate_fileobject_and_memmap(raw, str(path), None) as (
+        with open_regular(path, what) as raw, numpy_pickle._validate_fileobject_and_memmap(raw, str(path), None) as (
             stream,
             _,
         ):
             if isinstance(stream, str):
                 raise CheckpointError(f"{path}: joblib < 0.10 files (arrays in side files) are not supported")
-            return _RestrictedUnpickler(str(path), stream, ensure_native_byte_order=True).load()
+            return _RestrictedUnpickler(path, stream, limits, what).load()
     except CheckpointError:
         raise
     except Exception as exc:  # any parse failure of an untrusted file is the user's to know, in one line
@@ -86,7 +199,7 @@ def load_params(path: str | os.PathLike) -> dict[str, np.ndarray | np.generic]:
 
     Values are numpy arrays, or numpy scalars where TensorFlow's ``sess.run`` gave them for 0-d
     variables (``beta1_power:0``, ``beta2_power:0`` of every released file)."""
-    params = load_restricted(path)
+    params = load_restricted(path, limits=checkpoint_limits())
     if not isinstance(params, dict) or not all(
         isinstance(k, str) and isinstance(v, (np.ndarray, np.generic)) and not v.dtype.hasobject
         for k, v in params.items()
@@ -231,9 +344,24 @@ def check_params(params: dict[str, np.ndarray], model: ActorCritic, source: str 
             raise CheckpointError(f"{source} does not match network {model.network}: unexpected parameter {name}")
 
 
+def check_finite_params(params: dict[str, np.ndarray], source: str = "checkpoint") -> None:
+    """Raise CheckpointError naming the first variable (weight or Adam slot) that holds a NaN or an infinity."""
+    for name, value in params.items():
+        if not np.isfinite(value).all():
+            raise CheckpointError(f"{source}: {name} holds NaN or infinite values; a model with non-finite weights "
+                                  f"is refused")
+
+
+def check_finite_model(model: ActorCritic, path: str) -> None:
+    name = first_nonfinite_parameter(model)
+    if name is not None:
+        raise CheckpointError(f"refusing to write {path}: the weight {baselines_name(name)} holds NaN or infinite values")
+
+
 def load_into(model: ActorCritic, params: dict[str, np.ndarray], source: str = "checkpoint") -> None:
-    """Copy a Baselines checkpoint dict into ``model`` (optimizer slots ignored)."""
+    """Copy a Baselines checkpoint dict into ``model`` (optimizer slots ignored, but checked to be finite)."""
     check_params(params, model, source)
+    check_finite_params(params, source)
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             tensor.copy_(_to_torch(params[baselines_name(name)], tensor))
@@ -273,10 +401,12 @@ class Experiment:
 
 def load_config(path: str | os.PathLike) -> Experiment:
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{CONFIG_FILE} not found: {path}")
     try:
-        config = json.loads(path.read_text())
+        with open_regular(path, CONFIG_FILE) as f:
+            text = f.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:
+            raise CheckpointError(f"{path} is larger than {_mib(MAX_CONFIG_BYTES)}: not a {CONFIG_FILE} of fl-saliency")
+        config = json.loads(text.decode())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(config, dict):
@@ -316,7 +446,15 @@ def load_model(experiment_dir: str | os.PathLike, device: str | torch.device = "
     return model.to(device), experiment
 
 
+def fresh_adam_state(model: ActorCritic) -> AdamState:
+    """Adam before its first step, as TensorFlow creates it: zero moments (beta powers at beta, from step 0)."""
+    zeros = {name: torch.zeros_like(tensor) for name, tensor in model.state_dict().items()}
+    return AdamState(step=0, exp_avg=zeros, exp_avg_sq=dict(zeros))
+
+
 def save_model(model: ActorCritic, path: str | os.PathLike, adam: AdamState | None = None) -> None:
-    """Write ``model.pkl``; with ``adam``, the whole set of variables the fork's ``Model.save`` writes."""
-    save_params(to_baselines(model, adam), path)
+    """Write ``model.pkl`` with every variable the fork's ``Model.save`` writes, the original's strict ``Model.load``
+    needs them all: the weights and ``adam``'s state, a fresh one when None."""
+    check_finite_model(model, str(path))
+    save_params(to_baselines(model, adam if adam is not None else fresh_adam_state(model)), path)
 

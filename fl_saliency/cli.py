@@ -55,6 +55,7 @@ def _inspect(args: argparse.Namespace) -> None:
             print(f"  {name:<40} {list(array.shape)}")
     if slots:
         print(f"  ({len(slots)} optimizer slots ignored)")
+    checkpoint.check_finite_params(params, str(model_path))
 
     if experiment is None:
         matches = checkpoint.matching_networks(params)

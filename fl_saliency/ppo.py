@@ -132,7 +132,8 @@ def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor, 
     advantages = returns - old_values
     advantages = (advantages - advantages.mean()) / (advantages.std(unbiased=False) + 1e-8)
 
-    distribution = Categorical(logits=logits)
+    # Not validated: non-finite logits would raise here, mid-update; PPO.update names them once per update instead.
+    distribution = Categorical(logits=logits, validate_args=False)
     neglogp = -distribution.log_prob(actions)
     entropy = distribution.entropy().mean()
 
@@ -163,6 +164,21 @@ def clip_by_global_norm(parameters, max_norm: float) -> None:
     grads = [p.grad for p in parameters if p.grad is not None]
     norm = torch.sqrt(torch.stack([(g * g).sum() for g in grads]).sum())
     torch._foreach_mul_(grads, max_norm / torch.clamp(norm, min=max_norm))
+
+
+class NonFiniteError(FlSaliencyError):
+    """An update made the loss or the weights NaN or infinite; ``quantity`` names which."""
+
+    def __init__(self, quantity: str):
+        super().__init__(f"{quantity} became non-finite (NaN or inf)")
+        self.quantity = quantity
+
+
+def first_nonfinite_parameter(model: torch.nn.Module) -> str | None:
+    """The name of the first parameter holding a NaN or an infinity, or None; one device sync for all."""
+    names, tensors = zip(*model.state_dict().items())
+    finite = torch.stack([torch.isfinite(t).all() for t in tensors]).cpu()
+    return next((name for name, ok in zip(names, finite) if not ok), None)
 
 
 @contextlib.contextmanager
@@ -262,6 +278,10 @@ class PPO:
         )
         obs = scale_observation(obs)  # once for all epochs
         totals = torch.zeros(len(LOSS_NAMES), device=self.device)
+        # The step at which each statistic first went non-finite (n_steps if never), kept on the device: no sync.
+        n_steps = c.noptepochs * c.nminibatches
+        first_nonfinite = torch.full((len(LOSS_NAMES),), n_steps, device=self.device)
+        step = 0
         for _ in range(c.noptepochs):
             order = torch.from_numpy(self.rng.permutation(c.batch_size)).to(self.device)
             for start in range(0, c.batch_size, c.minibatch_size):
@@ -274,8 +294,19 @@ class PPO:
                 loss.backward()
                 clip_by_global_norm(self.model.parameters(), c.max_grad_norm)
                 self.adam_step()
-                totals += torch.stack([stats[name].detach() for name in LOSS_NAMES])
-        means = (totals / (c.noptepochs * c.nminibatches)).cpu().numpy()
+                values_now = torch.stack([stats[name].detach() for name in LOSS_NAMES])
+                totals += values_now
+                first_nonfinite = torch.minimum(first_nonfinite,
+                                                torch.where(torch.isfinite(values_now), n_steps, step))
+                step += 1
+        means = (totals / n_steps).cpu().numpy()
+        first = first_nonfinite.cpu()
+        if first.min() < n_steps:
+            names = [name for name, at in zip(LOSS_NAMES, first) if at == first.min()]
+            raise NonFiniteError(f"the loss ({', '.join(names)})")
+        weight = first_nonfinite_parameter(self.model)
+        if weight is not None:
+            raise NonFiniteError(f"the weight {weight}")
         return {name: float(v) for name, v in zip(LOSS_NAMES, means)}
 
     def adam_step(self) -> None:

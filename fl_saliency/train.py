@@ -27,8 +27,8 @@ from fl_saliency.games import num_actions, parse_game
 from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write, ensure_output_dir, is_disk_full, remove_matching
 from fl_saliency.logger import MonitorCSV, ProgressLogger
 from fl_saliency.networks import ActorCritic, check_network_name
-from fl_saliency.ppo import (LOSS_NAMES, PPO, AdamState, EpisodeStats, PPOConfig, explained_variance, learning_rate,
-                             precision_setting)
+from fl_saliency.ppo import (LOSS_NAMES, PPO, AdamState, EpisodeStats, NonFiniteError, PPOConfig, explained_variance,
+                             first_nonfinite_parameter, learning_rate, precision_setting)
 from fl_saliency.progress import progress_bar
 from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
                                   repeat_action_probability_setting)
@@ -275,6 +275,10 @@ def train(settings: TrainSettings, echo=print, on_checkpoint: Callable[[int], No
             detail = (lines[1:] or lines or [type(exc).__name__])[0]
             raise FlSaliencyError(f"{out / CHECKPOINT_FILE} does not fit a {settings.network} run of this version: "
                                   f"{detail}") from None
+        nonfinite = first_nonfinite_parameter(ppo.model)
+        if nonfinite is not None:
+            raise FlSaliencyError(f"{out / CHECKPOINT_FILE} holds NaN or infinite values in {nonfinite}: it cannot be "
+                                  f"continued; start over with --force")
         elapsed_before = checkpoint["time_elapsed"]
         # New games on resume, from a seed no other rank of any run starts with.
         env_seed = int(np.random.SeedSequence([settings.train_seed, start_update]).generate_state(1)[0] >> 1)
@@ -297,7 +301,12 @@ def train(settings: TrainSettings, echo=print, on_checkpoint: Callable[[int], No
                 for rank, episode in rollout.episodes:
                     monitor.write(rank, episode)
                     stats.add(episode)
-                losses = ppo.update(rollout, learning_rate(c, update, n_updates))
+                try:
+                    losses = ppo.update(rollout, learning_rate(c, update, n_updates))
+                except NonFiniteError as exc:
+                    kept = (f"the checkpoint of update {saved} is kept" if saved else "no checkpoint was written")
+                    raise FlSaliencyError(f"training diverged at update {update}/{n_updates}: {exc.quantity} became "
+                                          f"NaN or infinite; {kept}; lower --lr and start over with --force") from None
                 bar.update(c.batch_size)
                 t_now = time.perf_counter()
                 if update % settings.log_interval == 0 or update in (1, n_updates):

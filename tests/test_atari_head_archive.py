@@ -176,8 +176,86 @@ def test_real_png_form_and_wrong_sizes(tmp_path):
     assert_frames(ds.frames(trial), frames)
     assert next(ds.frames(trial))[0, 0].tolist() == [1, 2, 3]  # RGB, not BGR
     write({f"{stem}/{utid}_{n}.png": pil_png(np.ascontiguousarray(frames[n].transpose(1, 0, 2))) for n in (1, 2, 3)})
-    with pytest.raises(DatasetError, match=r"trial 160 .*frame 1 .*of shape \(160, 210, 3\), expected a 160x210 RGB PNG"):
+    with pytest.raises(DatasetError, match=r"trial 160 .*frame 1 .* is a 210x160 image, expected a 160x210 RGB PNG$"):
         list(ds.frames(trial))
     write({f"{stem}/{utid}_{n}.png": pil_png(frames[n + 1]) for n in (0, 1, 2)})
     with pytest.raises(DatasetError, match="trial 160 .*numbered 0; numbering starts at 1"):
+        list(ds.frames(trial))
+
+
+# --- sizes read from headers before anything is decoded (issue 24, item 14) -------------------------------------
+
+
+def declared_png(width: int, height: int, rows: int) -> bytes:
+    """A grayscale PNG whose header declares ``width`` x ``height`` and whose data holds ``rows`` rows of zeros: a
+    real image up to there, small on disk whatever it declares."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter byte 0, then the row's pixels
+    idat = b"".join(compressor.compress(row) for _ in range(rows)) + compressor.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def trial_with_frame_two(tmp_path, data: bytes):
+    stem, frames = write_release2_trial(tmp_path, 9, "AB_9", 3)
+    (tmp_path / f"{stem}.tar.bz2").write_bytes(
+        tar_bytes(stem, "AB_9", frames, [1, 3], extra={f"{stem}/AB_9_2.png": data}))
+    ds = AtariHeadDataset(tmp_path)
+    (trial,) = ds.trials("Breakout")
+    return ds, trial
+
+
+def test_a_png_declaring_a_huge_image_is_refused_from_its_header(tmp_path):
+    ds, trial = trial_with_frame_two(tmp_path, declared_png(30000, 30000, 4))
+    assert (tmp_path / f"{trial.stem}.tar.bz2").stat().st_size < 10_000
+    frames = ds.frames(trial)
+    assert next(frames).shape == (210, 160, 3)
+    with pytest.raises(DatasetError, match=r"trial 9 .*frame 2 in .* is a 30000x30000 image, expected a 160x210 RGB "
+                                           r"PNG$"):
+        next(frames)
+
+
+def test_decoding_a_png_bomb_never_happens(tmp_path):
+    import subprocess
+    import sys
+
+    # 8000x8000: 64 MB of zeros in a 1 KB archive; decoding it (as colour, as frames are) took 368 MB more.
+    ds, trial = trial_with_frame_two(tmp_path, declared_png(8000, 8000, 8000))
+    script = ("import resource, sys\n"
+              "from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError\n"
+              "ds = AtariHeadDataset(sys.argv[1]); (trial,) = ds.trials('Breakout')\n"
+              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+              "try:\n    list(ds.frames(trial))\nexcept DatasetError as e:\n    print(e)\n"
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n")
+    root = Path(archive.__file__).parents[2]
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True,
+                            cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+    message, grown_kib = result.stdout.strip().splitlines()
+    assert message.endswith("frame 2 in " + trial.frames_location() + " is a 8000x8000 image, expected a 160x210 RGB PNG")
+    assert int(grown_kib) < 32 * 1024
+
+
+def test_a_tar_member_far_larger_than_a_frame_is_refused_before_it_is_read(tmp_path):
+    ds, trial = trial_with_frame_two(tmp_path, bytes(archive.MAX_PNG_BYTES + 1))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match=rf"frame 2 in .* is a file of {archive.MAX_PNG_BYTES + 1:,} bytes, "
+                                               r"expected a 160x210 RGB PNG$"):
+            list(ds.frames(trial))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < archive.MAX_PNG_BYTES
+
+
+@pytest.mark.parametrize("data", [b"GIF89a" + bytes(100), b"\x89PNG\r\n\x1a\n", b""])
+def test_a_frame_that_is_not_a_png_is_named(tmp_path, data):
+    ds, trial = trial_with_frame_two(tmp_path, data)
+    with pytest.raises(DatasetError, match=r"frame 2 in .* is not a PNG, expected a 160x210 RGB PNG$"):
         list(ds.frames(trial))

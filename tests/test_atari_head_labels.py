@@ -140,3 +140,37 @@ def test_long_garbage_cells_are_cut_short(tmp_path):
         with pytest.raises(DatasetError, match=rf"line {line_no} .*'\\x00\\x1bzz.*\.\.\. is not") as e:
             ds.labels(ds.trials("Enduro")[0])
         assert len(str(e.value)) < 400 and "\x1b" not in str(e.value)
+
+
+def test_a_labels_zip_member_inflating_past_the_bound_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import tracemalloc
+    import zipfile
+
+    from fl_saliency.atari_head import labels as labels_module
+    from fl_saliency.atari_head.sample import make_sample_trial
+
+    root = make_sample_trial("Breakout", 5, tmp_path, layout="release4")
+    with zipfile.ZipFile(root / "breakout.zip") as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    with zipfile.ZipFile(root / "breakout.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name, data in members.items():
+            if not name.endswith(".txt"):
+                zf.writestr(name, data)
+                continue
+            with zf.open(name, "w") as f:  # 64 MiB of zeros after the real rows, about 64 KB compressed
+                f.write(data)
+                for _ in range(64):
+                    f.write(bytes(2**20))
+    assert (root / "breakout.zip").stat().st_size < 1_000_000
+    monkeypatch.setattr(labels_module, "MAX_LABELS_BYTES", 2**20)  # the real bound is 256 MiB; the logic is the same
+    ds = AtariHeadDataset(root)
+    (trial,) = ds.trials("Breakout")
+    tracemalloc.start()
+    try:
+        with pytest.raises(DatasetError, match=r"trial 900 .*labels .*breakout\.zip:breakout/.*\.txt hold more than "
+                                               r"1 MiB, far more than any Atari-HEAD labels file: refused$"):
+            ds.labels(trial)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20

@@ -1,6 +1,7 @@
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -406,3 +407,171 @@ def test_partial_or_misshapen_adam_state_is_named(tmp_path):
     params["ppo2_model/vf/b/Adam_1:0"] = np.zeros(2, np.float32)
     with pytest.raises(CheckpointError, match=r"ppo2_model/vf/b/Adam_1:0 has shape \[2\], expected \[1\]"):
         checkpoint.adam_from_baselines(params, model)
+
+
+# --- files the original's strict Model.load reads (issue 24, item 18) -------------------------------------------
+
+
+@pytest.mark.parametrize("network", ORIGINAL_NETWORKS)
+def test_a_model_saved_without_an_optimizer_has_all_the_originals_variables(tmp_path, network):
+    original = load_params(ORIGINAL / network / "model.pkl")
+    model = ActorCritic(network, 4)
+    checkpoint.save_model(model, tmp_path / "model.pkl")
+    ours = load_params(tmp_path / "model.pkl")
+    assert set(ours) == set(original)
+    for name, value in original.items():
+        assert type(ours[name]) is type(value) and ours[name].dtype == value.dtype, name
+        assert np.shape(ours[name]) == np.shape(value), name
+        if "/Adam" in name:
+            assert not ours[name].any(), name
+    # TensorFlow creates beta1_power and beta2_power at beta1 and beta2, multiplied after each step.
+    assert ours["beta1_power:0"] == np.float32(0.9) and ours["beta2_power:0"] == np.float32(0.999)
+    assert checkpoint.adam_from_baselines(ours, model).step == 0
+    np.testing.assert_array_equal(ours["ppo2_model/pi/c1/w:0"],
+                                  model.extractor.features.c1.weight.detach().numpy().transpose(2, 3, 1, 0))
+
+
+# --- paths that are not regular files (issue 24, item 15) -------------------------------------------------------
+
+
+def _not_regular_files(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    os.symlink(tmp_path / "loop_a", tmp_path / "loop_b")
+    os.symlink(tmp_path / "loop_b", tmp_path / "loop_a")
+    os.symlink(tmp_path / "gone", tmp_path / "dangling")
+    (tmp_path / "folder" / "model.pkl").mkdir(parents=True)
+    return [
+        ("/dev/zero", "checkpoint /dev/zero is a character device, not a regular file"),
+        (str(tmp_path / "fifo"), f"checkpoint {tmp_path / 'fifo'} is a named pipe (FIFO), not a regular file"),
+        (str(tmp_path / "loop_a"), f"checkpoint {tmp_path / 'loop_a'} is a symlink loop"),
+        (str(tmp_path / "dangling"), f"checkpoint {tmp_path / 'dangling'} is a symlink to {tmp_path / 'gone'}, "
+                                     f"which does not exist"),
+        (str(tmp_path / "folder"), f"checkpoint {tmp_path / 'folder' / 'model.pkl'} is a folder, not a regular file"),
+        (str(tmp_path / "nope.pkl"), f"checkpoint not found: {tmp_path / 'nope.pkl'}"),
+    ]
+
+
+def test_inspect_says_what_a_path_that_is_not_a_checkpoint_file_is_without_blocking(tmp_path, capsys):
+    from fl_saliency.cli import main
+
+    signal.alarm(60)  # a FIFO opened for reading would wait for a writer for ever
+    try:
+        for path, message in _not_regular_files(tmp_path):
+            code = main(["inspect", path])
+            error = capsys.readouterr().err.strip().splitlines()
+            assert code == 2 and error == [f"fl-saliency: error: {message}"], path
+    finally:
+        signal.alarm(0)
+
+
+def test_a_config_json_that_is_a_fifo_or_too_large_is_one_line(tmp_path):
+    os.mkfifo(tmp_path / "config.json")
+    with pytest.raises(CheckpointError, match=r"^config.json .*config.json is a named pipe \(FIFO\), not a regular file$"):
+        checkpoint.load_config(tmp_path / "config.json")
+    big = tmp_path / "big.json"
+    big.write_text('{"network": "cnn", "env_name": "Breakout", "pad": "' + "x" * 2**20 + '"}')
+    with pytest.raises(CheckpointError, match=r"is larger than 1 MiB: not a config.json of fl-saliency$"):
+        checkpoint.load_config(big)
+
+
+# --- sizes checked before they are allocated (issue 24, item 14) ------------------------------------------------
+
+
+def write_declaring_array(path, shape, data_bytes):
+    """A zlib-compressed joblib file whose one array declares ``shape`` and is followed by ``data_bytes`` zero bytes:
+    small on disk, whatever it declares."""
+    from unittest import mock
+
+    from joblib import numpy_pickle
+
+    real = numpy_pickle.NumpyPickler._create_array_wrapper
+
+    def declaring(self, array):
+        wrapper = real(self, array)
+        wrapper.shape = shape
+        return wrapper
+
+    def writing(self, array, pickler):
+        for _ in range(data_bytes // 2**20):
+            pickler.file_handle.write(bytes(2**20))
+
+    with mock.patch.object(numpy_pickle.NumpyPickler, "_create_array_wrapper", declaring), \
+            mock.patch.object(numpy_pickle.NumpyArrayWrapper, "write_array", writing):
+        joblib.dump({"ppo2_model/pi/fc1/w:0": np.zeros(1, np.float32)}, path, compress=("zlib", 1))
+
+
+def peak_allocated(function, *args):
+    """The most bytes Python and numpy held at once while ``function`` ran (tracemalloc sees numpy's buffers)."""
+    import tracemalloc
+
+    checkpoint.checkpoint_limits()  # computed once per process, from the networks: not the file's doing
+    tracemalloc.start()
+    try:
+        function(*args)
+    except CheckpointError as exc:
+        return tracemalloc.get_traced_memory()[1], str(exc)
+    finally:
+        tracemalloc.stop()
+    raise AssertionError("not refused")
+
+
+def test_an_array_declaring_gigabytes_is_refused_before_it_is_allocated(tmp_path):
+    path = tmp_path / "model.pkl"
+    write_declaring_array(path, (2**29,), 2**22)  # 2 GiB of float32 declared; 4 MiB of zeros present
+    assert path.stat().st_size < 100_000
+    peak, message = peak_allocated(load_params, path)
+    assert message == (f"{path} declares an array of shape [536870912] (2,048 MiB), larger than any checkpoint of "
+                       f"fl-saliency holds (6 MiB): refused before reading it")
+    assert peak < 32 * 2**20
+
+
+def test_a_file_handing_out_more_bytes_than_any_checkpoint_is_refused_before_reading_them(tmp_path):
+    import struct
+    import zlib
+
+    # A plain pickle of one 64 MiB bytes object (BINBYTES8), zlib-compressed as joblib writes it: 64 KB on disk.
+    path = tmp_path / "model.pkl"
+    compressor = zlib.compressobj(9)
+    with open(path, "wb") as f:
+        f.write(compressor.compress(b"\x80\x04\x8e" + struct.pack("<Q", 2**26)))
+        for _ in range(64):
+            f.write(compressor.compress(bytes(2**20)))
+        f.write(compressor.compress(b".") + compressor.flush())
+    assert path.stat().st_size < 200_000
+    peak, message = peak_allocated(load_params, path)
+    limit = checkpoint.checkpoint_limits().file_bytes
+    assert message == (f"{path} holds more than {limit / 2**20:,.0f} MiB of data, more than any checkpoint of "
+                       f"fl-saliency: refused before reading it")
+    # The read that would cross the cap is refused before it is made; what remains is the zlib reader's own buffer
+    # (joblib inflates 8 KiB of input at a time, at most about 8 MiB of zeros, copied twice).
+    assert peak < 32 * 2**20
+
+
+def test_the_size_caps_admit_the_largest_network_with_its_adam_state(tmp_path):
+    from fl_saliency.networks import NETWORKS, parameter_count
+
+    largest = max(NETWORKS, key=lambda name: parameter_count(ActorCritic(name, 18, initialise=False)))
+    model = ActorCritic(largest, 18)
+    checkpoint.save_model(model, tmp_path / "model.pkl")
+    assert len(load_params(tmp_path / "model.pkl")) == 3 * len(model.state_dict()) + 2
+
+
+def test_a_path_under_a_file_says_which_part_is_the_file(tmp_path, capsys):
+    from fl_saliency.cli import main
+
+    (tmp_path / "run").write_text("not a folder")
+    assert main(["inspect", str(tmp_path / "run" / "model.pkl")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"fl-saliency: error: checkpoint not found: {tmp_path / 'run' / 'model.pkl'} ({tmp_path / 'run'} is a file, "
+        f"not a folder)"]
+
+
+@pytest.mark.parametrize("what", ["evaluation file", "saliency file"])
+def test_pickled_results_declaring_more_bytes_than_the_bound_are_refused_unread(tmp_path, what):
+    import struct
+
+    path = tmp_path / "saliency.pkl"
+    path.write_bytes(b"\x80\x04\x8e" + struct.pack("<Q", 2**40) + bytes(1000))  # a 1 TiB bytes object, 1 KB present
+    peak, message = peak_allocated(checkpoint.load_restricted, path, what)
+    assert message == f"{path} holds more than 256 MiB of data, more than any {what} of fl-saliency: refused before reading it"
+    assert peak < 2**20

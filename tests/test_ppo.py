@@ -7,8 +7,8 @@ import torch
 from fl_saliency.envs import PipelinedVecEnv
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import ActorCritic
-from fl_saliency.ppo import (PPO, EpisodeStats, PPOConfig, compute_gae, explained_variance, learning_rate, ppo_loss,
-                             sample_actions)
+from fl_saliency.ppo import (PPO, EpisodeStats, NonFiniteError, PPOConfig, compute_gae, explained_variance,
+                             learning_rate, ppo_loss, sample_actions)
 
 
 def test_gae_on_a_tiny_trajectory_with_a_done_and_a_bootstrap_value():
@@ -301,3 +301,35 @@ def test_gradients_clipped_by_their_global_norm_as_tensorflow():
         norm = np.sqrt(sum((g.astype(np.float64) ** 2).sum() for g in grads))
         for p, g in zip(params, grads):
             np.testing.assert_allclose(p.grad.numpy(), g * 0.5 / max(norm, 0.5), rtol=3e-7)
+
+
+def _learner_and_rollout():
+    """One minibatch, one step: the losses are computed before the only step changes the weights."""
+    torch.manual_seed(0)
+    c = PPOConfig(num_envs=2, nsteps=4, nminibatches=1, noptepochs=1)
+    model = ActorCritic("cnn", 4)
+    ppo = PPO(model, c, seed=0, device=torch.device("cpu"))
+    rollout, _, _ = ppo.rollout(fake_groups(2), np.zeros((2, 4, 84, 84), np.uint8), np.zeros(2, bool))
+    return ppo, rollout
+
+
+def test_nan_weights_are_named_as_a_nonfinite_loss_not_a_categorical_traceback():
+    ppo, rollout = _learner_and_rollout()
+    with torch.no_grad():
+        ppo.model.pi.weight[0, 0] = float("nan")
+    with pytest.raises(NonFiniteError) as raised:
+        ppo.update(rollout, lr=1e-3)
+    assert raised.value.quantity == "the loss (policy_loss, policy_entropy, approxkl)"
+
+
+def test_a_step_that_makes_the_weights_infinite_names_the_first_weight():
+    ppo, rollout = _learner_and_rollout()
+    with pytest.raises(NonFiniteError) as raised:
+        ppo.update(rollout, lr=float("inf"))
+    assert raised.value.quantity == f"the weight {next(iter(ppo.model.state_dict()))}"
+
+
+def test_a_finite_update_passes_the_check():
+    ppo, rollout = _learner_and_rollout()
+    losses = ppo.update(rollout, lr=1e-3)
+    assert all(math.isfinite(v) for v in losses.values())

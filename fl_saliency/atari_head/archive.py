@@ -31,6 +31,7 @@ import contextlib
 import heapq
 import os
 import re
+import struct
 import tarfile
 import zipfile
 import zlib
@@ -43,6 +44,9 @@ import numpy as np
 from fl_saliency.atari_head.meta import DatasetError, Trial, location
 
 FRAME_SHAPE = (210, 160, 3)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A 160x210 RGB frame is 100 KB uncompressed (Atari-HEAD's PNGs are 2-10 KB): a file far larger is no frame.
+MAX_PNG_BYTES = 4 * 2**20
 DEFAULT_BUFFER_BYTES = 64 * 2**20
 ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, zipfile.BadZipFile, zlib.error, ValueError)
 
@@ -95,13 +99,25 @@ def _members(trial: Trial, tf: tarfile.TarFile, stream: IO[bytes]) -> Iterator[t
         pass
 
 
+def _bad_frame(trial: Trial, n: int, what: str) -> DatasetError:
+    return DatasetError(f"{trial.describe()}: frame {n} in {trial.frames_location()} is {what}, expected a 160x210 RGB PNG")
+
+
+def _check_png_size(trial: Trial, n: int, nbytes: int) -> None:
+    if nbytes > MAX_PNG_BYTES:
+        raise _bad_frame(trial, n, f"a file of {nbytes:,} bytes")
+
+
 def _decode(trial: Trial, data: bytes, n: int) -> np.ndarray:
+    # The size from the PNG's header (IHDR, the first chunk) before decoding: a small file can declare a huge image.
+    if data[:8] != PNG_SIGNATURE or data[12:16] != b"IHDR" or len(data) < 24:
+        raise _bad_frame(trial, n, "not a PNG")
+    width, height = struct.unpack(">II", data[16:24])
+    if (height, width) != FRAME_SHAPE[:2]:
+        raise _bad_frame(trial, n, f"a {width}x{height} image")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None or image.shape != FRAME_SHAPE:
-        got = "undecodable" if image is None else f"of shape {image.shape}"
-        raise DatasetError(
-            f"{trial.describe()}: frame {n} in {trial.frames_location()} is {got}, expected a 160x210 RGB PNG"
-        )
+    if image is None:
+        raise _bad_frame(trial, n, "undecodable")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
@@ -144,6 +160,7 @@ def frames(trial: Trial, *, buffer_bytes: int = DEFAULT_BUFFER_BYTES) -> Iterato
             with _open_tar(trial) as (tf, stream):
                 for n, member in _members(trial, tf, stream):
                     count += 1
+                    _check_png_size(trial, n, member.size)
                     if seen is not None:
                         seen.add(n)
                     if n < next_n or n in buffer:
@@ -205,6 +222,7 @@ def _folder_frames(trial: Trial) -> Iterator[np.ndarray]:
     files = _png_folder(trial)
     for n in range(1, len(files) + 1):
         try:
+            _check_png_size(trial, n, files[n].stat().st_size)
             data = files[n].read_bytes()
         except OSError as e:
             raise DatasetError(f"{trial.describe()}: cannot read {files[n]}: {e}") from None

@@ -18,6 +18,8 @@ from fl_saliency.atari_head.meta import DatasetError, Trial, escaped
 
 HEADER = "frame_id,episode_id,score,duration(ms),unclipped_reward,action,gaze_positions"
 N_FULL_ACTIONS = 18
+# The largest Atari-HEAD labels files are tens of MB (gaze at 1000 Hz); a bound keeps a small zip bomb out of memory.
+MAX_LABELS_BYTES = 256 * 2**20
 
 
 @dataclass
@@ -112,9 +114,12 @@ def read_labels(trial: Trial) -> Labels:
     where = trial.labels_location()
     with open_trial_file(trial, trial.labels_zip, trial.labels_file, "labels") as f:
         try:
-            raw = f.read()
+            raw = f.read(MAX_LABELS_BYTES + 1)  # bounded: a small zip member can inflate to gigabytes
         except ARCHIVE_ERRORS as e:
             raise DatasetError(f"{trial.describe()}: cannot read labels {where}: {type(e).__name__}: {e}") from None
+    if len(raw) > MAX_LABELS_BYTES:
+        raise DatasetError(f"{trial.describe()}: labels {where} hold more than {MAX_LABELS_BYTES // 2**20} MiB, "
+                           f"far more than any Atari-HEAD labels file: refused")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
