@@ -228,3 +228,21 @@ def test_an_address_without_a_cluster_is_one_line_after_the_stated_wait(tmp_path
     assert f"--address {address}: nothing answered there within 1.5 s (Connection refused)" in stderr
     assert 1.3 < waited < 10, waited
     assert not (tmp_path / "sweep").exists()
+
+
+def test_a_job_whose_worker_dies_past_its_retries_is_a_failed_job(tmp_path):
+    import psutil
+
+    job = Job("Breakout", "cnn", 1, 500 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    lines = []
+
+    def kill_the_worker(line: str) -> None:  # the process Ray runs the job in, named after the task
+        lines.append(line)
+        if line.split()[0] == "started":
+            [worker] = [p for p in psutil.process_iter(["cmdline"]) if "ray::_remote_job" in " ".join(p.info["cmdline"] or [])]
+            worker.kill()
+
+    [result] = sweep([job], progress=False, echo=kill_the_worker, max_retries=0)
+    assert result["status"] == "failed" and "worker died" in result["message"], result
+    assert lines[-1] == "sweep: 0 of 1 jobs finished, 1 failed"
+    assert json.loads((tmp_path / "sweep.json").read_text())["jobs"]["Breakout.cnn/01"]["status"] == "failed"
