@@ -376,7 +376,7 @@ def sweep(jobs: list[Job], address: str | None = None, progress: bool = True, ec
         # "local" starts a cluster of our own rather than joining one that happens to run on this machine.
         ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  configure_logging=False)
-    except (ConnectionError, ValueError) as exc:
+    except ConnectionError as exc:  # auto: no cluster runs on this machine
         if not address:
             raise
         raise FlSaliencyError(f"--address {address}: Ray could not join a cluster there "

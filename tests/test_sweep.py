@@ -230,6 +230,20 @@ def test_an_address_without_a_cluster_is_one_line_after_the_stated_wait(tmp_path
     assert not (tmp_path / "sweep").exists()
 
 
+def test_address_auto_without_a_cluster_on_this_machine_is_one_line(tmp_path, capsys, monkeypatch):
+    import ray
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    no_cluster = lambda: []  # the clusters other tests run on this machine are not found
+    no_cluster.cache_clear = lambda: None
+    monkeypatch.setattr(ray._private.services, "find_gcs_addresses", no_cluster)
+    monkeypatch.setattr(ray._private.utils, "read_ray_address", lambda temp_dir=None: None)
+    code, stderr = run_main(capsys, ["sweep", "--games", "Breakout", "--networks", "cnn", "--output-dir",
+                                     str(tmp_path / "sweep"), "--address", "auto"])
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "--address auto: Ray could not join a cluster there (Could not find any running Ray instance" in stderr
+
+
 def test_a_job_whose_worker_dies_past_its_retries_is_a_failed_job(tmp_path):
     import psutil
 
