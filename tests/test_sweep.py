@@ -250,10 +250,11 @@ def test_a_job_whose_worker_dies_past_its_retries_is_a_failed_job(tmp_path):
     job = Job("Breakout", "cnn", 1, 500 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
     lines = []
 
-    def kill_the_worker(line: str) -> None:  # the process Ray runs the job in, named after the task
+    def kill_the_worker(line: str) -> None:  # the process the local Ray runs the job in, named after the task
         lines.append(line)
         if line.split()[0] == "started":
-            [worker] = [p for p in psutil.process_iter(["cmdline"]) if "ray::_remote_job" in " ".join(p.info["cmdline"] or [])]
+            [worker] = [p for p in psutil.Process().children(recursive=True)
+                        if "ray::_remote_job" in " ".join(p.cmdline())]
             worker.kill()
 
     [result] = sweep([job], progress=False, echo=kill_the_worker, max_retries=0)
