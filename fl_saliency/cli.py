@@ -107,7 +107,8 @@ def _sweep(args: argparse.Namespace) -> None:
     from fl_saliency.sweep import SweepSettings, sweep
 
     settings = settings_from_args(SweepSettings, args)
-    results = sweep(settings.jobs(), address=settings.address, max_retries=settings.max_retries)
+    results = sweep(settings.jobs(), address=settings.address, max_retries=settings.max_retries,
+                    connect_timeout=settings.connect_timeout)
     if any(r["status"] == "failed" for r in results):
         raise FlSaliencyError("some jobs failed (see above); run the same command again to retry them")
 

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import socket
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
-
-from tqdm import tqdm
 
 from fl_saliency.device import device_setting
 from fl_saliency.envs import backend_setting
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings
-from fl_saliency.games import parse_env_id, v5_id
+from fl_saliency.games import parse_env_id, rom_id, v5_id
 from fl_saliency.ppo import PPOConfig, precision_setting
+from fl_saliency.progress import progress_bar
 from fl_saliency.protocol import full_action_space_setting, repeat_action_probability_setting
 from fl_saliency.settings import check_settings, same_as, setting
 from fl_saliency.storage import Storage, is_uri, scratch_folder
@@ -59,7 +60,9 @@ class SweepSettings:
     repeat_action_probability: float | None = repeat_action_probability_setting()
     full_action_space: bool = full_action_space_setting()
     saliency: Path | None = setting(None, metavar="ATARI_HEAD_DIR", help="score each model against Atari-HEAD")
-    address: str | None = setting(None, help="an existing Ray cluster (default: start Ray locally)")
+    address: str | None = setting(None, help="an existing Ray cluster: HOST:PORT of its head, ray://HOST:PORT or "
+                                             "auto (default: start Ray locally)")
+    connect_timeout: float = setting(10.0, above=0, help="seconds to wait for the cluster at --address to answer")
     cpus_per_job: int | None = setting(None, min=1, help="Ray CPUs per job, and as many env worker processes "
                                                           "(default: min(num_env, 2))")
     gpus_per_job: float | None = setting(None, min=0, help="Ray GPUs per job (default: 0.25 where the cluster has "
@@ -225,6 +228,18 @@ def run_job(job: Job, on_stage: Callable[[dict], None] | None = None, gpu_ids: l
     return {"job": job.name, "status": status, "message": message, "seconds": round(time.perf_counter() - start, 1)}
 
 
+def refuse_duplicates(flag: str, keys: list, given: list) -> None:
+    """One line naming a value of ``flag`` given twice (``keys``: the values as normalised): its two jobs would
+    train into one folder at once."""
+    first = {}
+    for key, value in zip(keys, given):
+        if key in first:
+            spellings = "" if str(first[key]) == str(value) else f" (as {first[key]} and {value})"
+            raise FlSaliencyError(f"{flag} names {first[key]} twice{spellings}: its jobs would train into one "
+                                  f"folder at once; give each value once")
+        first[key] = value
+
+
 def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps: int, root: str | Path,
          **job_options) -> list[Job]:
     """The jobs of the grid, their settings checked here, before any job (or Ray) starts."""
@@ -232,7 +247,11 @@ def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps:
 
     if is_uri(root):
         read_manifest(Storage(root))  # an unknown scheme, an unreachable store, a foreign sweep.json: one line, now
-    games = [parse_env_id(g) for g in games]
+    parsed = [parse_env_id(g) for g in games]
+    refuse_duplicates("--games", [rom_id(game) + version for game, version in parsed], games)
+    refuse_duplicates("--networks", networks, networks)
+    refuse_duplicates("--seeds", seeds, seeds)
+    games = parsed
     versions = {}
     for game, version in games:
         versions.setdefault(game, set()).add(version)
@@ -300,20 +319,49 @@ def _remote_job(job: Job, log) -> dict:
 
     context = ray.get_runtime_context()
     node = f"{ray.util.get_node_ip_address()}/{context.get_node_id()[:8]}"
+    attempt = uuid.uuid4().hex
+    events = []
 
     def on_stage(event: dict) -> None:
-        try:  # waits, so the driver has the event before the job's result
-            ray.get(log.add.remote({"job": job.name, "node": node, **event}), timeout=30)
-        except Exception:  # noqa: BLE001 - progress lines are not worth failing a job over
-            pass
+        event = {"job": job.name, "node": node, "attempt": attempt, "n": len(events), **event}
+        events.append(event)
+        # Never ray.get here: a task blocked in ray.get gives its CPUs back and Ray starts another job on them.
+        # The result carries the events too, so the driver has them all even when one arrives late.
+        log.add.remote(event)
 
     on_stage({"stage": "started", "seconds": 0.0})
     result = run_job(job, on_stage, gpu_ids=ray.get_gpu_ids())
-    return {**result, "node": node}
+    return {**result, "node": node, "events": events}
+
+
+ADDRESS_FORMS = "HOST:PORT of a Ray cluster's head (e.g. 10.0.0.5:6379), ray://HOST:PORT, auto or local"
+
+
+def check_address(address: str, timeout: float) -> None:
+    """Refuse, in one line, an address that is malformed or where nothing answers within ``timeout`` seconds
+    (Ray itself would wait minutes, then raise), before Ray starts."""
+    if address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise FlSaliencyError(f"--address {address}: expected {ADDRESS_FORMS}")
+    deadline = time.monotonic() + timeout
+    while True:  # a head that is still starting answers within the wait
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=max(deadline - time.monotonic(), 0.1)):
+                return
+        except OSError as exc:
+            if time.monotonic() + 0.2 >= deadline:
+                reason = exc.strerror or str(exc) or type(exc).__name__
+                raise FlSaliencyError(
+                    f"--address {address}: nothing answered there within {timeout:g} s ({reason}); check that the "
+                    f"cluster's head runs and this machine reaches it, raise --connect-timeout, or leave out --address "
+                    f"to run Ray locally") from None
+            time.sleep(0.2)
 
 
 def sweep(jobs: list[Job], address: str | None = None, progress: bool = True, echo=print,
-          max_retries: int = 3, feasibility_interval: float = 5.0) -> list[dict]:
+          max_retries: int = 3, feasibility_interval: float = 5.0, connect_timeout: float = 10.0) -> list[dict]:
     """Run ``jobs`` as Ray tasks (local Ray unless ``address``); prints a line per finished stage with the node it
     ran on, keeps the manifest sweep.json in the storage, and returns one result per job."""
     import ray
@@ -322,9 +370,17 @@ def sweep(jobs: list[Job], address: str | None = None, progress: bool = True, ec
     if not jobs:
         return []
     manifest = Manifest(jobs[0].root)
-    # "local" starts a cluster of our own rather than joining one that happens to run on this machine.
-    ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-             configure_logging=False)
+    if address:
+        check_address(address, connect_timeout)
+    try:
+        # "local" starts a cluster of our own rather than joining one that happens to run on this machine.
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                 configure_logging=False)
+    except ConnectionError as exc:  # auto: no cluster runs on this machine
+        if not address:
+            raise
+        raise FlSaliencyError(f"--address {address}: Ray could not join a cluster there "
+                              f"({str(exc).splitlines()[0]})") from None
     try:
         gpus = ray.cluster_resources().get("GPU", 0) > 0
         resources = {job.name: job_resources(job, gpus) for job in jobs}
@@ -338,19 +394,31 @@ def sweep(jobs: list[Job], address: str | None = None, progress: bool = True, ec
         pending = {remote.options(max_retries=max_retries, retry_exceptions=False, **resources[job.name])
                    .remote(job, log): job for job in jobs}
         results = []
-        bar = tqdm(total=len(jobs), unit="job", disable=None if progress else True, dynamic_ncols=True)
-        say = lambda line: bar.write(line) if not bar.disable else echo(line)
+        bar = progress_bar(len(jobs), "job", show=progress)
+
+        def say(line: str | None) -> None:
+            if line:
+                with bar.external_write_mode():
+                    echo(line)
+
+        def finish(result: dict) -> None:
+            for event in result.pop("events", ()):  # those the log has not delivered yet
+                say(manifest.stage(event))
+            results.append(result)
+            say(manifest.finish(result))
+            bar.update(1)
+
         checked = time.monotonic()
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for event in ray.get(log.drain.remote()):
                 say(manifest.stage(event))
             for ref in ready:
-                pending.pop(ref)
-                result = ray.get(ref)
-                results.append(result)
-                say(manifest.finish(result))
-                bar.update(1)
+                job = pending.pop(ref)
+                try:
+                    finish(ray.get(ref))
+                except ray.exceptions.RayError as exc:  # its worker or node died more often than --max-retries
+                    finish({"job": job.name, "status": "failed", "message": str(exc).splitlines()[0], "seconds": 0.0})
             if pending and time.monotonic() - checked > feasibility_interval:
                 checked = time.monotonic()
                 nodes = ray.nodes()
@@ -359,10 +427,7 @@ def sweep(jobs: list[Job], address: str | None = None, progress: bool = True, ec
                     if problem:  # the nodes that fitted died: say so rather than wait in silence
                         ray.cancel(ref, force=True)
                         pending.pop(ref)
-                        result = {"job": job.name, "status": "failed", "message": problem, "seconds": 0.0}
-                        results.append(result)
-                        say(manifest.finish(result))
-                        bar.update(1)
+                        finish({"job": job.name, "status": "failed", "message": problem, "seconds": 0.0})
             manifest.save()
         bar.close()
     finally:

@@ -54,13 +54,20 @@ class Manifest:
         self.storage = Storage(root)
         self.data = read_manifest(self.storage) or {"jobs": {}}
         self.started: set[str] = set()
+        self.seen: set[tuple[str, int]] = set()
         self.dirty = True
 
     def _entry(self, job: str) -> dict:
         return self.data["jobs"].setdefault(job, {"status": "pending", "node": None, "attempts": 0, "seconds": 0.0,
                                                   "agent_steps_per_s": None, "stages": []})
 
-    def stage(self, event: dict) -> str:
+    def stage(self, event: dict) -> str | None:
+        """Record a job's event (numbered ``n`` within its ``attempt``); None for one already recorded: a job's
+        events arrive as they happen and again with its result."""
+        if (event["attempt"], event["n"]) in self.seen:
+            return None
+        self.seen.add((event["attempt"], event["n"]))
+        event = {k: v for k, v in event.items() if k not in ("attempt", "n")}
         entry, job, node = self._entry(event["job"]), event["job"], event["node"]
         self.dirty = True
         entry["node"] = node

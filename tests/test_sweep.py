@@ -1,5 +1,8 @@
+import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -164,3 +167,97 @@ def test_a_job_whose_fitting_nodes_are_gone_is_reported_not_awaited(tmp_path, mo
         "a job asks Ray for 2 CPU and no node of the cluster has that (the largest of its 0 alive nodes")
     assert time.monotonic() - started < 60
     assert lines[-1] == "sweep: 0 of 1 jobs finished, 1 failed"
+
+
+def _training_span(folder: Path) -> tuple[float, float]:
+    """When a job trained: its monitor's start stamp (written as its envs start) to its model.pkl's write."""
+    header = (folder / "logs" / "0.0.monitor.csv").read_text().splitlines()[0]
+    return json.loads(header.lstrip("#"))["t_start"], (folder / "model.pkl").stat().st_mtime
+
+
+def test_two_cpus_run_one_two_cpu_job_at_a_time_and_progress_shows_without_a_terminal(tmp_path, capsys):
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    jobs = plan(["Breakout"], ["cnn"], [1, 2, 3], 4 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    lines = []
+    results = sweep(jobs, echo=lines.append)  # joins (then shuts down) the Ray started here
+    assert sorted(r["status"] for r in results) == ["done"] * 3, results
+    spans = sorted(_training_span(job.folder) for job in jobs)
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert start >= end, spans
+    # Every stage is heard once (from the log or from the job's result), and the manifest counts one attempt each.
+    assert sorted(line.split()[0] for line in lines[:-1]) == ["done"] * 3 + ["started"] * 3 + ["trained"] * 3, lines
+    manifest = json.loads((tmp_path / "sweep.json").read_text())
+    assert [manifest["jobs"][job.name]["attempts"] for job in jobs] == [1, 1, 1]
+    # stderr is no terminal here: the bar's states are lines of their own (no redraws), its first and last shown.
+    err = capsys.readouterr().err
+    states = re.findall(r"\d+%\|[^\n|]*\| (\d)/3 \[", err)
+    assert "\r" not in err and all(line.count("/3 [") <= 1 for line in err.splitlines()), err
+    assert states[0] == "0" and states[-1] == "3", err
+
+
+def test_a_job_given_twice_is_refused_before_ray_starts(tmp_path, capsys):
+    for args, message in [(["--seeds", "1,01"], "--seeds names 1 twice: its jobs would train into one folder at once"),
+                          (["--networks", "cnn_daqn,cnn,cnn_daqn"], "--networks names cnn_daqn twice:"),
+                          (["--games", "Breakout,BreakoutNoFrameskip-v4"],
+                           "--games names Breakout twice (as Breakout and BreakoutNoFrameskip-v4): its jobs"),
+                          (["--games", "MsPacman,msPacman"], "--games names MsPacman twice (as MsPacman and msPacman)")]:
+        argv = ["sweep", "--games", "Breakout", "--networks", "cnn", "--output-dir", str(tmp_path / "sweep"), *args]
+        code, stderr = run_main(capsys, argv)
+        assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+        assert message in stderr, stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_an_address_without_a_cluster_is_one_line_after_the_stated_wait(tmp_path, capsys):
+    def sweep_cli(*args):
+        return run_main(capsys, ["sweep", "--games", "Breakout", "--networks", "cnn", "--output-dir",
+                                 str(tmp_path / "sweep"), *args])
+
+    code, stderr = sweep_cli("--address", "notahost")
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "--address notahost: expected HOST:PORT of a Ray cluster's head" in stderr
+    with socket.socket() as unused:  # bound, never listening: connections to it are refused
+        unused.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{unused.getsockname()[1]}"
+        started = time.monotonic()
+        code, stderr = sweep_cli("--address", address, "--connect-timeout", "1.5")
+        waited = time.monotonic() - started
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert f"--address {address}: nothing answered there within 1.5 s (Connection refused)" in stderr
+    assert 1.3 < waited < 10, waited
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_address_auto_without_a_cluster_on_this_machine_is_one_line(tmp_path, capsys, monkeypatch):
+    import ray
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    no_cluster = lambda: []  # the clusters other tests run on this machine are not found
+    no_cluster.cache_clear = lambda: None
+    monkeypatch.setattr(ray._private.services, "find_gcs_addresses", no_cluster)
+    monkeypatch.setattr(ray._private.utils, "read_ray_address", lambda temp_dir=None: None)
+    code, stderr = run_main(capsys, ["sweep", "--games", "Breakout", "--networks", "cnn", "--output-dir",
+                                     str(tmp_path / "sweep"), "--address", "auto"])
+    assert code == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "--address auto: Ray could not join a cluster there (Could not find any running Ray instance" in stderr
+
+
+def test_a_job_whose_worker_dies_past_its_retries_is_a_failed_job(tmp_path):
+    import psutil
+
+    job = Job("Breakout", "cnn", 1, 500 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    lines = []
+
+    def kill_the_worker(line: str) -> None:  # the process the local Ray runs the job in, named after the task
+        lines.append(line)
+        if line.split()[0] == "started":
+            [worker] = [p for p in psutil.Process().children(recursive=True)
+                        if "ray::_remote_job" in " ".join(p.cmdline())]
+            worker.kill()
+
+    [result] = sweep([job], progress=False, echo=kill_the_worker, max_retries=0)
+    assert result["status"] == "failed" and "worker died" in result["message"], result
+    assert lines[-1] == "sweep: 0 of 1 jobs finished, 1 failed"
+    assert json.loads((tmp_path / "sweep.json").read_text())["jobs"]["Breakout.cnn/01"]["status"] == "failed"
