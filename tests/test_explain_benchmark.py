@@ -106,3 +106,62 @@ def test_video_shows_the_map_of_video_method(dataset, tmp_path):
     assert difference["alone"] < 2 and difference["default"] > 5 * difference["alone"], difference
     with pytest.raises(FlSaliencyError, match="--video-method rise is not one of --method attention,gradient"):
         SaliencySettings(folder, dataset, tmp_path / "x", method=["attention", "gradient"], video_method="rise")
+
+
+PLUGIN = '''
+import numpy as np
+
+
+def last_frame(agent, obs, actions):
+    """The newest frame's brightness as the map."""
+    return obs[:, -1].float()
+
+
+def peak_hit(saliency, gaze):
+    """1 where the map's maximum lies on a fixated pixel."""
+    return float(gaze.fixations.ravel()[int(np.argmax(saliency))] > 0)
+'''
+
+
+def test_a_users_method_and_metric_are_scored_from_the_command_line(dataset, tmp_path, monkeypatch, capsys):
+    from fl_saliency.atari_head.metrics import METRICS
+
+    (tmp_path / "mylab_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(METHODS, "_", None)  # monkeypatch restores both registries as they were
+    monkeypatch.setitem(METRICS, "_", None)
+    del METHODS["_"], METRICS["_"]
+    folder, _ = experiment(tmp_path / "exp", network="cnn")
+    out = tmp_path / "out"
+    code = main(["--experiment-dir", str(folder), "--atari-head-dir", str(dataset), "--output-dir", str(out),
+                 "--processed-obs", "--method", "gradient,mylab_plugin:last_frame",
+                 "--metric", "mylab_plugin:peak_hit"], command="saliency")
+    assert code in (0, None), capsys.readouterr().err
+    summary = json.loads((out / "saliency.json").read_text())
+    assert list(summary["methods"]) == ["gradient", "last_frame"]
+    records = load_restricted(out / "saliency.last_frame.pkl", "saliency file")[0]["metrics"]
+    # oracle: the newest frame of each observation, z-scored at its fixations, and whether its brightest pixel is fixated
+    ds = AtariHeadDataset(dataset)
+    trial = ds.trials("Breakout")[0]
+    obs = np.stack(list(agent_observations(lambda: ds.frames(trial))))
+    gaze = ds.labels(trial).gaze
+    hits = []
+    for k, frame in enumerate(obs[:, -1].astype(np.float64)):
+        f = fixation_maps(trial_gaze(gaze, k, "original"))[1]
+        if not f.sum():
+            continue
+        z = (frame - frame.mean()) / frame.std()
+        assert records["nss"][k] == pytest.approx((z * f).sum() / f.sum(), rel=1e-5)
+        hits.append(float(f.ravel()[np.argmax(frame)] > 0))
+    peak_hit = summary["methods"]["last_frame"]["overall"]["peak_hit"]
+    assert peak_hit["count"] == len(hits) >= 4 and peak_hit["mean"] == pytest.approx(np.mean(hits))
+    assert summary["methods"]["gradient"]["overall"]["peak_hit"]["count"] >= 4
+    assert "peak_hit" in (out / "saliency.csv").read_text()
+    # a name that is not importable, or a built-in one, is one line
+    for flag, value, message in [("--method", "no_such_module:f", "cannot import 'no_such_module'"),
+                                 ("--metric", "mylab_plugin:nope", "has no function 'nope'"),
+                                 ("--metric", "nss", "--metric takes package.module:function")]:
+        with pytest.raises(SystemExit) as exit:
+            main(["--experiment-dir", str(folder), "--atari-head-dir", str(dataset), "--output-dir",
+                  str(tmp_path / "x"), flag, value], command="saliency")
+        assert exit.value.code == 2 and message in capsys.readouterr().err.strip().splitlines()[-1]
