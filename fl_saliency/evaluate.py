@@ -20,7 +20,8 @@ from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import num_actions
-from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write_json, ensure_output_dir, remove_matching
+from fl_saliency.gameplay_video import VIDEOS_DIR
+from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write_json, locked_output_dir, remove_matching
 from fl_saliency.ppo import autocast, inference_threads, precision_setting, sample_actions
 from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
                                   repeat_action_probability_setting)
@@ -30,6 +31,9 @@ from fl_saliency.video import CODECS
 
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.json"
+# What an evaluation writes into its output folder, by name (train --force removes these and nothing else).
+OUTPUTS = (RESULTS_FILE, SUMMARY_FILE, *(f"perception.{fmt}" for fmt in CODECS),
+           *(f"{VIDEOS_DIR}/vecenv.video.*.video*{suffix}" for suffix in (".mp4", ".meta.json")))
 
 
 @dataclass
@@ -121,7 +125,6 @@ def prepare_output_dir(settings: EvalSettings, echo=print) -> None:
     out = settings.output_dir
     if (out / RESULTS_FILE).is_file() and not settings.force:
         raise FlSaliencyError(f"{out} already holds {RESULTS_FILE}; pass --force to overwrite it")
-    ensure_output_dir(out)
     leftovers = remove_matching(out, TEMPORARY_PATTERNS)
     if leftovers:
         echo(f"removed the unfinished files of an interrupted run from {out}: {', '.join(leftovers)}")
@@ -137,7 +140,13 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         raise FlSaliencyError(f"the model has {model.n_actions} actions but {env_name}"
                               f"{' with the full action space' if protocol.full_action_space else ''} has "
                               f"{num_actions(env_name, protocol.full_action_space)}")
-    prepare_output_dir(settings, echo)
+    with locked_output_dir(settings.output_dir):
+        prepare_output_dir(settings, echo)
+        return _play(settings, model, experiment, env_name, protocol, device, echo)
+
+
+def _play(settings: EvalSettings, model, experiment: Experiment, env_name: str, protocol: Protocol, device,
+          echo) -> dict:
     screens = settings.raw_obs or settings.video_recorder
     backend = "baselines" if screens else settings.env_backend  # only that chain has RGB screens
     torch.manual_seed(settings.eval_seed)
@@ -167,7 +176,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
                                               model.geometry, shown, settings.raw_obs, settings.processed_obs,
                                               settings.video_format)
             if settings.video_recorder:
-                from fl_saliency.gameplay_video import VIDEOS_DIR, GameplayRecorder
+                from fl_saliency.gameplay_video import GameplayRecorder
 
                 gameplay = GameplayRecorder(settings.output_dir / VIDEOS_DIR, settings.max_eplen)
             # The groups take turns: the network acts for one while the other's environments step.

@@ -39,7 +39,7 @@ from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.explain import METHODS, check_methods, greedy_actions, parse_methods
 from fl_saliency.games import parse_game
-from fl_saliency.io import atomic_write, atomic_write_json, ensure_output_dir, read_ahead
+from fl_saliency.io import atomic_write, atomic_write_json, locked_output_dir, read_ahead
 from fl_saliency.networks import ActorCritic
 from fl_saliency.settings import check_settings, setting
 
@@ -316,6 +316,11 @@ def overall_line(overall: dict) -> str:
 
 def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
     """Score every trial of the experiment's game; writes saliency[.<method>].pkl, .json, .csv and returns the summary."""
+    with locked_output_dir(settings.output_dir):
+        return _score(settings, echo)
+
+
+def _score(settings: SaliencySettings, echo) -> dict:
     out = settings.output_dir
     finished = [saliency_file(m) for m in settings.method if (out / saliency_file(m)).exists()]
     if finished and not settings.force:
@@ -329,7 +334,6 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
         trials = [t for t in trials if t.number in settings.trials]
         if not trials:
             raise FlSaliencyError(f"none of trials {settings.trials} is a {experiment.env_name} trial in {settings.atari_head_dir}")
-    ensure_output_dir(out)
 
     game_counts = game_gaze_counts(dataset, game_trials, settings.resolution)
     records, failures = {method: [] for method in settings.method}, {}
