@@ -60,9 +60,11 @@ def output_dir_error(path: Path, exc: OSError) -> FlSaliencyError:
     if isinstance(exc, (FileExistsError, NotADirectoryError)):
         return FlSaliencyError(f"output folder {path} is a file (or lies under one); name a folder")
     if exc.errno == errno.ENAMETOOLONG:
-        shown = str(path) if len(str(path)) <= 80 else f"{str(path)[:80]}..."
-        return FlSaliencyError(f"output folder {shown} has a name longer than the file system allows "
-                               f"(255 bytes a name, 4096 the path)")
+        text = str(path)
+        longest = max(len(os.fsencode(part)) for part in path.parts)
+        size = f"a name of {longest} bytes" if longest > 255 else f"{len(os.fsencode(text))} bytes in all"
+        return FlSaliencyError(f"output folder {text if len(text) <= 120 else text[:100] + '...'} is too long for the "
+                               f"file system ({size}; it allows 255 bytes a name, 4096 the path)")
     return FlSaliencyError(f"cannot write to output folder {path}: {exc.strerror or exc}")
 
 
