@@ -36,10 +36,11 @@ def command(name, out, experiment):
                      "--output-dir", str(out)],
         "faithfulness": ["faithfulness", "--experiment-dir", str(experiment), "--atari-head-dir", str(experiment),
                          "--output-dir", str(out)],
+        "make-sample-trial": ["make-sample-trial", "--out", str(out), "--frames", "2"],
     }[name]
 
 
-COMMANDS = ["train", "train --force", "train --resume", "evaluate", "saliency", "faithfulness"]
+COMMANDS = ["train", "train --force", "train --resume", "evaluate", "saliency", "faithfulness", "make-sample-trial"]
 
 
 def tree(folder):
