@@ -21,7 +21,7 @@ from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_se
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import num_actions
 from fl_saliency.gameplay_video import VIDEOS_DIR
-from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write_json, locked_output_dir, remove_matching
+from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write_json, locked_output_dir, matching, remove_matching
 from fl_saliency.ppo import autocast, inference_threads, precision_setting, sample_actions
 from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
                                   repeat_action_probability_setting)
@@ -259,12 +259,14 @@ def _play(settings: EvalSettings, model, experiment: Experiment, env_name: str, 
             "gameplay_videos": [str(p) for p in gameplay_videos],
         }
         atomic_write_json(summary, settings.output_dir / SUMMARY_FILE)
-    # A video of results replaced (--force) would no longer show them.
-    stale = [path for path in settings.output_dir.glob("perception.*") if path != video_path]
-    for path in stale:
-        path.unlink()
+    # The videos of results replaced (--force) would no longer show them; the user's own files stay.
+    out = settings.output_dir
+    kept = {out / RESULTS_FILE, out / SUMMARY_FILE, video_path, *gameplay_videos,
+            *(path.with_suffix(".meta.json") for path in gameplay_videos)}
+    stale = remove_matching(out, [path.relative_to(out).as_posix() for path in matching(out, OUTPUTS)
+                                  if path not in kept])
     if stale:
-        echo(f"removed the video of the replaced results: {', '.join(path.name for path in stale)}")
+        echo(f"removed the video of the replaced results: {', '.join(stale)}")
     r = summary["rewards"]
     echo(f"{experiment.network} on {env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
          f"(std {r['std']:.1f}, median {r['median']:.1f}, min {r['min']:.0f}, max {r['max']:.0f}); "
