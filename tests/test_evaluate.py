@@ -120,7 +120,8 @@ def test_existing_results_are_kept_unless_forced(experiment, tmp_path):
     with pytest.raises(FlSaliencyError, match="already holds results.json; pass --force"):
         evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20), echo=lambda s: None)
     assert (out / "results.json").read_text() == before
-    replaced = ["perception.mkv", "videos/vecenv.video.7.video000000.mp4", "videos/vecenv.video.7.video000000.meta.json"]
+    replaced = ["perception.mkv", "videos/vecenv.video.7.video000000.mp4",
+                "videos/vecenv.video.7.video000000.meta.json"]
     users = ["perception.notes.txt", "videos/mine.mp4"]
     (out / "videos").mkdir()
     for name in replaced + users:
