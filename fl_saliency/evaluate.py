@@ -19,7 +19,8 @@ from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.errors import FlSaliencyError, warn
 from fl_saliency.games import num_actions
-from fl_saliency.io import TEMPORARY_PATTERNS, atomic_files, ensure_output_dir, remove_matching
+from fl_saliency.gameplay_video import VIDEOS_DIR
+from fl_saliency.io import TEMPORARY_PATTERNS, atomic_files, locked_output_dir, matching, remove_matching
 from fl_saliency.ppo import autocast, inference_threads, precision_setting, sample_actions
 from fl_saliency.progress import progress_bar
 from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
@@ -30,6 +31,9 @@ from fl_saliency.video import CODECS
 
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.json"
+# What an evaluation writes into its output folder, by name (train --force removes these and nothing else).
+OUTPUTS = (RESULTS_FILE, SUMMARY_FILE, *(f"perception.{fmt}" for fmt in CODECS),
+           *(f"{VIDEOS_DIR}/vecenv.video.*.video*{suffix}" for suffix in (".mp4", ".meta.json")))
 
 
 @dataclass
@@ -123,7 +127,6 @@ def prepare_output_dir(settings: EvalSettings, echo=print) -> None:
     out = settings.output_dir
     if (out / RESULTS_FILE).is_file() and not settings.force:
         raise FlSaliencyError(f"{out} already holds {RESULTS_FILE}; pass --force to overwrite it")
-    ensure_output_dir(out)
     leftovers = remove_matching(out, TEMPORARY_PATTERNS)
     if leftovers:
         echo(f"removed the unfinished files of an interrupted run from {out}: {', '.join(leftovers)}")
@@ -139,7 +142,13 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         raise FlSaliencyError(f"the model has {model.n_actions} actions but {env_name}"
                               f"{' with the full action space' if protocol.full_action_space else ''} has "
                               f"{num_actions(env_name, protocol.full_action_space)}")
-    prepare_output_dir(settings, echo)
+    with locked_output_dir(settings.output_dir):
+        prepare_output_dir(settings, echo)
+        return _play(settings, model, experiment, env_name, protocol, device, echo)
+
+
+def _play(settings: EvalSettings, model, experiment: Experiment, env_name: str, protocol: Protocol, device,
+          echo) -> dict:
     screens = settings.raw_obs or settings.video_recorder
     backend = "baselines" if screens else settings.env_backend  # only that chain has RGB screens
     torch.manual_seed(settings.eval_seed)
@@ -169,7 +178,7 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
                                               model.geometry, shown, settings.raw_obs, settings.processed_obs,
                                               settings.video_format)
             if settings.video_recorder:
-                from fl_saliency.gameplay_video import VIDEOS_DIR, GameplayRecorder
+                from fl_saliency.gameplay_video import GameplayRecorder
 
                 gameplay = GameplayRecorder(settings.output_dir / VIDEOS_DIR, settings.max_eplen)
             # The groups take turns: the network acts for one while the other's environments step.
@@ -253,12 +262,14 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
         with atomic_files(settings.output_dir) as files:
             files.write_json(SUMMARY_FILE, summary)
             files.write_json(RESULTS_FILE, results)  # last: the file a rerun is refused for
-    # A video of results replaced (--force) would no longer show them.
-    stale = [path for path in settings.output_dir.glob("perception.*") if path != video_path]
-    for path in stale:
-        path.unlink()
+    # The videos of results replaced (--force) would no longer show them; the user's own files stay.
+    out = settings.output_dir
+    kept = {out / RESULTS_FILE, out / SUMMARY_FILE, video_path, *gameplay_videos,
+            *(path.with_suffix(".meta.json") for path in gameplay_videos)}
+    stale = remove_matching(out, [path.relative_to(out).as_posix() for path in matching(out, OUTPUTS)
+                                  if path not in kept])
     if stale:
-        echo(f"removed the video of the replaced results: {', '.join(path.name for path in stale)}")
+        echo(f"removed the video of the replaced results: {', '.join(stale)}")
     r = summary["rewards"]
     echo(f"{experiment.network} on {env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
          f"(std {r['std']:.1f}, median {r['median']:.1f}, min {r['min']:.0f}, max {r['max']:.0f}); "

@@ -43,7 +43,7 @@ from fl_saliency.errors import FlSaliencyError, warn
 from fl_saliency.explain import METHODS, check_methods, greedy_actions
 from fl_saliency.explain.perturbation import gaussian_filter
 from fl_saliency.games import parse_game
-from fl_saliency.io import atomic_write_json, ensure_output_dir
+from fl_saliency.io import atomic_write_json, locked_output_dir
 from fl_saliency.networks import ActorCritic, scale_observation
 from fl_saliency.settings import check_settings, same_as, setting
 
@@ -194,10 +194,15 @@ def auc_summary(values: np.ndarray) -> dict:
 
 
 def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
+    # Locked (and checked writable) before the long work: an unwritable or busy folder fails at once.
+    with locked_output_dir(settings.output_dir):
+        return _score(settings, echo)
+
+
+def _score(settings: FaithfulnessSettings, echo) -> dict:
     out = settings.output_dir / FAITHFULNESS_FILE
     if out.exists() and not settings.force:
         raise FlSaliencyError(f"{out} already exists; pass --force to overwrite it")
-    ensure_output_dir(settings.output_dir)  # before the long work: an unwritable folder fails at once
     device = resolve_device(settings.device)
     model, experiment = load_model(settings.experiment_dir, device)
     model.eval()

@@ -1,16 +1,20 @@
-"""File I/O helpers: output folders, atomic writes (every file a command writes appears whole or not at all, and
-the files of one set all or none), removing a run's files, reading ahead."""
+"""File I/O helpers: output folders and their lock, atomic writes (every file a command writes appears whole or
+not at all, and the files of one set all or none), removing a run's files, reading ahead."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import errno
+import fcntl
+import json
 import os
 import queue
+import shlex
 import shutil
+import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import IO, Iterable, Iterator, TypeVar
 
@@ -21,6 +25,9 @@ T = TypeVar("T")
 # The names of files (and working folders) while they are written: atomic_write's, the video's; left behind only
 # by a killed process.
 TEMPORARY_PATTERNS = (".*.tmp", ".*.tmp.*")
+# An output folder's lock while a command writes into it. Named as a temporary, so that what skips those (storage
+# uploads) skips it; the removal of temporaries leaves it alone.
+LOCK_FILE = ".fl-saliency.lock.tmp"
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -82,6 +89,22 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         yield f
 
 
+def output_dir_error(path: Path, exc: OSError) -> FlSaliencyError:
+    """The one line for an output folder that cannot be made or written to."""
+    if isinstance(exc, FileExistsError) and os.path.islink(path):
+        return FlSaliencyError(f"output folder {path} is a symbolic link that leads nowhere (a loop or a missing "
+                               f"target); name a folder")
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return FlSaliencyError(f"output folder {path} is a file (or lies under one); name a folder")
+    if exc.errno == errno.ENAMETOOLONG:
+        text = str(path)
+        longest = max(len(os.fsencode(part)) for part in path.parts)
+        size = f"a name of {longest} bytes" if longest > 255 else f"{len(os.fsencode(text))} bytes in all"
+        return FlSaliencyError(f"output folder {text if len(text) <= 120 else text[:100] + '...'} is too long for the "
+                               f"file system ({size}; it allows 255 bytes a name, 4096 the path)")
+    return FlSaliencyError(f"cannot write to output folder {path}: {exc.strerror or exc}")
+
+
 def ensure_output_dir(path: str | os.PathLike) -> Path:
     """Create the folder ``path`` if needed and check that files can be written in it (one line if not)."""
     path = Path(path)
@@ -90,28 +113,122 @@ def ensure_output_dir(path: str | os.PathLike) -> Path:
         fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test.")
         os.close(fd)
         os.unlink(probe)
-    except (FileExistsError, NotADirectoryError):
-        raise FlSaliencyError(f"output folder {path} is a file (or lies under one); name a folder") from None
     except OSError as exc:
-        raise FlSaliencyError(f"cannot write to output folder {path}: {exc.strerror or exc}") from None
+        raise output_dir_error(path, exc) from None
     return path
+
+
+_held_locks: set[int] = set()
+
+
+def _drop_inherited_locks() -> None:
+    # A forked child (an env worker) would otherwise keep the lock after the command that took it is killed.
+    for fd in _held_locks:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held_locks.clear()
+
+
+os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
+def _lock_holder(fd: int) -> str:
+    """'process <pid> (<command>)' as the holder wrote it into the lock file (it writes just after locking)."""
+    for _ in range(20):
+        text = os.pread(fd, 4096, 0).decode(errors="replace").strip()
+        if text:
+            pid, _, command = text.partition(" ")
+            return f"process {pid} ({command})"
+        time.sleep(0.05)
+    return "another process"
+
+
+def _created_folders(path: Path) -> list[Path]:
+    """The folders that creating ``path`` makes, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+@contextlib.contextmanager
+def locked_output_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Create the output folder ``path`` if needed and hold its lock for the block: another command that writes
+    into it meanwhile (any process) is refused in one line naming this one.
+
+    An OS lock (``flock``): the kernel releases it when the process ends, however it ends, so a killed command
+    leaves no stale lock. Folders made here that stay empty (the command failed before writing) are removed again.
+    """
+    path = Path(path)
+    try:
+        created = _created_folders(path)
+    except OSError as exc:
+        raise output_dir_error(path, exc) from None
+    ensure_output_dir(path)
+    lock = path / LOCK_FILE
+    try:
+        while True:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _lock_holder(fd)
+                os.close(fd)
+                raise FlSaliencyError(f"{path} is being written by {holder}; wait for it to end (or stop it), "
+                                      f"then run the command again") from None
+            # Its last holder may have removed the file between our open and lock: lock the one in place.
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                    break
+            os.close(fd)
+    except OSError as exc:
+        raise output_dir_error(path, exc) from None
+    command = " ".join(shlex.quote(arg) for arg in [Path(sys.argv[0]).name, *sys.argv[1:]]).replace("\n", " ")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {command}\n".encode(), 0)
+    _held_locks.add(fd)
+    try:
+        yield path
+    finally:
+        _held_locks.discard(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(lock)  # while still locked: the next command locks a file of its own
+        os.close(fd)
+        for folder in created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+def matching(folder: str | os.PathLike, patterns: Iterable[str]) -> list[Path]:
+    """The paths in ``folder`` that match the glob ``patterns`` (which may name subfolders: ``logs/*.csv``), sorted;
+    a held lock is not among them."""
+    folder = Path(folder)
+    return sorted({path for pattern in patterns for path in folder.glob(pattern) if path.name != LOCK_FILE})
+
+
 def remove_matching(folder: str | os.PathLike, patterns: Iterable[str]) -> list[str]:
-    """Delete the files and folders in ``folder`` whose names match the glob ``patterns``; returns their names."""
+    """Delete the files (and temporary folders) in ``folder`` that match the glob ``patterns``, then the subfolders
+    that this leaves empty; returns the paths removed, relative to ``folder``. Nothing else is touched."""
     folder = Path(folder)
     removed = []
-    for pattern in patterns:
-        for path in sorted(folder.glob(pattern)):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path.name)
+    for path in matching(folder, patterns):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path.relative_to(folder).as_posix())
+        for parent in path.relative_to(folder).parents[:-1]:
+            try:
+                (folder / parent).rmdir()
+            except OSError:  # not empty: it holds what is not ours
+                break
     return removed
 
 

@@ -18,13 +18,16 @@ import torch
 from tqdm import tqdm
 
 from fl_saliency import __version__
+from fl_saliency.atari_head.benchmark import saliency_file
 from fl_saliency.checkpoint import (CONFIG_FILE, MODEL_FILE, adam_from_baselines, load_config, read_experiment,
                                    save_config, save_model)
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import num_actions, parse_game
-from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write, ensure_output_dir, is_disk_full, remove_matching
+from fl_saliency.evaluate import OUTPUTS as EVALUATION_OUTPUTS
+from fl_saliency.explain import METHODS
+from fl_saliency.io import TEMPORARY_PATTERNS, atomic_write, is_disk_full, locked_output_dir, matching, remove_matching
 from fl_saliency.logger import MonitorCSV, ProgressLogger
 from fl_saliency.networks import ActorCritic, check_network_name
 from fl_saliency.ppo import (LOSS_NAMES, PPO, AdamState, EpisodeStats, NonFiniteError, PPOConfig, explained_variance,
@@ -36,10 +39,15 @@ from fl_saliency.settings import check_settings, setting
 from fl_saliency.stopping import StopRequest
 
 CHECKPOINT_FILE = "checkpoint.pt"
-# What the commands write into a run folder (the sweep's layout puts the evaluation and the saliency scores
-# beside the model; evaluate's default output is eval/), and what killed writes leave: --force removes them all.
-RUN_OUTPUTS = (CONFIG_FILE, MODEL_FILE, CHECKPOINT_FILE, "logs", "tb", "results.json", "summary.json", "perception.*",
-               "saliency.*", "trial_*.mp4", "eval", *TEMPORARY_PATTERNS)
+LOG_OUTPUTS = ("logs/0.*.monitor.csv", "logs/progress.csv", "logs/log.txt", "tb/events.out.tfevents.*")
+SALIENCY_OUTPUTS = (*(saliency_file(method) for method in METHODS), "saliency.json", "saliency.csv", "trial_*.mp4")
+# What the commands write into a run folder, by name (the sweep's layout puts the evaluation and the saliency scores
+# beside the model; evaluate's default output is eval/), and what killed writes leave: --force removes these and
+# the subfolders they leave empty; a user's own files stay.
+RUN_OUTPUTS = (CONFIG_FILE, MODEL_FILE, CHECKPOINT_FILE, *LOG_OUTPUTS, *EVALUATION_OUTPUTS, *SALIENCY_OUTPUTS,
+               *(f"eval/{name}" for name in EVALUATION_OUTPUTS),
+               *(f"{folder}{pattern}" for folder in ("", "logs/", "tb/", "eval/", "videos/", "eval/videos/")
+                 for pattern in TEMPORARY_PATTERNS))
 PROGRESS_KEYS = (
     "nupdates", "total_timesteps", "serial_timesteps", "fps", "time_elapsed", "eprewmean", "eplenmean",
     *LOSS_NAMES, "explained_variance",
@@ -168,7 +176,10 @@ def resumed_settings(settings: TrainSettings) -> TrainSettings:
     """The run's own settings from its config.json; a flag given with another value than the run's is refused."""
     out = settings.output_dir
     if not (out / CHECKPOINT_FILE).exists():
-        raise FlSaliencyError(f"--resume: {out} holds no {CHECKPOINT_FILE} to continue from")
+        existing = run_files(out)
+        advice = (f"start over instead: the same command with --force in place of --resume (it deletes "
+                  f"{', '.join(existing)})" if existing else "start a new run: the same command without --resume")
+        raise FlSaliencyError(f"--resume: {out} holds no {CHECKPOINT_FILE} to continue from; {advice}")
     config = load_config(out / CONFIG_FILE).config
     try:
         check_config_types(config, out / CONFIG_FILE)
@@ -189,8 +200,14 @@ def resumed_settings(settings: TrainSettings) -> TrainSettings:
     return recorded
 
 
+def run_files(out: Path) -> list[str]:
+    """The files and folders of ``out`` that hold what a run wrote (RUN_OUTPUTS)."""
+    return sorted({path.relative_to(out).parts[0] for path in matching(out, RUN_OUTPUTS)})
+
+
 def prepare_output_dir(settings: TrainSettings, echo=print) -> TrainSettings:
-    """Refuse to overwrite a run unless told; on --resume, the run's own settings win."""
+    """Refuse to overwrite a run unless told; on --resume, the run's own settings win. The caller holds the
+    folder's lock."""
     out = settings.output_dir
     if settings.resume:
         settings = resumed_settings(settings)
@@ -198,14 +215,16 @@ def prepare_output_dir(settings: TrainSettings, echo=print) -> TrainSettings:
         if leftovers:
             echo(f"removed the unfinished files of the interrupted run from {out}: {', '.join(leftovers)}")
         return settings
-    existing = sorted({path.name for pattern in RUN_OUTPUTS for path in out.glob(pattern)}) if out.is_dir() else []
+    existing = run_files(out)
     if existing and not settings.force:
+        if not (out / CHECKPOINT_FILE).exists():  # killed before its first checkpoint: nothing to continue
+            raise FlSaliencyError(f"{out} already holds a run without a {CHECKPOINT_FILE} to continue from "
+                                  f"({', '.join(existing)}); pass --force to start over (it deletes them)")
         raise FlSaliencyError(
             f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue it or --force to start over"
         )
     if existing:
         echo(f"--force: removed {', '.join(remove_matching(out, RUN_OUTPUTS))} from {out}")
-    ensure_output_dir(out)
     return settings
 
 
@@ -242,7 +261,12 @@ def train(settings: TrainSettings, echo=print, on_checkpoint: Callable[[int], No
         echo(f"--num-timesteps {settings.num_timesteps} is not a multiple of num_env x nsteps = "
              f"{settings.ppo.batch_size}: training {runs} steps ({settings.n_updates} updates), as Baselines does; "
              f"{CONFIG_FILE} records {runs}")
-    settings = prepare_output_dir(settings, echo)
+    with locked_output_dir(settings.output_dir):
+        return _train(prepare_output_dir(settings, echo), initialisation, echo, on_checkpoint)
+
+
+def _train(settings: TrainSettings, initialisation: tuple[dict, AdamState | None] | None, echo,
+           on_checkpoint: Callable[[int], None] | None) -> Path:
     out, c = settings.output_dir, settings.ppo
     device = resolve_device(settings.device)
     n_updates = settings.n_updates

@@ -121,11 +121,17 @@ def test_existing_results_are_kept_unless_forced(experiment, tmp_path):
     with pytest.raises(FlSaliencyError, match="already holds results.json; pass --force"):
         evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20), echo=lambda s: None)
     assert (out / "results.json").read_text() == before
-    (out / "perception.mkv").write_bytes(b"the video of the results replaced below")
+    replaced = ["perception.mkv", "videos/vecenv.video.7.video000000.mp4",
+                "videos/vecenv.video.7.video000000.meta.json"]
+    users = ["perception.notes.txt", "videos/mine.mp4"]
+    (out / "videos").mkdir()
+    for name in replaced + users:
+        (out / name).write_bytes(b"the video of the results replaced below, or the user's own file")
     lines = []
     evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20, force=True), echo=lines.append)
-    assert sorted(p.name for p in out.iterdir()) == ["results.json", "summary.json"]
-    assert "removed the video of the replaced results: perception.mkv" in lines
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "perception.notes.txt", "results.json", "summary.json", "videos", "videos/mine.mp4"]
+    assert f"removed the video of the replaced results: {', '.join(sorted(replaced))}" in lines
 
 
 def run_script(*args):
@@ -254,8 +260,8 @@ def test_leftovers_of_a_killed_evaluation_are_removed(experiment, tmp_path):
     lines = []
     evaluate(settings(experiment, out, evals_per_env=1, max_eplen=20), echo=lines.append)
     assert sorted(p.name for p in out.iterdir()) == ["results.json", "summary.json"]
-    assert lines[0] == (f"removed the unfinished files of an interrupted run from {out}: .perception.x1y2.tmp, "
-                        ".results.json.abc.tmp, .perception.mkv.tmp.mkv")
+    assert lines[0] == (f"removed the unfinished files of an interrupted run from {out}: .perception.mkv.tmp.mkv, "
+                        ".perception.x1y2.tmp, .results.json.abc.tmp")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -272,7 +278,7 @@ def test_stopped_evaluation_leaves_no_partial_files(experiment, tmp_path, signum
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130 and stderr.strip().splitlines() == ["run_baselines.py: interrupted"]
-    assert list(out.iterdir()) == []
+    assert not out.exists()  # nothing written: the folder made for it is removed too
 
 
 def fill(disk, leave: int) -> Path:

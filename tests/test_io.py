@@ -1,11 +1,18 @@
+import contextlib
 import os
+import signal
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from fl_saliency.errors import FlSaliencyError
-from fl_saliency.io import (TEMPORARY_PATTERNS, atomic_files, atomic_write, atomic_write_json, ensure_output_dir,
-                            read_ahead, remove_matching)
+from fl_saliency.io import (LOCK_FILE, TEMPORARY_PATTERNS, atomic_files, atomic_write, atomic_write_json,
+                            ensure_output_dir, locked_output_dir, read_ahead, remove_matching)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_atomic_write_leaves_no_partial_file_on_error(tmp_path):
@@ -112,5 +119,67 @@ def test_remove_matching_removes_files_and_folders_and_names_them(tmp_path):
     (tmp_path / ".perception.ab.tmp").mkdir()
     (tmp_path / ".perception.ab.tmp" / "maps.f16").write_text("x")
     removed = remove_matching(tmp_path, ("results.json", *TEMPORARY_PATTERNS, "absent.*"))
-    assert removed == ["results.json", ".perception.ab.tmp", ".results.json.x1.tmp", ".perception.mkv.tmp.mkv"]
+    assert removed == [".perception.ab.tmp", ".perception.mkv.tmp.mkv", ".results.json.x1.tmp", "results.json"]
     assert os.listdir(tmp_path) == ["keep.txt"]
+
+
+def test_remove_matching_keeps_other_files_and_removes_only_the_folders_it_empties(tmp_path):
+    for name in ("logs/progress.csv", "logs/mine.txt", "tb/events.out.tfevents.1", "eval/results.json", "eval/keep.txt",
+                 "videos/a.mp4"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("x")
+    removed = remove_matching(tmp_path, ("logs/progress.csv", "tb/events.out.tfevents.*", "eval/results.json",
+                                         "videos/b.mp4"))
+    assert removed == ["eval/results.json", "logs/progress.csv", "tb/events.out.tfevents.1"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "eval", "eval/keep.txt", "logs", "logs/mine.txt", "videos", "videos/a.mp4"]
+
+
+# Takes the lock of a folder in another process; with "fork", a child of it (an env worker) lives on after it.
+HOLDER = """
+import os, sys, time
+from fl_saliency.io import locked_output_dir
+with locked_output_dir(sys.argv[1]):
+    if sys.argv[2] == "fork" and os.fork() == 0:
+        time.sleep(600)
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def hold_lock(folder, fork=False) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), "fork" if fork else "-"],
+                              stdout=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
+    assert holder.stdout.readline() == "locked\n"
+    return holder
+
+
+@pytest.mark.parametrize("fork", [False, True], ids=["alone", "with-a-forked-child"])
+def test_lock_refuses_a_second_writer_naming_the_holder_and_dies_with_it(tmp_path, fork):
+    out = tmp_path / "out"
+    holder = hold_lock(out, fork)
+    try:
+        with pytest.raises(FlSaliencyError) as refused:
+            with locked_output_dir(out):
+                pass
+        assert str(refused.value) == (f"{out} is being written by process {holder.pid} (-c {out} "
+                                      f"{'fork' if fork else '-'}); wait for it to end (or stop it), then run the "
+                                      f"command again")
+        holder.kill()  # SIGKILL: no cleanup runs
+        holder.wait()
+        with locked_output_dir(out):  # at once, though the forked child still runs
+            assert (out / LOCK_FILE).read_text().startswith(f"{os.getpid()} ")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(holder.pid, signal.SIGKILL)  # the forked child
+    assert os.listdir(out) == []  # the lock file goes with the lock
+
+
+def test_lock_removes_the_folders_it_made_when_nothing_was_written(tmp_path):
+    with pytest.raises(RuntimeError):
+        with locked_output_dir(tmp_path / "a" / "b"):
+            raise RuntimeError("the command failed before writing")
+    assert os.listdir(tmp_path) == []
+    with locked_output_dir(tmp_path / "a" / "b") as out:
+        (out / "results.json").write_text("{}")
+    assert os.listdir(tmp_path / "a" / "b") == ["results.json"]

@@ -144,7 +144,8 @@ def test_a_job_killed_before_its_first_checkpoint_starts_over(tmp_path):
     other.folder.mkdir(parents=True)
     (other.folder / "model.pkl").write_bytes(b"released weights")
     result = run_job(other)
-    assert result["status"] == "failed" and "already holds a run (model.pkl)" in result["message"]
+    assert result["status"] == "failed"
+    assert "already holds a run without a checkpoint.pt to continue from (model.pkl)" in result["message"]
     assert (other.folder / "model.pkl").read_bytes() == b"released weights"
 
 

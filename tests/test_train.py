@@ -287,25 +287,72 @@ def test_resume_logs_each_update_once_after_a_kill(tmp_path):
     assert [step for step, _ in tensorboard_steps(out)] == [32, 64, 96, 128]
 
 
-def test_force_removes_every_output_of_the_old_run_and_says_so(tmp_path):
+def test_force_removes_every_output_of_the_old_run_by_name_and_keeps_the_users_files(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, updates=1), echo=lambda text: None)
-    old_outputs = ["results.json", "summary.json", "perception.mkv", "saliency.pkl", "saliency.json", "saliency.csv",
-                   "trial_100.mp4", ".results.json.k3j.tmp"]
-    for name in old_outputs:
+    old_outputs = ["results.json", "summary.json", "perception.mkv", "saliency.pkl", "saliency.gradient.pkl",
+                   "saliency.json", "saliency.csv", "trial_100.mp4", ".results.json.k3j.tmp", "eval/results.json",
+                   "eval/perception.mp4", "eval/videos/vecenv.video.7.video000000.mp4",
+                   "eval/videos/vecenv.video.7.video000000.meta.json"]
+    users = ["notes.txt", "logs/mine.txt", "eval/keep.txt", "saliency.notes.txt", "tb/README"]
+    for name in old_outputs + users:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text("old")
-    (out / "eval").mkdir()
-    (out / "eval" / "results.json").write_text("old")
-    (out / "notes.txt").write_text("the user's own")
     with pytest.raises(FlSaliencyError, match=r"already holds a run \(.*results.json.*saliency.pkl"):
         train(tiny_settings(out, updates=1, network="cnn_daqn"), echo=lambda text: None)
+    old_events = [p.relative_to(out).as_posix() for p in (out / "tb").glob("events.out.tfevents.*")]
     lines = []
     train(tiny_settings(out, updates=1, network="cnn_daqn", force=True), echo=lines.append)
     removed = lines[0].removeprefix("--force: removed ").removesuffix(f" from {out}").split(", ")
-    assert sorted(removed) == sorted(["config.json", "model.pkl", "checkpoint.pt", "logs", "tb", "eval", *old_outputs])
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.json", "logs", "model.pkl", "notes.txt",
-                                                     "tb"]
+    run = ["config.json", "model.pkl", "checkpoint.pt", "logs/0.0.monitor.csv", "logs/0.1.monitor.csv",
+           "logs/progress.csv", "logs/log.txt"]
+    assert sorted(removed) == sorted(run + old_outputs + old_events)
+    assert all((out / name).read_text() == "old" for name in users)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()
+                  and not p.name.startswith("events.out.tfevents.")) == sorted(run + users)
+    assert not (out / "eval" / "videos").exists()  # emptied: removed
     assert json.loads((out / "config.json").read_text())["network"] == "cnn_daqn"
+
+
+def test_a_second_writer_is_refused_and_a_killed_run_frees_its_folder_at_once(tmp_path, capsys):
+    out = tmp_path / "run"
+    # A long run whose first checkpoint never comes: killed before it, as a run of the default 50-update interval.
+    first = ["--output-dir", str(out), "--num-timesteps", str(10_000 * 32), "--save-interval", "10000", "--device",
+             "cpu", *TINY]
+    holder = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *first], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / "logs" / "progress.csv").exists() and len(read_progress(out)) >= 1):
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        second = ["--output-dir", str(out), "--num-timesteps", "64", "--device", "cpu", *TINY]
+        forced = run_script(*second, "--force", "--train-seed", "5")
+        assert forced.returncode == 2
+        assert forced.stderr.splitlines() == [
+            f"train_baselines.py: error: {out} is being written by process {holder.pid} (train_baselines.py "
+            f"{' '.join(first)}); wait for it to end (or stop it), then run the command again"]
+        assert json.loads((out / "config.json").read_text())["train_seed"] == 1  # the first run's, untouched
+        for argv in (["--resume", "--output-dir", str(out), "--device", "cpu"], second):
+            code, stderr = run_main(capsys, argv, command="train", prog="train")
+            assert code == 2 and f"being written by process {holder.pid} " in stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    # At once: the rerun is not refused for the lock but, killed before its first checkpoint, for the run in it, and
+    # its advice (--force alone) is a command that works.
+    code, stderr = run_main(capsys, second, command="train", prog="train")
+    assert code == 2 and stderr == (f"train: error: {out} already holds a run without a checkpoint.pt to continue "
+                                    f"from (config.json, logs, tb); pass --force to start over (it deletes them)\n")
+    code, stderr = run_main(capsys, [*second, "--resume"], command="train", prog="train")
+    assert code == 2 and stderr == (f"train: error: --resume: {out} holds no checkpoint.pt to continue from; start "
+                                    f"over instead: the same command with --force in place of --resume (it deletes "
+                                    f"config.json, logs, tb)\n")
+    code, _ = run_main(capsys, [*second, "--force"], command="train", prog="train")
+    assert code == 0 and load_checkpoint(out / "checkpoint.pt")["update"] == 2
+    code, stderr = run_main(capsys, ["--output-dir", str(tmp_path / "new"), "--resume"], command="train", prog="train")
+    assert code == 2 and stderr.endswith("; start a new run: the same command without --resume\n")
+    assert not (tmp_path / "new").exists()
 
 
 def test_resume_refuses_flags_that_differ_from_the_run(tmp_path):

@@ -38,7 +38,7 @@ from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.errors import FlSaliencyError, warn
 from fl_saliency.explain import METHODS, check_methods, greedy_actions, parse_methods
 from fl_saliency.games import parse_game
-from fl_saliency.io import atomic_files, ensure_output_dir, read_ahead, remove_matching
+from fl_saliency.io import atomic_files, locked_output_dir, read_ahead, remove_matching
 from fl_saliency.networks import ActorCritic
 from fl_saliency.progress import progress_bar
 from fl_saliency.settings import check_settings, setting
@@ -305,6 +305,11 @@ def overall_line(overall: dict) -> str:
 
 def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
     """Score every trial of the experiment's game; writes saliency[.<method>].pkl, .json, .csv and returns the summary."""
+    with locked_output_dir(settings.output_dir):
+        return _score(settings, echo)
+
+
+def _score(settings: SaliencySettings, echo) -> dict:
     out = settings.output_dir
     written = [*map(saliency_file, settings.method), SUMMARY_JSON, SUMMARY_CSV]
     finished = [name for name in written if (out / name).exists()]
@@ -323,7 +328,6 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
         if absent:
             warn(f"trials {','.join(map(str, absent))} are not {experiment.env_name} trials in "
                  f"{settings.atari_head_dir}: scoring {','.join(str(t.number) for t in trials)}")
-    ensure_output_dir(out)
     leftovers = remove_matching(out, LEFTOVERS)
     if leftovers:
         echo(f"removed the unfinished files of an interrupted run from {out}: {', '.join(leftovers)}")

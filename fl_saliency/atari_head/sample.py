@@ -31,7 +31,7 @@ from fl_saliency.atari_head.labels import HEADER
 from fl_saliency.atari_head.meta import escaped
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.games import parse_game, rom_id
-from fl_saliency.io import FileSet, atomic_files
+from fl_saliency.io import FileSet, atomic_files, locked_output_dir
 
 LAYOUTS = ("release2", "release4")
 TAR_ORDERS = ("numeric", "lexicographic", "shuffled")
@@ -234,9 +234,13 @@ def make_sample_trial(game: str, n_frames: int, out: str | os.PathLike, layout: 
         raise FlSaliencyError(f"unknown tar order {tar_order!r}; choose one of {', '.join(TAR_ORDERS)}")
     if highscore and layout != "release4":
         raise FlSaliencyError("highscore trials exist in release 4 only")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise FlSaliencyError(f"{out} is not a folder")
+    # Locked: two writers would each rewrite meta_data.csv (and the zip) without the other's trial.
+    with locked_output_dir(out):
+        return _write_trial(game, n_frames, Path(out), layout, seed, trial_number, highscore, tar_order, force)
+
+
+def _write_trial(game: str, n_frames: int, out: Path, layout: str, seed: int, trial_number: int, highscore: bool,
+                 tar_order: str, force: bool) -> Path:
     utid, stem = utid_for(seed), stem_for(trial_number, seed)
     header = RELEASE2_HEADER if layout == "release2" else RELEASE4_HEADER
     meta_rows = _meta_rows(out / META_FILE, header)
@@ -256,7 +260,6 @@ def make_sample_trial(game: str, n_frames: int, out: str | os.PathLike, layout: 
         raise FlSaliencyError(f"{out} already holds trial {trial_number}{' (highscore)' if highscore else ''} "
                               f"({', '.join(old) or 'its meta_data.csv row'}); pass --force to replace it")
 
-    out.mkdir(parents=True, exist_ok=True)
     pngs, rows = record_trial(game, n_frames, seed)
     tar = _tar_bytes(stem, utid, pngs, tar_order, seed)
     labels = "\n".join([HEADER, *rows]) + "\n"
