@@ -332,13 +332,13 @@ def test_a_full_disk_leaves_no_scores_and_the_advice_works(dataset, tmp_path, sm
     out = small_disk / "out"
     stat = os.statvfs(small_disk)
     filler = small_disk / "filler"
-    # Room for the two 1 KB pickles (a page each), not for the 16 KB saliency.json as well.
-    filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 3 * 4096))
+    # Room for the lock file and the two 1 KB pickles (a page each), not for the 16 KB saliency.json as well.
+    filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 4 * 4096))
     command = saliency_command(folder, dataset, out, "--method", "attention,gradient")
     first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert first.returncode == 2 and first.stderr.strip().splitlines() == [
         f"fl-saliency: error: no space left on the device of {out / 'saliency.json'}; free space and run the command again"]
-    assert list(out.iterdir()) == []  # neither the pickles nor a temporary
+    assert not out.exists()  # neither the pickles nor a temporary: the folder made for it is removed too
     filler.unlink()
     again = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 0, again.stderr
