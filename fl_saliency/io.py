@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator, TypeVar
 
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.stopping import check_stop
 
 T = TypeVar("T")
 
@@ -38,6 +39,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        check_stop()  # an interrupted command publishes nothing more
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
