@@ -123,3 +123,15 @@ def test_page_in_headless_chromium(report):
     from PIL import Image
 
     assert Image.open(root / "report_screenshot.png").size[0] == 1100
+
+
+def test_a_single_train_runs_page_shows_its_evaluation_video(tmp_path):
+    run = tmp_path / "run"  # train's folder, evaluated into eval/ (evaluate's default)
+    (run / "eval").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"network": "cnn_sparse_fls", "env_name": "BreakoutNoFrameskip-v4"}))
+    (run / "eval" / "results.json").write_text(json.dumps({"rewards": [3.0]}))
+    write_video(run / "eval" / "perception.mkv", "mkv")
+    write_report(run, echo=lambda line: pytest.fail(line))
+    page = (run / "report.html").read_text()
+    assert page.count("<video") == 1 and f'width="480" src="{MEDIA}/{tmp_path.name}/run/perception.mp4"' in page
+    assert len(list(read_frames(run / MEDIA / tmp_path.name / "run" / "perception.mp4"))) == FRAMES
