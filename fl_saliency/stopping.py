@@ -43,6 +43,7 @@ class StopRequest:
 
 
 _requested = False
+_in_command = False
 
 
 def _interrupt(signum, frame):
@@ -80,11 +81,11 @@ def stoppable_command(last: bool = False) -> Iterator[None]:
     is printed for the dropped one. With ``last`` (the command is what the process runs), both signals are ignored
     once it has ended: the exit status says what was done, and Python's exit (finalisers, C libraries' exit
     handlers) is not cut short; otherwise the handlers before it are restored."""
-    global _requested
+    global _requested, _in_command
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _requested = False
+    _requested, _in_command = False, True
     previous_hook, sys.unraisablehook = sys.unraisablehook, _drop_swallowed_interrupt(sys.unraisablehook)
     previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
     try:
@@ -96,4 +97,12 @@ def stoppable_command(last: bool = False) -> Iterator[None]:
             signal.signal(signum, signal.SIG_IGN if last else old)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         sys.unraisablehook = previous_hook
-        _requested = False
+        _requested = _in_command = False
+
+
+def reclaim_stop_signals() -> None:
+    """Within stoppable_command, put its handlers back in place of those a library installed over them (ray.init:
+    a Python SIGTERM handler that exits with status 15 and no word, a C one that dumps a stack and aborts)."""
+    if _in_command and threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _interrupt)

@@ -73,3 +73,20 @@ def test_report_interrupted_at_several_moments_ends_in_one_line_and_no_partial_f
         assert proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode, err)
         assert err == "fl-saliency: interrupted\n", (delay, err)
         assert "report.html" not in written, (delay, written)  # the last file: the report did not complete
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sweep_interrupted_with_its_job_running_ends_in_one_line(tmp_path, signum):
+    """ray.init installs its own SIGTERM handlers (Python's: exit 15 without a word; C's: a stack dump, abort)."""
+    out = tmp_path / "sw"
+    proc = subprocess.Popen([sys.executable, "-m", "fl_saliency.cli", "sweep", "--games", "Breakout", "--networks",
+                             "cnn_daqn", "--seeds", "1", "--num-timesteps", "100000", "--output-dir", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while not (out / "Breakout.cnn_daqn").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # the job's folder: Ray is up and the job started
+    time.sleep(2)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1] == "fl-saliency: interrupted" and "Traceback" not in err and "SIGTERM" not in err, err
