@@ -7,4 +7,4 @@ import sys
 from fl_saliency.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], command="saliency", prog=os.path.basename(sys.argv[0])))
+    sys.exit(main(command="saliency", prog=os.path.basename(sys.argv[0])))

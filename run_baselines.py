@@ -6,4 +6,4 @@ import sys
 from fl_saliency.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], command="evaluate", prog=os.path.basename(sys.argv[0])))
+    sys.exit(main(command="evaluate", prog=os.path.basename(sys.argv[0])))

@@ -300,19 +300,18 @@ def build_command_parser(command: str, prog: str) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, command: str | None = None, prog: str | None = None) -> int:
-    """``fl-saliency [COMMAND] ...``; with ``command``, that command's flags alone under the name ``prog``."""
-    argv = sys.argv[1:] if argv is None else argv
-    if command:
-        prog = prog or command
-        parser = build_command_parser(command, prog)
-    else:
-        prog = "fl-saliency"
-        parser = build_parser(argv)
-    args = parser.parse_args(argv)
-    from fl_saliency.stopping import interrupt_on_stop_signals
+    """``fl-saliency [COMMAND] ...``; with ``command``, that command's flags alone under the name ``prog``.
 
+    Without ``argv`` (the process's own command line), SIGINT and SIGTERM are ignored once the command has ended.
+    """
+    from fl_saliency.stopping import stoppable_command
+
+    last, argv = argv is None, sys.argv[1:] if argv is None else argv
+    prog = (prog or command) if command else "fl-saliency"
     try:
-        with interrupt_on_stop_signals():  # SIGTERM as Ctrl-C: every command's cleanup runs
+        with stoppable_command(last):  # SIGTERM as Ctrl-C: every command's cleanup runs
+            parser = build_command_parser(command, prog) if command else build_parser(argv)
+            args = parser.parse_args(argv)
             args.run(args)
     except FlSaliencyError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)

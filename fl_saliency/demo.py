@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fl_saliency.io import ensure_output_dir
 from fl_saliency.ppo import PPOConfig
 from fl_saliency.report import write_report
 from fl_saliency.sweep import Job, run_job
@@ -26,6 +27,7 @@ def run_demo(output_dir: Path, echo=print) -> Path:
     from fl_saliency.atari_head.benchmark import SALIENCY_FILE, SaliencySettings, run_benchmark
     from fl_saliency.atari_head.sample import make_sample_trial
 
+    ensure_output_dir(output_dir)
     sample_dir = output_dir / "atari_head_sample"
     for seed, number in SAMPLE_TRIALS:
         if not any(sample_dir.glob(f"{number}_*.txt")):

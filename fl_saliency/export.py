@@ -8,7 +8,9 @@ attention overlaid, as H.264). Nothing is uploaded: the folder is for the hub's 
 from __future__ import annotations
 
 import contextlib
+import glob
 import math
+import shlex
 import shutil
 import tempfile
 import uuid
@@ -19,6 +21,7 @@ import yaml
 
 from fl_saliency.checkpoint import CONFIG_FILE, MODEL_FILE, read_experiment
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.io import ensure_output_dir, is_disk_full, remove_matching
 from fl_saliency.settings import check_settings, setting
 
 CARD_FILE = "README.md"
@@ -26,6 +29,7 @@ REPLAY_FILE = "replay.mp4"
 LIBRARY = "fl-saliency"
 SALIENCY_JSON = "saliency.json"
 SALIENCY_PICKLE = "saliency.pkl"
+USAGE_COMMAND = "fl-saliency evaluate --experiment-dir . --raw-obs"
 
 
 @dataclass
@@ -50,7 +54,7 @@ def evaluation_dir(experiment_dir: Path) -> Path:
         if read_rewards(folder) is not None:
             return folder
     raise FlSaliencyError(f"{experiment_dir} has no evaluation (results.json in it or in eval/); "
-                          f"run `fl-saliency evaluate {experiment_dir}` first")
+                          f"run `fl-saliency evaluate --experiment-dir {shlex.quote(str(experiment_dir))}` first")
 
 
 def saliency_overall(folders: list[Path]) -> dict | None:
@@ -125,9 +129,8 @@ def model_card(network: str, env_name: str, rewards: dict, saliency: dict | None
         f'<video src="{REPLAY_FILE}" controls muted></video>', "",
         "The agent playing, its attention overlaid as a heat map.", "",
         "## Usage", "",
-        "```bash",
-        "fl-saliency evaluate THIS_FOLDER --raw-obs",
-        "```", "",
+        "In this folder, to play the agent and record what it attends to (results.json and perception.mkv in eval/):",
+        "", "```bash", USAGE_COMMAND, "```", "",
     ]
     return "\n".join(lines)
 
@@ -165,10 +168,14 @@ def export(settings: ExportSettings, echo=print) -> Path:
     rewards = value_statistics(read_rewards(eval_dir))
     saliency = saliency_overall([eval_dir, experiment_dir])
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"  # mkdir, not mkdtemp: the umask's permissions
-    stage.mkdir()
+    ensure_output_dir(out.parent)
+    stage_prefix = f".{out.name}."
+    leftovers = remove_matching(out.parent, [f"{glob.escape(stage_prefix)}*.tmp"])  # a killed export's
+    if leftovers:
+        echo(f"removed the unfinished folders of an interrupted export from {out.parent}: {', '.join(leftovers)}")
+    stage = out.parent / f"{stage_prefix}{uuid.uuid4().hex}.tmp"  # mkdir, not mkdtemp: the umask's permissions
     try:
+        stage.mkdir()
         shutil.copyfile(experiment_dir / MODEL_FILE, stage / MODEL_FILE)
         shutil.copyfile(experiment_dir / CONFIG_FILE, stage / CONFIG_FILE)
         write_replay(eval_dir, settings, stage / REPLAY_FILE)
@@ -176,11 +183,14 @@ def export(settings: ExportSettings, echo=print) -> Path:
         if out.exists():
             shutil.rmtree(out)
         stage.rename(out)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             shutil.rmtree(stage)
+        if is_disk_full(exc):  # shutil names the source file; the full device is the destination's
+            raise FlSaliencyError(f"no space left on the device of {out.parent} while writing {out}; free space "
+                                  f"and run the command again") from None
         raise
     echo(f"{experiment.network} on {experiment.env_name} exported to {out} "
-         f"(mean reward {rewards['mean']:.2f} +/- {rewards['std']:.2f}); upload it with the hub's tools, e.g. "
-         f"`hf upload USER/REPO {out}`")
+         f"(mean reward {rewards['mean']:.2f} +/- {rewards['std']:.2f}), a model repository for the Hugging Face "
+         f"Hub's own upload tools")
     return out

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Iterable, Iterator, TypeVar
 
 from fl_saliency.errors import FlSaliencyError
+from fl_saliency.stopping import check_stop
 
 T = TypeVar("T")
 
@@ -72,6 +73,7 @@ def atomic_files(folder: str | os.PathLike) -> Iterator[FileSet]:
     files.folder.mkdir(parents=True, exist_ok=True)
     try:
         yield files
+        check_stop()  # an interrupted command publishes nothing more
         for tmp, path in files.staged:
             os.replace(tmp, path)
     except BaseException:

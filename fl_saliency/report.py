@@ -310,15 +310,37 @@ def read_run(game: str, network: str, folder: Path) -> Run:
     return run
 
 
+def read_train_run(folder: Path) -> Run:
+    """One ``train`` output folder (config.json at its top); its evaluation, saliency and faithfulness
+    summaries may also be in ``eval/``, evaluate's default output folder."""
+    from fl_saliency.checkpoint import CONFIG_FILE, load_config
+    from fl_saliency.games import parse_game
+
+    experiment = load_config(folder / CONFIG_FILE)
+    run = read_run(parse_game(experiment.env_name), experiment.network, folder)
+    if (folder / "eval").is_dir():
+        evaluated = read_run(run.game, run.network, folder / "eval")
+        run.mean_score = run.mean_score if run.mean_score is not None else evaluated.mean_score
+        run.saliency = run.saliency or evaluated.saliency
+        run.benchmark = run.benchmark or evaluated.benchmark
+        run.faithfulness = run.faithfulness or evaluated.faithfulness
+        run.problems += evaluated.problems
+    return run
+
+
 def read_sweep(root: Path) -> list[Run]:
-    """Every ``<Game>.<network>/<seed>/`` run folder under ``root`` and what it holds."""
+    """Every ``<Game>.<network>/<seed>/`` run folder under ``root`` and what it holds; or ``root`` itself, a
+    single ``train`` run."""
     if not root.is_dir():
         raise FlSaliencyError(f"sweep folder not found: {root}")
     runs = [read_run(*group.name.split(".", 1), folder)
             for group in sorted(p for p in root.iterdir() if p.is_dir() and "." in p.name)
             for folder in sorted(p for p in group.iterdir() if p.is_dir())]
+    if not runs and (root / "config.json").is_file():
+        runs = [read_train_run(root)]
     if not runs:
-        raise FlSaliencyError(f"{root} holds no <Game>.<network>/<seed>/ run folders")
+        raise FlSaliencyError(f"{root} is neither a train run folder (config.json) nor a sweep folder "
+                              f"(<Game>.<network>/<seed>/ run folders)")
     return runs
 
 
@@ -391,12 +413,33 @@ METRIC_LABELS = {"nss": "NSS ↑", "kldiv": "KL ↓", "sauc": "sAUC ↑", "auc_j
                  "sim": "SIM ↑", "mit_kldiv": "MIT KL ↓", "info_gain": "IG (bits/fix) ↑"}
 
 
+NOT_FINITE = "†"
+NOT_FINITE_NOTE = (f"{NOT_FINITE} The file holds NaN or Infinity here (a metric undefined on every map, or an "
+                   f"overflow): shown as {MISSING}, or as the mean alone when only its interval is not finite.")
+
+
 def _with_interval(stats: dict | None) -> str:
+    """``mean [low, high]``; a value that is not finite (JSON's NaN, Infinity) is shown as missing, marked
+    NOT_FINITE for the section's footnote (NOT_FINITE_NOTE)."""
     if not stats or stats.get("mean") is None:
         return MISSING
-    if stats.get("ci_low") is None or stats.get("ci_high") is None:
+    if not math.isfinite(stats["mean"]):
+        return f"{MISSING} {NOT_FINITE}"
+    low, high = stats.get("ci_low"), stats.get("ci_high")
+    if low is None or high is None:
         return f"{stats['mean']:.3g}"
-    return f"{stats['mean']:.3g} [{stats['ci_low']:.3g}, {stats['ci_high']:.3g}]"
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{stats['mean']:.3g} {NOT_FINITE}"
+    return f"{stats['mean']:.3g} [{low:.3g}, {high:.3g}]"
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _footnoted(lines: list[str]) -> list[str]:
+    """A section's lines, with NOT_FINITE_NOTE after them if one of its cells is marked."""
+    return lines + [NOT_FINITE_NOTE, ""] if any(NOT_FINITE in line for line in lines if line.startswith("|")) else lines
 
 
 def _scored_rows(runs: list[Run]) -> list[tuple[str, str, str, dict]]:
@@ -424,14 +467,14 @@ def plot_methods(game: str, runs: list[Run], path: Path) -> Path:
     for ax, metric in zip(axes.flat, metrics):
         for x, (label, name, overall) in enumerate(methods):
             stats = overall.get(metric) or {}
-            if stats.get("mean") is None:
+            if not _finite(stats.get("mean")):
                 continue
             low, high = stats.get("ci_low"), stats.get("ci_high")
-            error = None if low is None or high is None else [[stats["mean"] - low], [high - stats["mean"]]]
+            error = [[stats["mean"] - low], [high - stats["mean"]]] if _finite(low) and _finite(high) else None
             ax.errorbar([x], [stats["mean"]], yerr=error, fmt="o", color="black", capsize=3)
         for label, kind, name, overall in rows:
             stats = overall.get(metric) or {}
-            if kind == "reference" and stats.get("mean") is not None:
+            if kind == "reference" and _finite(stats.get("mean")):
                 ax.axhline(stats["mean"], color=colours[name], linestyle="--", linewidth=1)
         ax.set_xticks(range(len(methods)), [f"{label} {name}" if several else name for label, name, _ in methods],
                       rotation=45, ha="right", fontsize=8)
@@ -473,7 +516,7 @@ def methods_section(runs: list[Run], out: Path) -> list[str]:
         if metrics:
             plot = plot_methods(game, scored, out / f"saliency_methods_{game}.png")
             lines += [f"![{plot.stem}]({plot.name})", ""]
-    return lines
+    return _footnoted(lines)
 
 
 def faithfulness_section(runs: list[Run]) -> list[str]:
@@ -495,12 +538,13 @@ def faithfulness_section(runs: list[Run]) -> list[str]:
             summary = run.faithfulness
             for name, result in summary["methods"].items():
                 flagged = f"yes (> {summary['threshold']:g})" if result["flagged"] else "no"
-                spearman = MISSING if result["spearman"] is None else f"{result['spearman']:.3f}"
+                spearman = (MISSING if result["spearman"] is None else f"{result['spearman']:.3f}"
+                            if math.isfinite(result["spearman"]) else f"{MISSING} {NOT_FINITE}")
                 lines.append(f"| {run.network}/{run.seed} | {name} | {summary['maps']} | "
                              f"{_with_interval(result['deletion_auc'])} | {_with_interval(result['insertion_auc'])} | "
                              f"{spearman} | {flagged} |")
         lines.append("")
-    return lines
+    return _footnoted(lines)
 
 
 def aggregate_section(groups: dict[tuple[str, str], list[Run]], out: Path) -> list[str]:

@@ -22,7 +22,7 @@ _IMAGE = re.compile(r"^!\[([^\]]*)\]\(([^)]+)\)$")
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0;font-size:14px}td,th{border:1px solid #ccc;padding:3px 8px}
 td.num,th.num{text-align:right}img{max-width:100%;display:block;margin:.5em 0}
-video{min-height:300px;max-height:600px;max-width:100%;background:#000}
+video{max-width:100%;height:auto;background:#000;image-rendering:pixelated}
 .videos{display:flex;flex-wrap:wrap;gap:1em}figure{margin:.3em 0}.run{border-top:1px solid #ddd;padding-top:.3em}
 .files a{margin-right:.8em}"""
 
@@ -103,9 +103,24 @@ def _url(path: Path, out: Path) -> str:
     return quote(Path(os.path.relpath(path, out)).as_posix())
 
 
+# Atari screens are 160 pixels wide (84 as the network sees them): shown at a whole multiple of that, sharp.
+VIDEO_WIDTH = 480
+
+
+def _shown_width(path: Path) -> int:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            width = container.streams.video[0].codec_context.width
+    except (av.FFmpegError, IndexError):  # the browser says what it cannot play
+        return VIDEO_WIDTH
+    return width * max(1, VIDEO_WIDTH // width)
+
+
 def _video(path: Path, out: Path, caption: str) -> str:
-    return (f'<figure><video controls muted preload="auto" src="{_url(path, out)}"></video>'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return (f'<figure><video controls muted preload="auto" width="{_shown_width(path)}" src="{_url(path, out)}">'
+            f"</video><figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
 def run_section(run, out: Path, echo=print) -> list[str]:
@@ -114,8 +129,10 @@ def run_section(run, out: Path, echo=print) -> list[str]:
     lines = [f'<div class="run"><h3>{html.escape(f"{run.game} · {run.network} · seed {run.seed}")}</h3>',
              '<p class="files">' + " ".join(f'<a href="{_url(p, out)}">{html.escape(p.name)}{"/" if p.is_dir() else ""}</a>'
                                             for p in files) + "</p>", '<div class="videos">']
-    perception = run.folder / "perception.mkv"
-    if perception.exists():
+    # A train run folder reported alone has its evaluation in eval/.
+    perception = next((f / "perception.mkv" for f in (run.folder, run.folder / "eval") if (f / "perception.mkv").exists()),
+                      None)
+    if perception is not None:
         copy = out / MEDIA / run.folder.parent.name / run.folder.name / "perception.mp4"
         import av
 

@@ -28,6 +28,7 @@ from fl_saliency.ppo import PPOConfig, precision_setting
 from fl_saliency.progress import progress_bar
 from fl_saliency.protocol import full_action_space_setting, repeat_action_probability_setting
 from fl_saliency.settings import check_settings, same_as, setting
+from fl_saliency.stopping import reclaim_stop_signals
 from fl_saliency.storage import Storage, is_uri, scratch_folder
 from fl_saliency.sweep_manifest import Manifest, read_manifest
 from fl_saliency.train import TrainSettings, check_num_timesteps
@@ -376,6 +377,7 @@ def sweep(jobs: list[Job], address: str | None = None, progress: bool = True, ec
         # "local" starts a cluster of our own rather than joining one that happens to run on this machine.
         ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
                  configure_logging=False)
+        reclaim_stop_signals()
     except ConnectionError as exc:  # auto: no cluster runs on this machine
         if not address:
             raise

@@ -111,3 +111,73 @@ def test_saliency_json_gives_the_card_its_metrics(evaluated, tmp_path):
     (_, gaze) = front_matter(card)["model-index"][0]["results"]
     assert gaze["metrics"] == [{"type": "nss", "value": 0.8123, "name": "NSS", "verified": False}]  # sAUC undefined
     assert "| NSS | 0.8123 | 0.3000 | 40 |" in card
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder on a file system mounted read-only (root writes anywhere else, whatever the permissions)."""
+    import subprocess
+
+    from conftest import mounted_tmpfs
+
+    with mounted_tmpfs(tmp_path / "ro", "1m") as folder:
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        yield folder
+
+
+def test_read_only_out_is_one_line_and_nothing_written(evaluated, read_only_dir, capsys):
+    assert main(["export", str(evaluated), "--out", str(read_only_dir / "hf")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Read-only file system" in err and str(read_only_dir) in err, err
+    assert list(read_only_dir.iterdir()) == []
+
+
+def test_full_disk_names_the_destination_and_leaves_nothing(evaluated, small_disk, capsys):
+    with open(small_disk / "filler", "wb") as f:  # room for about half the model
+        f.write(b"\0" * (2 * 2**20 - (evaluated / "model.pkl").stat().st_size // 2))
+    assert main(["export", str(evaluated), "--out", str(small_disk / "hf")]) == 2
+    assert capsys.readouterr().err == (f"fl-saliency: error: no space left on the device of {small_disk} while "
+                                       f"writing {small_disk / 'hf'}; free space and run the command again\n")
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
+
+
+def test_a_killed_exports_stage_folder_is_removed_by_the_next(evaluated, tmp_path, capsys):
+    stale = tmp_path / ".card.0123abcd.tmp"  # what a SIGKILL leaves: the stage, half written
+    stale.mkdir()
+    (stale / "model.pkl").write_bytes(b"half")
+    other = tmp_path / ".cards.0123abcd.tmp"  # another --out's: not this export's to remove
+    other.mkdir()
+    assert main(["export", str(evaluated), "--out", str(tmp_path / "card")]) == 0
+    assert f"removed the unfinished folders of an interrupted export from {tmp_path}: .card.0123abcd.tmp" \
+        in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".cards.0123abcd.tmp", "card"]
+
+
+def suggested_commands(text: str) -> list[list[str]]:
+    """The `fl-saliency ...` commands a message or a card suggests (in backquotes or a code block line)."""
+    import re
+    import shlex
+
+    found = re.findall(r"`(fl-saliency [^`]+)`", text) + re.findall(r"^(fl-saliency .+)$", text, re.M)
+    return [shlex.split(command)[1:] for command in found]
+
+
+def test_the_cards_usage_command_runs_in_the_exported_folder(evaluated, tmp_path, monkeypatch):
+    out = export(ExportSettings(evaluated, tmp_path / "card"), echo=lambda s: None)
+    (command,) = suggested_commands((out / "README.md").read_text())
+    monkeypatch.chdir(out)
+    assert main(command + ["--num-env", "1", "--max-eplen", "20"]) == 0  # kept short: the flags' sizes only
+    assert len(json.loads((out / "eval" / "results.json").read_text())["rewards"]) == 1
+    assert (out / "eval" / "perception.mkv").is_file()
+
+
+def test_the_hint_of_an_unevaluated_run_works(evaluated, tmp_path, capsys):
+    run = tmp_path / "my run"  # a space: the hint must quote it
+    run.mkdir()
+    for name in ("model.pkl", "config.json"):
+        shutil.copyfile(evaluated / name, run / name)
+    assert main(["export", str(run), "--out", str(tmp_path / "o")]) == 2
+    (command,) = suggested_commands(capsys.readouterr().err)
+    assert main(command + ["--num-env", "1", "--max-eplen", "20"]) == 0
+    assert main(["export", str(run), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "README.md").is_file()

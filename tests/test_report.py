@@ -474,3 +474,95 @@ def test_unreadable_faithfulness_json_is_named_and_the_rest_reported(tmp_path):
     assert problems == [f"unreadable, shown as missing: {folder / 'faithfulness.json'}: not the faithfulness "
                         "command's summary (KeyError: 'deletion_auc')"]
     assert "— (no run has a faithfulness.json)" in report
+
+
+def test_a_single_train_run_folder_is_reported(tmp_path, capsys):
+    from fl_saliency.cli import main
+
+    run = tmp_path / "my-run"  # as train writes it, evaluated and scored into eval/ (their default)
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(CONFIG))
+    logger = ProgressLogger(run, ["total_timesteps", "eprewmean"], step_key="total_timesteps", echo=lambda s: None)
+    for step, value in [(1024, float("nan")), (2048, 1.5), (3072, 2.5)]:
+        logger.log({"total_timesteps": step, "eprewmean": value})
+    logger.close()
+    (run / "eval").mkdir()
+    (run / "eval" / "results.json").write_text(json.dumps({"rewards": [3.0, 5.0, 7.0]}))
+    shutil.copy(FORK / "saliency.pkl", run / "eval" / "saliency.pkl")
+    assert main(["report", str(run)]) == 0
+    assert capsys.readouterr().out == f"report written to {run / 'report.md'}\n"
+    report = (run / "report.md").read_text()
+    assert "| Breakout | cnn_sparse_fls | 1 | 1 | 5 | 624 |" in report  # mean of 3, 5, 7; the paper's Table 3
+    nss = read_saliency(FORK / "saliency.pkl")
+    mean_nss = float(np.nanmean(np.concatenate([r["metrics"]["nss"] for r in nss])))
+    assert f"| Breakout | cnn_sparse_fls | 1 | {mean_nss:.4g} |" in report
+    assert (run / "curves_Breakout.png").is_file() and "![curves_Breakout](curves_Breakout.png)" in report
+
+
+def test_a_folder_that_is_neither_run_nor_sweep_is_one_line(tmp_path, capsys):
+    from fl_saliency.cli import main
+
+    assert main(["report", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"fl-saliency: error: {tmp_path} is neither a train run folder (config.json) "
+                                       "nor a sweep folder (<Game>.<network>/<seed>/ run folders)\n")
+
+
+def test_nan_and_infinity_in_saliency_json_show_a_dash_and_a_footnote(tmp_path):
+    folder = run_folder(tmp_path, "01")
+    # JSON as Python's json module writes non-finite floats (NaN, Infinity), which it also reads back
+    (folder / "saliency.json").write_text(
+        '{"methods": {"attention": {"overall": {"nss": {"mean": NaN, "ci_low": NaN, "ci_high": NaN}, '
+        '"sauc": {"mean": 0.61, "ci_low": -Infinity, "ci_high": 1.26}}}, '
+        '"gradient": {"overall": {"nss": {"mean": 0.5, "ci_low": 0.25, "ci_high": 0.75}, "sauc": {"mean": 0.55}}}}}')
+    report, problems = quiet_report(tmp_path)
+    assert problems == []
+    assert "| cnn_sparse_fls/01 | method | attention | — † | 0.61 † |" in report
+    assert "| cnn_sparse_fls/01 | method | gradient | 0.5 [0.25, 0.75] | 0.55 |" in report
+    assert report.count("† The file holds NaN or Infinity here") == 1
+    import re
+
+    assert not [line for line in report.splitlines() if line.startswith("|") and re.search(r"\b(nan|inf)\b", line, re.I)]
+    assert (tmp_path / "saliency_methods_Breakout.png").is_file()
+
+
+def captured_figure(monkeypatch):
+    """The figure a plot function closes, kept open for the test to measure."""
+    import matplotlib.pyplot as plt
+
+    figures = []
+    monkeypatch.setattr(plt, "close", figures.append)
+    return figures
+
+
+def test_aggregate_plot_ticks_do_not_overlap_and_have_no_offset_text(tmp_path, monkeypatch):
+    from fl_saliency.aggregate import Estimate, plot_aggregates
+
+    figures = captured_figure(monkeypatch)
+    estimates = {"cnn": {"IQM": Estimate(0.7352345, None), "mean": Estimate(123456.789, (120000.0, 130000.5)),
+                         "optimality gap": Estimate(0.0001234, (0.0001, 0.00015))},
+                 "cnn_sparse_fls_pool": {"IQM": Estimate(0.73526, None), "mean": Estimate(125000.0, (121000.0, 131000.0)),
+                                         "optimality gap": Estimate(0.0001334, (0.00011, 0.00016))}}
+    plot_aggregates(estimates, "human-normalised score", tmp_path / "a.png")
+    (fig,) = figures
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        assert ax.xaxis.get_offset_text().get_text() == ""  # no "1e-5+7.352e-1" under the axis
+        boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels() if t.get_visible() and t.get_text()
+                 and ax.get_xlim()[0] <= t.get_position()[0] <= ax.get_xlim()[1]]
+        assert len(boxes) >= 2
+        assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), [t.get_text() for t in ax.get_xticklabels()]
+        label = ax.xaxis.label.get_window_extent(renderer)
+        assert all(box.y0 > label.y1 for box in boxes)  # the axis label below the ticks, not on them
+
+
+def test_profile_plot_uses_the_other_plots_font_sizes(tmp_path, monkeypatch):
+    from fl_saliency import aggregate
+
+    figures = captured_figure(monkeypatch)
+    matrices = aggregate.build_matrices({("Breakout", "cnn"): [0.2, 0.5, 0.9], ("Breakout", "cnn_daqn"): [0.1, 0.4, 0.3]})
+    aggregate.plot_profiles(aggregate.performance_profiles(matrices, reps=50), tmp_path / "p.png")
+    (fig,) = figures
+    (ax,) = fig.axes
+    texts = [ax.xaxis.label, ax.yaxis.label, *ax.get_xticklabels(), *ax.get_yticklabels(),
+             *ax.get_legend().get_texts()]
+    assert max(t.get_fontsize() for t in texts) <= 10  # matplotlib's default ticks; rliable's x-large is 17.28

@@ -107,7 +107,8 @@ def test_page_in_headless_chromium(report):
             page.wait_for_function("Array.from(document.querySelectorAll('video')).every(v => v.readyState >= 2 || v.error)",
                                    timeout=30_000)
             videos = page.evaluate("Array.from(document.querySelectorAll('video')).map(v => "
-                                   "[v.getAttribute('src'), v.readyState, v.error && v.error.code, v.videoWidth, v.duration])")
+                                   "[v.getAttribute('src'), v.readyState, v.error && v.error.code, v.videoWidth, v.duration, "
+                                   "v.clientWidth, getComputedStyle(v).imageRendering])")
             page.screenshot(path=str(root / "report_screenshot.png"), full_page=True)
         finally:
             browser.close()
@@ -115,9 +116,22 @@ def test_page_in_headless_chromium(report):
     assert {src for src, _, _ in images} >= {"aggregates.png", "performance_profiles.png"}
     assert all(w > 0 and h > 0 for _, w, h in images), images
     assert len(videos) == 3
-    for src, ready, error, width, duration in videos:
+    for src, ready, error, width, duration, shown, rendering in videos:
         assert error is None and ready >= 2 and width == 160, (src, ready, error, width)
+        assert shown == 3 * 160 and rendering == "pixelated", (src, shown, rendering)  # readable, sharp pixels
         assert duration == pytest.approx(FRAMES / 15, abs=0.1)
     from PIL import Image
 
     assert Image.open(root / "report_screenshot.png").size[0] == 1100
+
+
+def test_a_single_train_runs_page_shows_its_evaluation_video(tmp_path):
+    run = tmp_path / "run"  # train's folder, evaluated into eval/ (evaluate's default)
+    (run / "eval").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"network": "cnn_sparse_fls", "env_name": "BreakoutNoFrameskip-v4"}))
+    (run / "eval" / "results.json").write_text(json.dumps({"rewards": [3.0]}))
+    write_video(run / "eval" / "perception.mkv", "mkv")
+    write_report(run, echo=lambda line: pytest.fail(line))
+    page = (run / "report.html").read_text()
+    assert page.count("<video") == 1 and f'width="480" src="{MEDIA}/{tmp_path.name}/run/perception.mp4"' in page
+    assert len(list(read_frames(run / MEDIA / tmp_path.name / "run" / "perception.mp4"))) == FRAMES
