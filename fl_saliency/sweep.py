@@ -24,6 +24,7 @@ from fl_saliency.envs import backend_setting
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings
 from fl_saliency.games import parse_env_id, rom_id, v5_id
+from fl_saliency.io import locked_output_dir
 from fl_saliency.ppo import PPOConfig, precision_setting
 from fl_saliency.progress import progress_bar
 from fl_saliency.protocol import full_action_space_setting, repeat_action_probability_setting
@@ -364,12 +365,20 @@ def check_address(address: str, timeout: float) -> None:
 def sweep(jobs: list[Job], address: str | None = None, progress: bool = True, echo=print,
           max_retries: int = 3, feasibility_interval: float = 5.0, connect_timeout: float = 10.0) -> list[dict]:
     """Run ``jobs`` as Ray tasks (local Ray unless ``address``); prints a line per finished stage with the node it
-    ran on, keeps the manifest sweep.json in the storage, and returns one result per job."""
+    ran on, keeps the manifest sweep.json in the storage, and returns one result per job. A local sweep folder
+    has one driver at a time (its lock; a second sweep into it is refused in one line)."""
+    if not jobs:
+        return []
+    root = jobs[0].root
+    with contextlib.nullcontext() if is_uri(root) else locked_output_dir(root):
+        return _drive(jobs, address, progress, echo, max_retries, feasibility_interval, connect_timeout)
+
+
+def _drive(jobs: list[Job], address: str | None, progress: bool, echo, max_retries: int,
+           feasibility_interval: float, connect_timeout: float) -> list[dict]:
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    if not jobs:
-        return []
     manifest = Manifest(jobs[0].root)
     if address:
         check_address(address, connect_timeout)

@@ -262,3 +262,20 @@ def test_a_job_whose_worker_dies_past_its_retries_is_a_failed_job(tmp_path):
     assert result["status"] == "failed" and "worker died" in result["message"], result
     assert lines[-1] == "sweep: 0 of 1 jobs finished, 1 failed"
     assert json.loads((tmp_path / "sweep.json").read_text())["jobs"]["Breakout.cnn/01"]["status"] == "failed"
+
+
+def test_a_second_sweep_into_the_same_folder_is_refused_naming_the_first(tmp_path, capsys):
+    from test_io import hold_lock
+
+    root = tmp_path / "sweep"
+    holder = hold_lock(root)  # a sweep driver, as far as the folder's lock goes
+    try:
+        code, stderr = run_main(capsys, ["sweep", "--games", "Breakout", "--networks", "cnn", "--output-dir",
+                                         str(root)])
+        assert code == 2 and stderr.strip().splitlines() == [
+            f"fl-saliency: error: {root} is being written by process {holder.pid} (-c {root} -); wait for it to end "
+            f"(or stop it), then run the command again"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not list(root.glob("Breakout*"))  # no job started
