@@ -5,9 +5,10 @@ The public API, in the order of the pipeline:
 - ``load_agent(path)``: an agent from this project's or the paper's runs, a Stable-Baselines3
   zip, a CleanRL state dict or a TorchScript file; ``agent_from_module`` wraps any module.
 - ``explain(agent, observations, method)``: saliency maps (N, 84, 84) by any method of
-  ``METHODS``; ``register_method`` adds yours.
-- ``score(maps, fixations, metric)``: maps against human fixations by any metric of ``METRICS``
-  (one signature, ``metric(saliency_map, gaze: Gaze) -> float``); ``register_metric`` adds yours.
+  ``METHODS``, each a ``Method``: ``method(agent, observations, actions) -> maps``;
+  ``register_method`` adds yours.
+- ``score(maps, fixations, metric)``: maps against human fixations by any metric of ``METRICS``,
+  each a ``GazeMetric``: ``metric(saliency_map, gaze: Gaze) -> float``; ``register_metric`` adds yours.
 
 Example:
     >>> import numpy as np, torch, fl_saliency
@@ -20,12 +21,40 @@ Example:
     (3,)
 """
 
-__version__ = "0.1.0"  # before the imports: fl_saliency.train reads it
+from __future__ import annotations
 
-from fl_saliency.agents import Agent, agent_from_module, load_agent
-from fl_saliency.atari_head.metrics import METRICS, Gaze, GazeMetric, register_metric, score
-from fl_saliency.explain import METHODS, Method, explain, register_method
+import importlib
+from typing import TYPE_CHECKING
 
+__version__ = "0.1.0"
+
+# Where each public name lives. They load on first use, so that `fl-saliency --help` and the command list
+# import neither PyTorch nor the scoring code.
+_PUBLIC = {
+    "Agent": "fl_saliency.agents", "agent_from_module": "fl_saliency.agents", "load_agent": "fl_saliency.agents",
+    "METHODS": "fl_saliency.explain", "Method": "fl_saliency.explain", "explain": "fl_saliency.explain",
+    "register_method": "fl_saliency.explain",
+    "METRICS": "fl_saliency.atari_head.metrics", "Gaze": "fl_saliency.atari_head.metrics",
+    "GazeMetric": "fl_saliency.atari_head.metrics", "register_metric": "fl_saliency.atari_head.metrics",
+    "score": "fl_saliency.atari_head.metrics",
+}
+
+if TYPE_CHECKING:  # what documentation tools and type checkers read
+    from fl_saliency.agents import Agent, agent_from_module, load_agent
+    from fl_saliency.atari_head.metrics import METRICS, Gaze, GazeMetric, register_metric, score
+    from fl_saliency.explain import METHODS, Method, explain, register_method
 
 __all__ = ["Agent", "Gaze", "GazeMetric", "METHODS", "METRICS", "Method", "agent_from_module", "explain",
            "load_agent", "register_method", "register_metric", "score", "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'fl_saliency' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

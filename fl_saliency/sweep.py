@@ -405,42 +405,42 @@ def _drive(jobs: list[Job], address: str | None, progress: bool, echo, max_retri
         pending = {remote.options(max_retries=max_retries, retry_exceptions=False, **resources[job.name])
                    .remote(job, log): job for job in jobs}
         results = []
-        bar = progress_bar(len(jobs), "job", show=progress)
+        with progress_bar(len(jobs), "job", show=progress) as bar:  # closed before an interrupt's line
 
-        def say(line: str | None) -> None:
-            if line:
-                with bar.external_write_mode():
-                    echo(line)
+            def say(line: str | None) -> None:
+                if line:
+                    with bar.external_write_mode():
+                        echo(line)
 
-        def finish(result: dict) -> None:
-            for event in result.pop("events", ()):  # those the log has not delivered yet
-                say(manifest.stage(event))
-            results.append(result)
-            say(manifest.finish(result))
-            bar.update(1)
+            def finish(result: dict) -> None:
+                for event in result.pop("events", ()):  # those the log has not delivered yet
+                    say(manifest.stage(event))
+                results.append(result)
+                say(manifest.finish(result))
+                bar.update(1)
 
-        checked = time.monotonic()
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-            for event in ray.get(log.drain.remote()):
-                say(manifest.stage(event))
-            for ref in ready:
-                job = pending.pop(ref)
-                try:
-                    finish(ray.get(ref))
-                except ray.exceptions.RayError as exc:  # its worker or node died more often than --max-retries
-                    finish({"job": job.name, "status": "failed", "message": str(exc).splitlines()[0], "seconds": 0.0})
-            if pending and time.monotonic() - checked > feasibility_interval:
-                checked = time.monotonic()
-                nodes = ray.nodes()
-                for ref, job in list(pending.items()):
-                    problem = infeasible(resources[job.name], nodes)
-                    if problem:  # the nodes that fitted died: say so rather than wait in silence
-                        ray.cancel(ref, force=True)
-                        pending.pop(ref)
-                        finish({"job": job.name, "status": "failed", "message": problem, "seconds": 0.0})
-            manifest.save()
-        bar.close()
+            checked = time.monotonic()
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+                for event in ray.get(log.drain.remote()):
+                    say(manifest.stage(event))
+                for ref in ready:
+                    job = pending.pop(ref)
+                    try:
+                        finish(ray.get(ref))
+                    except ray.exceptions.RayError as exc:  # its worker or node died more often than --max-retries
+                        finish({"job": job.name, "status": "failed", "message": str(exc).splitlines()[0],
+                                "seconds": 0.0})
+                if pending and time.monotonic() - checked > feasibility_interval:
+                    checked = time.monotonic()
+                    nodes = ray.nodes()
+                    for ref, job in list(pending.items()):
+                        problem = infeasible(resources[job.name], nodes)
+                        if problem:  # the nodes that fitted died: say so rather than wait in silence
+                            ray.cancel(ref, force=True)
+                            pending.pop(ref)
+                            finish({"job": job.name, "status": "failed", "message": problem, "seconds": 0.0})
+                manifest.save()
     finally:
         ray.shutdown()
     failed = [r for r in results if r["status"] == "failed"]

@@ -37,7 +37,8 @@ def load_agent(path: str | os.PathLike, *, env_name: str | None = None, full_act
         network: a CleanRL state dict's network, ``"ppo_atari"`` or ``"dqn_atari"``, where its
             keys do not say.
         normalize_images: an SB3 zip's image scaling where its ``policy_kwargs`` could not be read.
-        scaled_input, channels_last: a TorchScript module's input layout (``ModuleAgent``'s).
+        scaled_input: a TorchScript module takes the frames divided by 255 (``ModuleAgent``'s option).
+        channels_last: a TorchScript module takes (N, 84, 84, 4) (``ModuleAgent``'s option).
 
     Returns:
         an ``Agent`` on the CPU, in eval mode.
@@ -47,9 +48,15 @@ def load_agent(path: str | os.PathLike, *, env_name: str | None = None, full_act
             an action count that is not the game's.
 
     Example:
-        >>> from fl_saliency.agents import load_agent
-        >>> agent = load_agent("breakout_ppo.zip", env_name="BreakoutNoFrameskip-v4")  # doctest: +SKIP
-        >>> scores, value, attention = agent(frames)  # doctest: +SKIP
+        >>> import os, tempfile, torch
+        >>> from fl_saliency import load_agent
+        >>> net = torch.jit.script(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4 * 84 * 84, 4)))
+        >>> path = os.path.join(tempfile.mkdtemp(), "breakout.pt")
+        >>> torch.jit.save(net, path)
+        >>> agent = load_agent(path, env_name="BreakoutNoFrameskip-v4")
+        >>> scores, value, attention = agent(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))
+        >>> tuple(scores.shape), value, agent.source.library
+        ((2, 4), None, 'torchscript')
     """
     path = Path(path)
     what = str(path)
@@ -89,7 +96,7 @@ def _load_file(path: Path, what: str, network, normalize_images, scaled_input, c
     return cleanrl_agent(state, what, network)
 
 
-def agent_from_module(module: nn.Module | Agent, **options) -> Agent:
+def agent_from_module(module: nn.Module | Agent, **options: bool) -> Agent:
     """Any torch module or callable as an agent; an ``Agent`` is returned as it is.
 
     Args:

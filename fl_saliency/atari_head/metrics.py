@@ -508,7 +508,7 @@ def score_each(maps: Iterable[np.ndarray], fixations_of: Callable[[int], np.ndar
     return result
 
 
-def score(maps, fixations, metric: str | GazeMetric = "nss", *, sigma: float = 5.0,
+def score(maps: np.ndarray, fixations: np.ndarray, metric: str | GazeMetric = "nss", *, sigma: float = 5.0,
           baseline: np.ndarray | None = None, sauc_mode: str = "exact") -> np.ndarray:
     """Score saliency maps against the human fixations on their frames with any gaze metric.
 

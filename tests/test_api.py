@@ -1,0 +1,52 @@
+"""The public API (fl_saliency/__init__.py): every name documented, every docstring example run."""
+
+import doctest
+import subprocess
+import sys
+import typing
+
+import pytest
+
+import fl_saliency
+
+
+def examples(obj) -> list[doctest.DocTest]:
+    """The docstring's examples, run in the namespace of the module that defines ``obj``, as pytest would."""
+    module = sys.modules[getattr(obj, "__module__", None) or obj.__name__]
+    return [t for t in doctest.DocTestFinder(recurse=False).find(obj, module=module, globs=dict(vars(module)))
+            if t.examples]
+
+
+@pytest.mark.parametrize("name", [n for n in fl_saliency.__all__ if n != "__version__"])
+def test_every_public_name_is_documented_and_its_examples_run(name):
+    obj = getattr(fl_saliency, name)
+    if isinstance(obj, dict) or typing.get_origin(obj) is not None:  # registries and signatures: the package's docstring
+        assert f"``{name}``" in fl_saliency.__doc__
+        return
+    doc = obj.__doc__
+    assert doc and doc.strip(), f"{name} has no docstring"
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in examples(obj):
+        runner.run(test)
+    assert runner.failures == 0
+
+
+def test_the_package_docstring_example_runs():
+    tests = examples(fl_saliency)
+    assert tests and tests[0].examples
+    runner = doctest.DocTestRunner()
+    runner.run(tests[0])
+    assert runner.failures == 0 and runner.tries >= 6
+
+
+def test_importing_the_package_loads_neither_torch_nor_the_commands():
+    code = ("import sys, fl_saliency; print(sorted(m for m in ('torch', 'fl_saliency.explain', 'fl_saliency.agents') "
+            "if m in sys.modules)); fl_saliency.explain; print('fl_saliency.explain' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == ["[]", "True"]
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="has no attribute 'load_model'"):
+        fl_saliency.load_model
