@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fl_saliency.ppo import PPOConfig
-from fl_saliency.report import write_report
+from fl_saliency.report import require_report_extra, write_report
 from fl_saliency.sweep import Job, run_job
 
 # 8 updates: about 75 s of training at the ~110 agent steps/s of a quiet 2-core machine (README: Quick start).
@@ -26,6 +26,7 @@ def run_demo(output_dir: Path, echo=print) -> Path:
     from fl_saliency.atari_head.benchmark import SALIENCY_FILE, SaliencySettings, run_benchmark
     from fl_saliency.atari_head.sample import make_sample_trial
 
+    require_report_extra("fl-saliency demo (it ends with the report)")
     sample_dir = output_dir / "atari_head_sample"
     for seed, number in SAMPLE_TRIALS:
         if not any(sample_dir.glob(f"{number}_*.txt")):
