@@ -14,6 +14,7 @@ from fl_saliency import checkpoint
 from fl_saliency.checkpoint import CheckpointError, load_into, load_model, load_params, save_params, to_baselines
 from fl_saliency.networks import ActorCritic
 from fl_saliency.ppo import PPO, PPOConfig
+from helpers import tiny_ppo, tiny_settings
 from numpy_reference import random_baselines_params
 
 
@@ -357,21 +358,13 @@ def test_every_command_that_loads_a_model_reads_the_originals(tmp_path):
     assert (tmp_path / "saliency" / "saliency.pkl").exists()
 
 
-def tiny_run(out, network, init_from, lr=2.5e-4):
-    from fl_saliency.train import TrainSettings
-
-    ppo = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1, lr=lr)
-    return TrainSettings(output_dir=out, network=network, num_timesteps=2 * ppo.batch_size, ppo=ppo, device="cpu",
-                         init_from=init_from)
-
-
 def test_fine_tuning_continues_the_originals_weights_and_adam_state(tmp_path):
     from fl_saliency.train import train
 
     source = ORIGINAL / "cnn_daqn"
     original = load_params(source / "model.pkl")
     # lr 0: the weights stay the original's, while Adam's moments and step count go on from its state.
-    train(tiny_run(tmp_path / "run", "cnn_daqn", source, lr=0.0), echo=lambda s: None)
+    train(tiny_settings(tmp_path / "run", "cnn_daqn", ppo=tiny_ppo(lr=0.0), init_from=source), echo=lambda s: None)
     ours = load_params(tmp_path / "run" / "model.pkl")
     assert json.loads((tmp_path / "run" / "config.json").read_text())["init_from"] == str(source.resolve())
     for name, value in original.items():

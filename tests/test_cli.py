@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from test_networks import TABLE_2
+from helpers import TABLE_2, run_main
 
 
 def run_cli(*args):
@@ -93,15 +93,6 @@ def required_args(command, tmp_path):
                      "--output-dir", str(tmp_path / "sal")],
         "sweep": ["--games", "Breakout", "--networks", "cnn", "--output-dir", str(tmp_path / "sweep")],
     }[command]
-
-
-def run_main(capsys, argv, **kwargs):
-    """(exit status, stderr) of cli.main in this process, argparse's exits included."""
-    try:
-        code = cli.main(argv, **kwargs)
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr().err
 
 
 def parsed_settings(command, argv):

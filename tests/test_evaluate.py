@@ -13,7 +13,7 @@ import torch
 from fl_saliency.checkpoint import save_config, save_model
 from fl_saliency.envs.breakout_infinite import breakout_score, set_breakout_score
 from fl_saliency.envs.emulator import AtariEmulator
-from test_cli import run_main
+from helpers import run_main
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings, evaluate
 from fl_saliency.networks import ActorCritic
@@ -21,15 +21,6 @@ from fl_saliency.video import read_frames
 from numpy_reference import random_baselines_params
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("exp")
-    torch.manual_seed(0)
-    save_model(ActorCritic("cnn_sparse_fls", 4), folder / "model.pkl")
-    save_config({"network": "cnn_sparse_fls", "env_name": "BreakoutNoFrameskip-v4"}, folder / "config.json")
-    return folder
 
 
 def settings(experiment, out, **kwargs):

@@ -8,11 +8,8 @@ from fl_saliency.checkpoint import load_into
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import (Dense, NETWORKS, ActorCritic, check_network_name, parameter_count, scale_observation,
                                   single_channel_conv)
+from helpers import TABLE_2
 from numpy_reference import NETWORK_NAMES, random_baselines_params, reference_forward
-from test_numpy_reference import TABLE2_PARAMS
-
-# The paper's Table 2 (4-action game, heads included).
-TABLE_2 = TABLE2_PARAMS
 
 GRIDS = {name: 7 for name in NETWORK_NAMES}
 GRIDS.update(cnn_sparse_fls_h1=20, cnn_sparse_fls_x3=20, cnn_dense_fls=84, cnn_dense_fls_norelu=84)

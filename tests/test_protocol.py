@@ -23,9 +23,9 @@ from fl_saliency.envs.wrappers import NOOP
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings, evaluate
 from fl_saliency.networks import ActorCritic
-from fl_saliency.ppo import PPOConfig
 from fl_saliency.protocol import Protocol, protocol_of, protocol_of_config
 from fl_saliency.train import TrainSettings, train
+from helpers import tiny_ppo, tiny_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 V5 = "ALE/Breakout-v5"
@@ -136,14 +136,8 @@ def test_full_action_space_has_18_actions(backend):
     vec.close()
 
 
-def _tiny_train(out, env_name=V5, **options):
-    ppo = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)
-    return TrainSettings(output_dir=out, network="cnn", env_name=env_name, num_timesteps=ppo.batch_size, ppo=ppo,
-                         device="cpu", **options)
-
-
 def test_config_records_the_protocol_and_evaluate_plays_it(tmp_path):
-    settings = _tiny_train(tmp_path / "run", full_action_space=True)
+    settings = tiny_settings(tmp_path / "run", updates=1, env_name=V5, full_action_space=True)
     train(settings, echo=quiet)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["env_name"] == V5
@@ -219,7 +213,7 @@ def test_scripts_train_and_evaluate_a_v5_run(tmp_path):
 def test_sweep_jobs_train_under_the_protocol_of_their_ids(tmp_path, monkeypatch):
     from fl_saliency.sweep import plan, run_job
 
-    ppo = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)
+    ppo = tiny_ppo()
     jobs = plan(["ALE/Breakout-v5", "MsPacman"], ["cnn"], [1], 32, tmp_path, ppo=ppo, full_action_space=True)
     assert [(job.env_name, job.folder.relative_to(tmp_path).as_posix()) for job in jobs] == [
         ("ALE/Breakout-v5", "Breakout.cnn/01"), ("MsPacmanNoFrameskip-v4", "MsPacman.cnn/01")]

@@ -34,7 +34,7 @@ from fl_saliency.atari_head.references import (
 )
 from fl_saliency.atari_head.sample import make_sample_trial
 from fl_saliency.checkpoint import load_restricted
-from test_atari_head_benchmark import experiment
+from helpers import write_experiment
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_references_flag_and_outputs(breakout, tmp_path):
     with pytest.raises(SystemExit):
         parser.parse_args(base + ["--references", "uniform,chance"])
 
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     lines = []
     summary = run_benchmark(SaliencySettings(folder, breakout, tmp_path / "out", trials=[902, 903], device="cpu",
                                              references=["uniform", "center-bias"]), echo=lines.append)

@@ -377,11 +377,11 @@ def scored_sweep(tmp_path_factory):
     references on a generated trial), beside a run holding only the paper's saliency.pkl."""
     from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
     from fl_saliency.atari_head.sample import make_sample_trial
-    from test_atari_head_benchmark import experiment
+    from helpers import write_experiment
 
     root = tmp_path_factory.mktemp("scored")
     make_sample_trial("Breakout", 25, root / "ah", layout="release2", seed=1, trial_number=903)
-    folder, _ = experiment(root / "sweep" / "Breakout.cnn_sparse_fls" / "01")
+    folder, _ = write_experiment(root / "sweep" / "Breakout.cnn_sparse_fls" / "01")
     summary = run_benchmark(SaliencySettings(folder, root / "ah", folder, device="cpu", processed_obs=True,
                                              method=["attention", "gradient"],
                                              references=["uniform", "center-bias", "gaze-neighbour"]), echo=print)
@@ -437,10 +437,10 @@ def interval(cell: str) -> tuple[float, float, float]:
 def test_faithfulness_table_holds_the_commands_numbers(tmp_path):
     from fl_saliency.atari_head.sample import make_sample_trial
     from fl_saliency.cli import main
-    from test_atari_head_benchmark import experiment
+    from helpers import write_experiment
 
     make_sample_trial("Breakout", 25, tmp_path / "ah", layout="release2", seed=1, trial_number=903)
-    folder, _ = experiment(tmp_path / "sweep" / "Breakout.cnn" / "01", network="cnn")  # untrained
+    folder, _ = write_experiment(tmp_path / "sweep" / "Breakout.cnn" / "01", network="cnn")  # untrained
     assert main(["faithfulness", "--experiment-dir", str(folder), "--atari-head-dir", str(tmp_path / "ah"),
                  "--output-dir", str(folder), "--method", "gradient,attention", "--max-maps", "3",
                  "--step", "1764", "--device", "cpu"]) == 0

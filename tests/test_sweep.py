@@ -10,10 +10,10 @@ from fl_saliency.ppo import PPOConfig
 from fl_saliency.report import write_report
 from fl_saliency.sweep import Job, plan, run_job, sweep
 from fl_saliency.train import load_checkpoint
-from test_cli import run_main
+from helpers import TINY_FLAGS, run_main, tiny_ppo
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)
+TINY = tiny_ppo()
 
 
 def test_sweep_on_local_ray_makes_the_layout_and_a_report_and_skips_on_rerun(tmp_path):
@@ -43,8 +43,7 @@ def test_sweep_on_local_ray_makes_the_layout_and_a_report_and_skips_on_rerun(tmp
 def test_a_killed_job_resumes_from_its_checkpoint(tmp_path):
     job = Job("Breakout", "cnn", 1, 12 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
     args = ["--output-dir", str(job.folder), "--network", "cnn", "--env-name", "BreakoutNoFrameskip-v4",
-            "--train-seed", "1", "--num-timesteps", str(job.num_timesteps), "--num-env", "2", "--nsteps", "16",
-            "--nminibatches", "2", "--noptepochs", "1", "--save-interval", "1", "--device", "cpu"]
+            "--train-seed", "1", "--num-timesteps", str(job.num_timesteps), *TINY_FLAGS, "--save-interval", "1", "--device", "cpu"]
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 60

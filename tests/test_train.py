@@ -16,18 +16,10 @@ from fl_saliency.checkpoint import load_model, load_params
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.logger import read_monitor
 from fl_saliency.networks import NETWORKS
-from fl_saliency.ppo import PPOConfig
 from fl_saliency.train import PROGRESS_KEYS, TrainSettings, load_checkpoint, prepare_output_dir, train
-from test_cli import run_main
+from helpers import TINY_FLAGS, run_main, tiny_ppo, tiny_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--num-env", "2", "--nsteps", "16", "--nminibatches", "2", "--noptepochs", "1"]
-
-
-def tiny_settings(out, network="cnn", updates=2, nsteps=16, **kwargs):
-    ppo = PPOConfig(num_envs=2, nsteps=nsteps, nminibatches=2, noptepochs=1)
-    return TrainSettings(output_dir=out, network=network, num_timesteps=updates * ppo.batch_size, ppo=ppo,
-                         device="cpu", **kwargs)
 
 
 def run_script(*args, **kwargs):
@@ -47,7 +39,7 @@ def test_every_network_trains_two_updates(tmp_path, network):
     out = tmp_path / network
     # The dense networks cost ~200x the sparse ones on a CPU: a shorter rollout keeps the test quick.
     nsteps = 4 if "dense" in network else 16
-    model_path = train(tiny_settings(out, network, nsteps=nsteps), echo=lambda text: None)
+    model_path = train(tiny_settings(out, network, ppo=tiny_ppo(nsteps=nsteps)), echo=lambda text: None)
     model, experiment = load_model(out)
     assert experiment.network == network and model_path == out / "model.pkl"
     rows = read_progress(out)
@@ -122,7 +114,7 @@ def test_existing_run_is_refused_unless_resume_or_force(tmp_path):
     ],
 )
 def test_bad_arguments_are_one_line(tmp_path, capsys, args, message):
-    code, stderr = run_main(capsys, ["--output-dir", str(tmp_path / "x"), "--num-timesteps", "64", *TINY, *args],
+    code, stderr = run_main(capsys, ["--output-dir", str(tmp_path / "x"), "--num-timesteps", "64", *TINY_FLAGS, *args],
                             command="train", prog="train_baselines.py")
     assert code == 2
     lines = stderr.strip().splitlines()
@@ -136,7 +128,7 @@ def test_unwritable_output_folder_is_one_line(tmp_path):
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         target = str(locked / "run")
-    result = run_script("--output-dir", target, "--num-timesteps", "64", *TINY)
+    result = run_script("--output-dir", target, "--num-timesteps", "64", *TINY_FLAGS)
     assert result.returncode == 2 and "cannot write to output folder" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -150,7 +142,7 @@ def wait_for(path, timeout=60):
 
 def test_killed_run_resumes_to_the_end(tmp_path):
     out = tmp_path / "run"
-    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(15 * 32), "--save-interval", "1", *TINY]
+    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(15 * 32), "--save-interval", "1", *TINY_FLAGS]
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for(out / "checkpoint.pt")
@@ -167,7 +159,7 @@ def test_killed_run_resumes_to_the_end(tmp_path):
 
 def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tmp_path):
     out = tmp_path / "run"
-    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(200 * 32), "--save-interval", "1000", *TINY]
+    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(200 * 32), "--save-interval", "1000", *TINY_FLAGS]
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     wait_for(out / "logs" / "progress.csv")
@@ -255,7 +247,7 @@ def tensorboard_steps(out, tag="nupdates"):
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes_logging_each_update_once(tmp_path):
     out = tmp_path / "run"
     args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(30 * 32), "--save-interval", "1000",
-            *TINY]
+            *TINY_FLAGS]
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for(out / "logs" / "progress.csv")
@@ -366,7 +358,7 @@ def test_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(tmp_pa
     with mounted_tmpfs(tmp_path / "disk", str(size)) as disk:
         out = disk / "run"
         args = ["--output-dir", str(out), "--network", "cnn_daqn", "--num-timesteps", str(4 * 32), "--save-interval",
-                "1", "--device", "cpu", *TINY]
+                "1", "--device", "cpu", *TINY_FLAGS]
         result = run_script(*args)
         assert result.returncode == 2
         assert result.stderr.strip().splitlines()[-1] == (
