@@ -162,6 +162,7 @@ def test_processed_resolution_alignment_and_sampled_sauc_change_the_scores(datas
     assert sampled["overall"]["sauc"]["mean"] == pytest.approx(raw["overall"]["sauc"]["mean"], abs=0.05)
 
 
+@pytest.mark.subprocess
 def test_script_with_the_original_flags_and_a_video(dataset, tmp_path):
     folder, _ = write_experiment(tmp_path / "exp")
     result = subprocess.run([sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),
@@ -179,6 +180,7 @@ def test_script_with_the_original_flags_and_a_video(dataset, tmp_path):
     assert len(frames) == math.ceil((45 - 1) / 4) and frames[0].shape == (210, 160, 3)
 
 
+@pytest.mark.subprocess
 def test_game_missing_from_the_dataset_is_one_line(dataset, tmp_path):
     folder, _ = write_experiment(tmp_path / "exp")
     (folder / "config.json").write_text(json.dumps({"network": "cnn_sparse_fls", "env_name": "PongNoFrameskip-v4"}))
@@ -298,6 +300,7 @@ def test_a_label_file_error_is_said_once(dataset, tmp_path):
     assert all(line.count("header") == 1 and line.count("trial 90") == 1 for line in lines)
 
 
+@pytest.mark.subprocess
 def test_output_dir_that_is_a_file_is_one_line(dataset, tmp_path):
     folder, _ = write_experiment(tmp_path / "exp")
     (tmp_path / "file").write_text("not a folder")

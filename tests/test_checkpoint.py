@@ -199,6 +199,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "fl_saliency.cli", *args], capture_output=True, text=True)
 
 
+@pytest.mark.subprocess
 def test_cli_inspect_experiment_folder(tmp_path):
     folder = write_experiment(tmp_path / "exp", random_baselines_params("cnn_sparse_fls", 4, np.random.default_rng(0)))
     result = run_cli("inspect", str(folder))
@@ -208,6 +209,7 @@ def test_cli_inspect_experiment_folder(tmp_path):
     assert "optimizer slots ignored" in result.stdout and "matches:    yes" in result.stdout
 
 
+@pytest.mark.subprocess
 def test_cli_inspect_mismatch_is_one_line(tmp_path):
     folder = write_experiment(tmp_path / "exp", random_baselines_params("cnn", 4, np.random.default_rng(0)))
     result = run_cli("inspect", str(folder))
@@ -217,6 +219,7 @@ def test_cli_inspect_mismatch_is_one_line(tmp_path):
     ]
 
 
+@pytest.mark.subprocess
 def test_cli_inspect_bare_model_guesses_network(tmp_path):
     path = tmp_path / "model.pkl"
     joblib.dump(random_baselines_params("cnn_dense_fls", 9, np.random.default_rng(0)), path)
@@ -225,6 +228,7 @@ def test_cli_inspect_bare_model_guesses_network(tmp_path):
     assert "matches:    cnn_dense_fls, cnn_dense_fls_norelu" in result.stdout and "actions:    9" in result.stdout
 
 
+@pytest.mark.subprocess
 def test_cli_inspect_garbage_is_one_line(tmp_path):
     path = tmp_path / "model.pkl"
     path.write_text("hello")
@@ -341,6 +345,7 @@ def test_loaded_adam_state_steps_as_tensorflows_adam():
         assert np.abs(after[name] - weight).max() > 0 or np.abs(g).max() == 0, name
 
 
+@pytest.mark.subprocess
 def test_every_command_that_loads_a_model_reads_the_originals(tmp_path):
     from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
     from fl_saliency.atari_head.sample import make_sample_trial

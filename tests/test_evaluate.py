@@ -122,6 +122,7 @@ def run_script(*args):
     return subprocess.run([sys.executable, str(ROOT / "run_baselines.py"), *args], capture_output=True, text=True, cwd=ROOT)
 
 
+@pytest.mark.subprocess
 def test_run_baselines_script(experiment, tmp_path):
     result = run_script("--experiment-dir", str(experiment), "--output-dir", str(tmp_path / "o"), "--num-env", "1",
                         "--evals-per-env", "1", "--max-eplen", "40")
@@ -129,6 +130,7 @@ def test_run_baselines_script(experiment, tmp_path):
     assert "1 episodes, score mean" in result.stdout and (tmp_path / "o" / "results.json").exists()
 
 
+@pytest.mark.subprocess
 def test_run_baselines_video_recorder_records_every_step_of_the_plain_screens(tmp_path):
     """--video-recorder: one MP4 holding the tiled screens at reset and after every step (the last included).
     Checked against the raw perception video of the same run: with cnn (attention all zeros) its frames are
@@ -222,6 +224,7 @@ def test_breakout_infinite_is_only_for_breakout():
         AtariEmulator("Pong", breakout_infinite=True)
 
 
+@pytest.mark.subprocess
 def test_full_disk_keeps_the_results_and_drops_the_video_in_one_line(experiment, small_disk):
     out = small_disk / "ev"
     result = run_script("--experiment-dir", str(experiment), "--output-dir", str(out), "--num-env", "2",
@@ -248,6 +251,7 @@ def test_leftovers_of_a_killed_evaluation_are_removed(experiment, tmp_path):
                         ".results.json.abc.tmp, .perception.mkv.tmp.mkv")
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_stopped_evaluation_leaves_no_partial_files(experiment, tmp_path, signum):
     out = tmp_path / "e"

@@ -73,6 +73,7 @@ def test_two_methods_share_a_run_and_leave_attention_as_it_was(dataset, tmp_path
         run_benchmark(SaliencySettings(folder, dataset, out, device="cpu", method=["gradient"]), echo=print)
 
 
+@pytest.mark.subprocess
 def test_method_flag_of_the_script(dataset, tmp_path, capsys):
     folder, _ = write_experiment(tmp_path / "exp", network="cnn_sparse_fls")
     base = [sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),

@@ -77,6 +77,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc")
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_workers_end_when_their_parent_is_killed(how):

@@ -192,6 +192,7 @@ def test_a_bad_recorded_protocol_is_one_line(protocol, message):
         protocol_of_config({"env_name": "BreakoutNoFrameskip-v4", "protocol": protocol})
 
 
+@pytest.mark.subprocess
 def test_scripts_train_and_evaluate_a_v5_run(tmp_path):
     out = tmp_path / "run"
     train_run = subprocess.run(

@@ -169,6 +169,7 @@ def test_one_bad_run_is_named_in_one_line_and_the_rest_reported(tmp_path, case):
     assert "| Breakout | cnn_sparse_fls | 2 | 1 | 620 | 624 |" in text  # the good run, still counted
 
 
+@pytest.mark.subprocess
 def test_report_command_with_every_kind_of_bad_run(tmp_path):
     for i, case in enumerate(BAD_CASES):
         write_bad(run_folder(tmp_path, f"{i:02d}"), case)
@@ -181,6 +182,7 @@ def test_report_command_with_every_kind_of_bad_run(tmp_path):
     assert "| MsPacman | cnn | 1 | 1 | 4000 | 4,874 |" in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.subprocess
 def test_missing_sweep_folder_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(tmp_path / "nothing")],
                             capture_output=True, text=True, cwd=ROOT)
@@ -220,6 +222,7 @@ def test_manifest_totals_and_an_unreadable_manifest(tmp_path):
     assert "## Sweep (sweep.json)" not in text and "not a sweep manifest" in text
 
 
+@pytest.mark.subprocess
 def test_report_into_a_file_is_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(one_run_sweep(tmp_path / "sweep")),
@@ -228,6 +231,7 @@ def test_report_into_a_file_is_one_line(tmp_path):
         f"fl-saliency: error: output folder {tmp_path / 'file'} is a file (or lies under one); name a folder"]
 
 
+@pytest.mark.subprocess
 def test_report_onto_a_full_disk_is_one_line(tmp_path, small_disk):
     with open(small_disk / "filler", "wb") as f:
         try:

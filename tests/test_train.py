@@ -47,6 +47,7 @@ def test_every_network_trains_two_updates(tmp_path, network):
     assert all(np.isfinite(float(rows[-1][k])) for k in ("policy_loss", "value_loss", "policy_entropy"))
 
 
+@pytest.mark.subprocess
 def test_script_writes_the_original_outputs(tmp_path):
     out = tmp_path / "run"
     result = run_script("--output-dir", str(out), "--network", "cnn_sparse_fls", "--env-name", "BreakoutNoFrameskip-v4",
@@ -121,6 +122,7 @@ def test_bad_arguments_are_one_line(tmp_path, capsys, args, message):
     assert len(lines) == 1 and message in lines[0], stderr
 
 
+@pytest.mark.subprocess
 def test_unwritable_output_folder_is_one_line(tmp_path):
     if os.geteuid() == 0:
         target = "/proc/fl-saliency-run"  # root may write anywhere else
@@ -140,6 +142,7 @@ def wait_for(path, timeout=60):
         time.sleep(0.05)
 
 
+@pytest.mark.subprocess
 def test_killed_run_resumes_to_the_end(tmp_path):
     out = tmp_path / "run"
     args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(15 * 32), "--save-interval", "1", *TINY_FLAGS]
@@ -157,6 +160,7 @@ def test_killed_run_resumes_to_the_end(tmp_path):
     assert [int(r["nupdates"]) for r in read_progress(out)] == list(range(1, 16))
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tmp_path):
     out = tmp_path / "run"
     args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(200 * 32), "--save-interval", "1000", *TINY_FLAGS]
@@ -244,6 +248,7 @@ def tensorboard_steps(out, tag="nupdates"):
     return [(event.step, event.value) for event in accumulator.Scalars(tag)]
 
 
+@pytest.mark.subprocess
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes_logging_each_update_once(tmp_path):
     out = tmp_path / "run"
     args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(30 * 32), "--save-interval", "1000",
@@ -346,6 +351,7 @@ def test_num_timesteps_not_a_multiple_of_the_batch_records_what_runs(tmp_path):
     assert int(read_progress(tmp_path / "run")[-1]["total_timesteps"]) == 96
 
 
+@pytest.mark.subprocess
 def test_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(tmp_path):
     from conftest import mounted_tmpfs
 
