@@ -363,6 +363,7 @@ def test_every_command_that_loads_a_model_reads_the_originals(tmp_path):
     assert (tmp_path / "saliency" / "saliency.pkl").exists()
 
 
+@pytest.mark.slow
 def test_fine_tuning_continues_the_originals_weights_and_adam_state(tmp_path):
     from fl_saliency.train import train
 

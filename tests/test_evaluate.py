@@ -29,6 +29,7 @@ def settings(experiment, out, **kwargs):
     return EvalSettings(**base)
 
 
+@pytest.mark.slow
 def test_results_have_the_original_keys_and_counts(experiment, tmp_path):
     evaluate(settings(experiment, tmp_path / "e"), echo=lambda s: None)
     results = json.loads((tmp_path / "e" / "results.json").read_text())
@@ -44,6 +45,7 @@ def test_results_have_the_original_keys_and_counts(experiment, tmp_path):
     assert summary["settings"]["max_eplen"] == 200
 
 
+@pytest.mark.slow
 def test_same_seed_same_rewards_with_deterministic_actions(experiment, tmp_path):
     runs = []
     for name in ("a", "b"):
@@ -53,6 +55,7 @@ def test_same_seed_same_rewards_with_deterministic_actions(experiment, tmp_path)
     assert runs[0]["done_per_env"] == runs[1]["done_per_env"]
 
 
+@pytest.mark.slow
 def test_bf16_evaluation_plays_the_same_protocol(experiment, tmp_path):
     summary = evaluate(settings(experiment, tmp_path / "e", num_env=2, evals_per_env=1, max_eplen=50,
                                 precision="bf16", processed_obs=True), echo=lambda s: None)
@@ -70,6 +73,7 @@ def test_max_eplen_truncates_every_game(experiment, tmp_path):
     assert results["lengths"] == [20.0, 20.0]
 
 
+@pytest.mark.slow
 def test_video_has_one_frame_per_step_tiled_and_black_once_finished(experiment, tmp_path):
     summary = evaluate(settings(experiment, tmp_path / "e", raw_obs=True, processed_obs=True, max_eplen=400,
                                 evals_per_env=1), echo=lambda s: None)

@@ -32,6 +32,7 @@ def dataset(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_two_methods_share_a_run_and_leave_attention_as_it_was(dataset, tmp_path):
     folder, _ = write_experiment(tmp_path / "exp", network="cnn")
     run_benchmark(SaliencySettings(folder, dataset, tmp_path / "alone", device="cpu", processed_obs=True), echo=print)

@@ -310,6 +310,7 @@ def test_h1_attention_is_the_c1_map():
     np.testing.assert_allclose(att, float(R.softplus(np.float64(np.float32(-0.7)))), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_dense_constant_map_pool():
     p = _zero_params("cnn_dense_fls")
     p["ppo2_model/pi/h2/b:0"][...] = 0.0

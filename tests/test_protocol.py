@@ -79,6 +79,7 @@ def _frames(env_name, backend, seed=5, steps=60, **protocol_options):
     return np.stack(frames)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["baselines", "ale-vector"])
 def test_sticky_actions_are_observable(backend):
     sticky = _frames(V5, backend)
@@ -136,6 +137,7 @@ def test_full_action_space_has_18_actions(backend):
     vec.close()
 
 
+@pytest.mark.slow
 def test_config_records_the_protocol_and_evaluate_plays_it(tmp_path):
     settings = tiny_settings(tmp_path / "run", updates=1, env_name=V5, full_action_space=True)
     train(settings, echo=quiet)
@@ -164,6 +166,7 @@ def v4_model(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_a_v4_model_is_evaluated_under_v4_or_v5_on_purpose(v4_model, tmp_path):
     assert protocol_of_config(json.loads((v4_model / "config.json").read_text())) == protocol_of("Breakout")
     options = dict(experiment_dir=v4_model, num_env=1, max_eplen=50, device="cpu")

@@ -287,6 +287,7 @@ def few_reps(monkeypatch):
     monkeypatch.setattr("fl_saliency.aggregate.REPS", 200)
 
 
+@pytest.mark.slow
 def test_aggregates_are_rliables_on_the_same_score_matrix(tmp_path, few_reps):
     from fl_saliency import aggregate
 
@@ -351,6 +352,7 @@ def test_intervals_are_reproducible_with_a_fixed_seed(few_reps):
     np.testing.assert_array_equal(profiles["cnn"][0], reference["cnn"])
 
 
+@pytest.mark.slow
 def test_too_few_seeds_give_no_interval_and_say_so(tmp_path, few_reps):
     few = {key: values[:2] for key, values in SWEEP_SCORES.items()}
     few["Breakout", "cnn"] = SWEEP_SCORES["Breakout", "cnn"]  # 3 runs of one game do not make up for the others
@@ -393,6 +395,7 @@ def scored_sweep(tmp_path_factory):
     return root / "sweep", summary
 
 
+@pytest.mark.slow
 def test_methods_table_holds_each_methods_and_references_mean_and_interval(scored_sweep):
     root, summary = scored_sweep
     report, problems = quiet_report(root)
@@ -438,6 +441,7 @@ def interval(cell: str) -> tuple[float, float, float]:
     return mean, low, high
 
 
+@pytest.mark.slow
 def test_faithfulness_table_holds_the_commands_numbers(tmp_path):
     from fl_saliency.atari_head.sample import make_sample_trial
     from fl_saliency.cli import main

@@ -61,6 +61,7 @@ def test_a_killed_job_resumes_from_its_checkpoint(tmp_path):
     assert run_job(job)["status"] == "skipped"
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_reported_without_raising(tmp_path):
     job = Job("Breakout", "cnn", 1, 64, tmp_path, ppo=TINY, evaluate=(1, 1), max_eplen=30, device="cpu",
               atari_head_dir=tmp_path / "no-such-dataset")
@@ -130,6 +131,7 @@ def test_sweep_settings_are_checked_before_ray_starts(tmp_path, capsys):
     assert not (tmp_path / "sweep").exists()  # nothing started
 
 
+@pytest.mark.slow
 def test_a_job_killed_before_its_first_checkpoint_starts_over(tmp_path):
     job = Job("Breakout", "cnn", 1, 2 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
     (job.folder / "logs").mkdir(parents=True)

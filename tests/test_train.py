@@ -34,6 +34,7 @@ def read_progress(out):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network", list(NETWORKS))
 def test_every_network_trains_two_updates(tmp_path, network):
     out = tmp_path / network
@@ -76,6 +77,7 @@ def test_script_writes_the_original_outputs(tmp_path):
     assert params["ppo2_model/pi/h1/w:0"].shape == (3, 3, 64, 256)
 
 
+@pytest.mark.slow
 def test_same_seed_same_losses_and_model_on_cpu(tmp_path):
     for name in ("a", "b"):
         train(tiny_settings(tmp_path / name, "cnn_sparse_fls", updates=2), echo=lambda text: None)
@@ -91,6 +93,7 @@ def test_same_seed_same_losses_and_model_on_cpu(tmp_path):
     assert not np.array_equal(pa["ppo2_model/pi/c1/w:0"], pc["ppo2_model/pi/c1/w:0"])
 
 
+@pytest.mark.slow
 def test_existing_run_is_refused_unless_resume_or_force(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out), echo=lambda text: None)
@@ -273,6 +276,7 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes_logging_each_update_once
     assert tensorboard_steps(out) == [(32 * u, float(u)) for u in range(1, 31)]
 
 
+@pytest.mark.slow
 def test_resume_logs_each_update_once_after_a_kill(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, updates=4, save_interval=2), echo=lambda text: None)
@@ -284,6 +288,7 @@ def test_resume_logs_each_update_once_after_a_kill(tmp_path):
     assert [step for step, _ in tensorboard_steps(out)] == [32, 64, 96, 128]
 
 
+@pytest.mark.slow
 def test_force_removes_every_output_of_the_old_run_and_says_so(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, updates=1), echo=lambda text: None)
@@ -305,6 +310,7 @@ def test_force_removes_every_output_of_the_old_run_and_says_so(tmp_path):
     assert json.loads((out / "config.json").read_text())["network"] == "cnn_daqn"
 
 
+@pytest.mark.slow
 def test_resume_refuses_flags_that_differ_from_the_run(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, updates=1, network="cnn_daqn"), echo=lambda text: None)
@@ -324,6 +330,7 @@ def test_resume_refuses_flags_that_differ_from_the_run(tmp_path):
     assert prepare_output_dir(settings).num_timesteps == 32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["ppo"].update(nsteps="16"), "nsteps is '16', not an int"),
     (lambda c: c.update(num_timesteps=32.0), "num_timesteps is 32.0, not an int"),
@@ -342,6 +349,7 @@ def test_resume_with_edited_config_types_is_one_line(tmp_path, capsys, edit, mes
     assert "is not a training config of fl-saliency: " + message in stderr
 
 
+@pytest.mark.slow
 def test_num_timesteps_not_a_multiple_of_the_batch_records_what_runs(tmp_path):
     lines = []
     train(dataclasses.replace(tiny_settings(tmp_path / "run"), num_timesteps=100), echo=lines.append)
