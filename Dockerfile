@@ -11,9 +11,9 @@ RUN apt-get update \
 
 WORKDIR /opt/fl-saliency
 RUN pip install --index-url "$TORCH_INDEX" torch==2.13.0
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY fl_saliency ./fl_saliency
-RUN pip install .
+RUN pip install ".[all]" -c requirements.lock
 COPY *.py ./
 
 RUN useradd --create-home docker

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Create .venv and install fl-saliency with its test tools, from this checkout's own files.
+# Create .venv (or $VENV) and install fl-saliency with every extra and its test tools, at the exact versions of
+# requirements.lock (regenerated from pyproject.toml by .ci/lock), then this checkout itself without dependencies.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$PYTHON" -m venv .venv
+VENV=${VENV:-.venv}
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[test]"
-echo "fl-saliency installed in $(pwd)/.venv"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -r requirements.lock
+"$VENV/bin/python" -m pip install --quiet --no-deps -e .
+echo "fl-saliency installed in $(cd "$VENV" && pwd)"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fl_saliency.io import ensure_output_dir
 from fl_saliency.ppo import PPOConfig
-from fl_saliency.report import write_report
+from fl_saliency.report import require_report_extra, write_report
 from fl_saliency.sweep import Job, run_job
 
 # 8 updates: about 75 s of training at the ~110 agent steps/s of a quiet 2-core machine (README: Quick start).
@@ -27,6 +27,7 @@ def run_demo(output_dir: Path, echo=print) -> Path:
     from fl_saliency.atari_head.benchmark import SALIENCY_FILE, SaliencySettings, run_benchmark
     from fl_saliency.atari_head.sample import make_sample_trial
 
+    require_report_extra("fl-saliency demo (it ends with the report)")
     ensure_output_dir(output_dir)
     sample_dir = output_dir / "atari_head_sample"
     for seed, number in SAMPLE_TRIALS:

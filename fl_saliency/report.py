@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fl_saliency.checkpoint import CheckpointError, load_restricted
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.errors import FlSaliencyError, require_extra
 from fl_saliency.io import atomic_write, ensure_output_dir
 
 # protocol.md section 6.
@@ -628,6 +628,11 @@ def sweep_section(root: Path, problems: list[str], echo=print) -> list[str]:
             f"{t['agent_steps']} | {speed} |", ""]
 
 
+def require_report_extra(what: str = "fl-saliency report") -> None:
+    """The one line naming the extra to install when the report's plots, aggregates or storage are missing."""
+    require_extra("report", what, "matplotlib", "rliable", "pyarrow")
+
+
 def report_location(location: str, out: Path | None = None, echo=print) -> str:
     """``write_report`` for a sweep folder or a storage URI; returns where report.md went.
 
@@ -636,6 +641,7 @@ def report_location(location: str, out: Path | None = None, echo=print) -> str:
     """
     from fl_saliency.storage import Storage, is_uri
 
+    require_report_extra()
     if not is_uri(location):
         return str(write_report(Path(location), out, echo))
     storage = Storage(location)
@@ -659,6 +665,7 @@ def write_report(root: Path, out: Path | None = None, echo=print, title: str | N
     from fl_saliency.networks import ActorCritic, parameter_count
     from fl_saliency.report_html import write_html
 
+    require_report_extra()
     runs = read_sweep(root)
     out = ensure_output_dir(out or root)
     problems = [problem for run in runs for problem in run.problems]

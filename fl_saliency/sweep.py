@@ -21,7 +21,7 @@ from typing import Callable
 
 from fl_saliency.device import device_setting
 from fl_saliency.envs import backend_setting
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.errors import FlSaliencyError, require_extra
 from fl_saliency.evaluate import EvalSettings
 from fl_saliency.games import parse_env_id, rom_id, v5_id
 from fl_saliency.io import locked_output_dir
@@ -247,6 +247,7 @@ def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps:
     """The jobs of the grid, their settings checked here, before any job (or Ray) starts."""
     from fl_saliency.train import validate
 
+    require_extra("sweep", "fl-saliency sweep", "ray", "pyarrow")
     if is_uri(root):
         read_manifest(Storage(root))  # an unknown scheme, an unreachable store, a foreign sweep.json: one line, now
     parsed = [parse_env_id(g) for g in games]

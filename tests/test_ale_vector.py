@@ -127,6 +127,7 @@ def test_constructor_settings(monkeypatch):
     assert seen["max_num_frames_per_episode"] == 120_000
 
 
+@pytest.mark.slow
 def test_same_seed_same_trajectory_and_seed_per_rank():
     rng = np.random.default_rng(0)
     actions = rng.integers(0, 4, size=(150, 4))
@@ -242,6 +243,7 @@ def test_life_loss_is_a_done_the_game_goes_on_and_fire_relaunches():
     assert info["lives"][0] == 4
 
 
+@pytest.mark.slow
 def test_monitor_episode_is_the_full_unclipped_game():
     """SpaceInvaders (rewards 5..30 points): the Monitor's r is the sum of raw points over all
     lives, l the number of agent steps, t the seconds since creation; the agent sees sign rewards."""

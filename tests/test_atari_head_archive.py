@@ -64,6 +64,7 @@ def test_frames_skip_foreign_members_and_reject_bad_names(tmp_path):
         ds.check(trial)
 
 
+@pytest.mark.slow
 def test_frames_memory_is_bounded(tmp_path):
     root = make_sample_trial("Breakout", 300, tmp_path, tar_order="shuffled")
     ds = AtariHeadDataset(root)

@@ -20,6 +20,7 @@ from fl_saliency.atari_head.metrics import (auc_judd, cc, information_gain, mit_
 from fl_saliency.atari_head.sample import make_sample_trial
 from fl_saliency.checkpoint import load_restricted
 from fl_saliency.errors import FlSaliencyError
+from helpers import write_experiment
 from numpy_reference import random_baselines_params, reference_forward
 from sauc_reference import ref_auc_shuffled_many, sklearn_weighted_auc
 
@@ -33,14 +34,6 @@ def dataset(tmp_path_factory):
     make_sample_trial("Breakout", N_FRAMES, root, layout="release2", seed=1, trial_number=901)
     make_sample_trial("Breakout", 45, root, layout="release2", seed=2, trial_number=902)
     return root
-
-
-def experiment(folder, network="cnn_sparse_fls", seed=0):
-    folder.mkdir(parents=True, exist_ok=True)
-    params = random_baselines_params(network, 4, np.random.default_rng(seed))
-    joblib.dump(params, folder / "model.pkl")
-    (folder / "config.json").write_text(json.dumps({"network": network, "env_name": "BreakoutNoFrameskip-v4"}))
-    return folder, params
 
 
 def read_trial_by_hand(root, number):
@@ -103,7 +96,7 @@ def reference_metrics(frames, gaze, network, params):
 
 
 def test_metrics_match_an_independent_pipeline(dataset, tmp_path):
-    folder, params = experiment(tmp_path / "exp")
+    folder, params = write_experiment(tmp_path / "exp")
     run_benchmark(SaliencySettings(folder, dataset, tmp_path / "out", trials=[901], device="cpu"), echo=lambda s: None)
     records = load_restricted(tmp_path / "out" / "saliency.pkl", "saliency file")
     assert [r["trial_number"] for r in records] == [901]
@@ -119,7 +112,7 @@ def test_metrics_match_an_independent_pipeline(dataset, tmp_path):
 
 
 def test_outputs_summaries_and_a_failing_trial(dataset, tmp_path):
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     broken = tmp_path / "ah"
     import shutil
 
@@ -145,7 +138,7 @@ def test_outputs_summaries_and_a_failing_trial(dataset, tmp_path):
 
 
 def test_all_zero_attention_is_undefined_never_zero(dataset, tmp_path):
-    folder, _ = experiment(tmp_path / "exp", network="cnn")
+    folder, _ = write_experiment(tmp_path / "exp", network="cnn")
     summary = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "out", device="cpu"), echo=lambda s: None)
     for metric in ("nss", "kldiv", "sauc"):
         assert summary["overall"][metric] == {"mean": None, "std": None, "count": 0, "ci_low": None, "ci_high": None}
@@ -155,7 +148,7 @@ def test_all_zero_attention_is_undefined_never_zero(dataset, tmp_path):
 
 
 def test_processed_resolution_alignment_and_sampled_sauc_change_the_scores(dataset, tmp_path):
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     base = dict(trials=[901], device="cpu")
     raw = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "a", **base), echo=lambda s: None)
     processed = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "b", processed_obs=True, **base), echo=lambda s: None)
@@ -170,8 +163,9 @@ def test_processed_resolution_alignment_and_sampled_sauc_change_the_scores(datas
     assert sampled["overall"]["sauc"]["mean"] == pytest.approx(raw["overall"]["sauc"]["mean"], abs=0.05)
 
 
+@pytest.mark.subprocess
 def test_script_with_the_original_flags_and_a_video(dataset, tmp_path):
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     result = subprocess.run([sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),
                              "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "o"), "--eval-seed", "1000"],
                             capture_output=True, text=True, cwd=ROOT)
@@ -193,8 +187,9 @@ def test_script_with_the_original_flags_and_a_video(dataset, tmp_path):
     assert len(frames) == math.ceil((45 - 1) / 4) and frames[0].shape == (210, 160, 3)
 
 
+@pytest.mark.subprocess
 def test_game_missing_from_the_dataset_is_one_line(dataset, tmp_path):
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     (folder / "config.json").write_text(json.dumps({"network": "cnn_sparse_fls", "env_name": "PongNoFrameskip-v4"}))
     joblib.dump(random_baselines_params("cnn_sparse_fls", 6, np.random.default_rng(0)), folder / "model.pkl")
     result = subprocess.run([sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),
@@ -297,7 +292,7 @@ def test_unknown_sauc_mode_is_refused_before_anything_runs(tmp_path):
 
 
 def test_a_label_file_error_is_said_once(dataset, tmp_path):
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     import shutil
 
     broken = tmp_path / "ah"
@@ -312,8 +307,9 @@ def test_a_label_file_error_is_said_once(dataset, tmp_path):
     assert all(line.count("header") == 1 and line.count("trial 90") == 1 for line in lines)
 
 
+@pytest.mark.subprocess
 def test_output_dir_that_is_a_file_is_one_line(dataset, tmp_path):
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     (tmp_path / "file").write_text("not a folder")
     result = subprocess.run([sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),
                              "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "file")],
@@ -328,7 +324,7 @@ def saliency_command(folder, dataset, out, *flags):
 
 
 def test_a_full_disk_leaves_no_scores_and_the_advice_works(dataset, tmp_path, small_disk):
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     out = small_disk / "out"
     stat = os.statvfs(small_disk)
     filler = small_disk / "filler"
@@ -348,7 +344,7 @@ def test_a_full_disk_leaves_no_scores_and_the_advice_works(dataset, tmp_path, sm
 
 
 def test_scores_of_another_method_are_not_overwritten_and_force_replaces_the_whole_set(dataset, tmp_path):
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     out = tmp_path / "out"
     (out / ".saliency.json.k3x9.tmp").parent.mkdir()
     (out / ".saliency.json.k3x9.tmp").write_text("{")  # what a killed run leaves
@@ -367,7 +363,7 @@ def test_scores_of_another_method_are_not_overwritten_and_force_replaces_the_who
 
 
 def test_trials_not_in_the_dataset_and_a_video_method_without_a_video_are_said(dataset, tmp_path, capsys):
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     summary = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "out", trials=[902, 7, 902, 3],
                                              method=["attention", "gradient"], video_method="gradient", device="cpu"),
                             echo=lambda s: None)
@@ -383,7 +379,7 @@ def test_trials_not_in_the_dataset_and_a_video_method_without_a_video_are_said(d
     ('{"overall": {"nss": {"count": 2, "mean": "x", "std": 1}}}', "TypeError: a mean that is a str"),
 ])
 def test_export_of_a_saliency_json_that_is_not_the_commands_is_one_line(tmp_path, capsys, content, problem):
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     (folder / "results.json").write_text('{"rewards": [3.0]}')
     (folder / "saliency.json").write_text(content)
     from fl_saliency.cli import main

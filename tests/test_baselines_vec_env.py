@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from baselines_reference import expected_noops
 from fl_saliency.envs import make_vec_env
@@ -36,6 +37,7 @@ def _trajectory(seed, num_envs, rank, actions):
     return np.stack(frames), counters
 
 
+@pytest.mark.slow
 def test_env_rank_is_seeded_seed_plus_rank():
     actions = np.random.default_rng(7).integers(0, 4, size=120)
     rank1, counters1 = _trajectory(30, 2, 1, actions)

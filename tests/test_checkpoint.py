@@ -15,6 +15,7 @@ from fl_saliency import checkpoint
 from fl_saliency.checkpoint import CheckpointError, load_into, load_model, load_params, save_params, to_baselines
 from fl_saliency.networks import ActorCritic
 from fl_saliency.ppo import PPO, PPOConfig
+from helpers import tiny_ppo, tiny_settings
 from numpy_reference import random_baselines_params
 
 
@@ -199,6 +200,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "fl_saliency.cli", *args], capture_output=True, text=True)
 
 
+@pytest.mark.subprocess
 def test_cli_inspect_experiment_folder(tmp_path):
     folder = write_experiment(tmp_path / "exp", random_baselines_params("cnn_sparse_fls", 4, np.random.default_rng(0)))
     result = run_cli("inspect", str(folder))
@@ -208,6 +210,7 @@ def test_cli_inspect_experiment_folder(tmp_path):
     assert "optimizer slots ignored" in result.stdout and "matches:    yes" in result.stdout
 
 
+@pytest.mark.subprocess
 def test_cli_inspect_mismatch_is_one_line(tmp_path):
     folder = write_experiment(tmp_path / "exp", random_baselines_params("cnn", 4, np.random.default_rng(0)))
     result = run_cli("inspect", str(folder))
@@ -217,6 +220,7 @@ def test_cli_inspect_mismatch_is_one_line(tmp_path):
     ]
 
 
+@pytest.mark.subprocess
 def test_cli_inspect_bare_model_guesses_network(tmp_path):
     path = tmp_path / "model.pkl"
     joblib.dump(random_baselines_params("cnn_dense_fls", 9, np.random.default_rng(0)), path)
@@ -225,6 +229,7 @@ def test_cli_inspect_bare_model_guesses_network(tmp_path):
     assert "matches:    cnn_dense_fls, cnn_dense_fls_norelu" in result.stdout and "actions:    9" in result.stdout
 
 
+@pytest.mark.subprocess
 def test_cli_inspect_garbage_is_one_line(tmp_path):
     path = tmp_path / "model.pkl"
     path.write_text("hello")
@@ -341,6 +346,7 @@ def test_loaded_adam_state_steps_as_tensorflows_adam():
         assert np.abs(after[name] - weight).max() > 0 or np.abs(g).max() == 0, name
 
 
+@pytest.mark.subprocess
 def test_every_command_that_loads_a_model_reads_the_originals(tmp_path):
     from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
     from fl_saliency.atari_head.sample import make_sample_trial
@@ -358,21 +364,14 @@ def test_every_command_that_loads_a_model_reads_the_originals(tmp_path):
     assert (tmp_path / "saliency" / "saliency.pkl").exists()
 
 
-def tiny_run(out, network, init_from, lr=2.5e-4):
-    from fl_saliency.train import TrainSettings
-
-    ppo = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1, lr=lr)
-    return TrainSettings(output_dir=out, network=network, num_timesteps=2 * ppo.batch_size, ppo=ppo, device="cpu",
-                         init_from=init_from)
-
-
+@pytest.mark.slow
 def test_fine_tuning_continues_the_originals_weights_and_adam_state(tmp_path):
     from fl_saliency.train import train
 
     source = ORIGINAL / "cnn_daqn"
     original = load_params(source / "model.pkl")
     # lr 0: the weights stay the original's, while Adam's moments and step count go on from its state.
-    train(tiny_run(tmp_path / "run", "cnn_daqn", source, lr=0.0), echo=lambda s: None)
+    train(tiny_settings(tmp_path / "run", "cnn_daqn", ppo=tiny_ppo(lr=0.0), init_from=source), echo=lambda s: None)
     ours = load_params(tmp_path / "run" / "model.pkl")
     assert json.loads((tmp_path / "run" / "config.json").read_text())["init_from"] == str(source.resolve())
     for name, value in original.items():

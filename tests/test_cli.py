@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from test_networks import TABLE_2
+from helpers import TABLE_2, run_main
 
 
 def run_cli(*args):
@@ -93,15 +93,6 @@ def required_args(command, tmp_path):
                      "--output-dir", str(tmp_path / "sal")],
         "sweep": ["--games", "Breakout", "--networks", "cnn", "--output-dir", str(tmp_path / "sweep")],
     }[command]
-
-
-def run_main(capsys, argv, **kwargs):
-    """(exit status, stderr) of cli.main in this process, argparse's exits included."""
-    try:
-        code = cli.main(argv, **kwargs)
-    except SystemExit as exc:
-        code = exc.code
-    return code, capsys.readouterr().err
 
 
 def parsed_settings(command, argv):
@@ -263,6 +254,7 @@ def test_help_shows_every_default(capsys):
     ("run_baselines.py", "evaluate", "(default: 108000)"),
     ("benchmark_atari_head.py", "saliency", "(default: 1000)"),
 ])
+@pytest.mark.subprocess
 def test_the_original_scripts_show_their_own_name_and_defaults(script, command, shown):
     result = subprocess.run([sys.executable, str(ROOT / script), "--help"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
@@ -270,6 +262,7 @@ def test_the_original_scripts_show_their_own_name_and_defaults(script, command, 
     assert shown in " ".join(result.stdout.split())
 
 
+@pytest.mark.subprocess
 def test_the_original_scripts_name_themselves_in_errors():
     bad = subprocess.run([sys.executable, str(ROOT / "train_baselines.py"), "--output-dir", "x", "--gamma", "5"],
                          capture_output=True, text=True, cwd=ROOT)
@@ -277,6 +270,7 @@ def test_the_original_scripts_name_themselves_in_errors():
     assert bad.stderr.startswith("train_baselines.py: error: argument --gamma: must be a number between 0 and 1")
 
 
+@pytest.mark.subprocess
 def test_the_command_list_needs_no_torch_and_optional_parts_are_imported_only_where_used():
     code = ("import sys; from fl_saliency import cli; cli.build_parser([]); assert 'torch' not in sys.modules; "
             "import fl_saliency.train, fl_saliency.evaluate, fl_saliency.atari_head.benchmark, fl_saliency.sweep; "

@@ -13,10 +13,13 @@ import pytest
 
 from fl_saliency.storage import Storage
 from fl_saliency.train import load_checkpoint
+from helpers import TINY_FLAGS
 from ray_cluster import start_cluster, start_s3_server
 
+pytestmark = pytest.mark.cluster  # a multi-node Ray cluster and a local S3 server
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--num-env", "2", "--nsteps", "16", "--nminibatches", "2", "--noptepochs", "1", "--device", "cpu",
+TINY = [*TINY_FLAGS, "--device", "cpu",
         "--cpus-per-job", "1"]
 
 

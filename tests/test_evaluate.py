@@ -14,7 +14,7 @@ import torch
 from fl_saliency.checkpoint import save_config, save_model
 from fl_saliency.envs.breakout_infinite import breakout_score, set_breakout_score
 from fl_saliency.envs.emulator import AtariEmulator
-from test_cli import run_main
+from helpers import run_main
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings, evaluate
 from fl_saliency.networks import ActorCritic
@@ -24,21 +24,13 @@ from numpy_reference import random_baselines_params
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("exp")
-    torch.manual_seed(0)
-    save_model(ActorCritic("cnn_sparse_fls", 4), folder / "model.pkl")
-    save_config({"network": "cnn_sparse_fls", "env_name": "BreakoutNoFrameskip-v4"}, folder / "config.json")
-    return folder
-
-
 def settings(experiment, out, **kwargs):
     base = dict(experiment_dir=experiment, output_dir=out, num_env=2, evals_per_env=2, max_eplen=200, device="cpu")
     base.update(kwargs)
     return EvalSettings(**base)
 
 
+@pytest.mark.slow
 def test_results_have_the_original_keys_and_counts(experiment, tmp_path):
     evaluate(settings(experiment, tmp_path / "e"), echo=lambda s: None)
     results = json.loads((tmp_path / "e" / "results.json").read_text())
@@ -54,6 +46,7 @@ def test_results_have_the_original_keys_and_counts(experiment, tmp_path):
     assert summary["settings"]["max_eplen"] == 200
 
 
+@pytest.mark.slow
 def test_same_seed_same_rewards_with_deterministic_actions(experiment, tmp_path):
     runs = []
     for name in ("a", "b"):
@@ -63,6 +56,7 @@ def test_same_seed_same_rewards_with_deterministic_actions(experiment, tmp_path)
     assert runs[0]["done_per_env"] == runs[1]["done_per_env"]
 
 
+@pytest.mark.slow
 def test_bf16_evaluation_plays_the_same_protocol(experiment, tmp_path):
     summary = evaluate(settings(experiment, tmp_path / "e", num_env=2, evals_per_env=1, max_eplen=50,
                                 precision="bf16", processed_obs=True), echo=lambda s: None)
@@ -80,6 +74,7 @@ def test_max_eplen_truncates_every_game(experiment, tmp_path):
     assert results["lengths"] == [20.0, 20.0]
 
 
+@pytest.mark.slow
 def test_video_has_one_frame_per_step_tiled_and_black_once_finished(experiment, tmp_path):
     summary = evaluate(settings(experiment, tmp_path / "e", raw_obs=True, processed_obs=True, max_eplen=400,
                                 evals_per_env=1), echo=lambda s: None)
@@ -138,6 +133,7 @@ def run_script(*args):
     return subprocess.run([sys.executable, str(ROOT / "run_baselines.py"), *args], capture_output=True, text=True, cwd=ROOT)
 
 
+@pytest.mark.subprocess
 def test_run_baselines_script(experiment, tmp_path):
     result = run_script("--experiment-dir", str(experiment), "--output-dir", str(tmp_path / "o"), "--num-env", "1",
                         "--evals-per-env", "1", "--max-eplen", "40")
@@ -145,6 +141,7 @@ def test_run_baselines_script(experiment, tmp_path):
     assert "1 episodes, score mean" in result.stdout and (tmp_path / "o" / "results.json").exists()
 
 
+@pytest.mark.subprocess
 def test_run_baselines_video_recorder_records_every_step_of_the_plain_screens(tmp_path):
     """--video-recorder: one MP4 holding the tiled screens at reset and after every step (the last included).
     Checked against the raw perception video of the same run: with cnn (attention all zeros) its frames are
@@ -238,6 +235,7 @@ def test_breakout_infinite_is_only_for_breakout():
         AtariEmulator("Pong", breakout_infinite=True)
 
 
+@pytest.mark.subprocess
 def test_full_disk_keeps_the_results_and_drops_the_video_in_one_line(experiment, small_disk):
     out = small_disk / "ev"
     result = run_script("--experiment-dir", str(experiment), "--output-dir", str(out), "--num-env", "2",
@@ -264,6 +262,7 @@ def test_leftovers_of_a_killed_evaluation_are_removed(experiment, tmp_path):
                         ".perception.x1y2.tmp, .results.json.abc.tmp")
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_stopped_evaluation_leaves_no_partial_files(experiment, tmp_path, signum):
     out = tmp_path / "e"

@@ -20,7 +20,7 @@ from fl_saliency.checkpoint import load_model, load_restricted
 from fl_saliency.cli import main
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.explain import METHODS
-from test_atari_head_benchmark import experiment
+from helpers import write_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,8 +32,9 @@ def dataset(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_two_methods_share_a_run_and_leave_attention_as_it_was(dataset, tmp_path):
-    folder, _ = experiment(tmp_path / "exp", network="cnn")
+    folder, _ = write_experiment(tmp_path / "exp", network="cnn")
     run_benchmark(SaliencySettings(folder, dataset, tmp_path / "alone", device="cpu", processed_obs=True), echo=print)
     lines = []
     summary = run_benchmark(SaliencySettings(folder, dataset, tmp_path / "out", device="cpu", processed_obs=True,
@@ -73,8 +74,9 @@ def test_two_methods_share_a_run_and_leave_attention_as_it_was(dataset, tmp_path
         run_benchmark(SaliencySettings(folder, dataset, out, device="cpu", method=["gradient"]), echo=print)
 
 
+@pytest.mark.subprocess
 def test_method_flag_of_the_script(dataset, tmp_path, capsys):
-    folder, _ = experiment(tmp_path / "exp", network="cnn_sparse_fls")
+    folder, _ = write_experiment(tmp_path / "exp", network="cnn_sparse_fls")
     base = [sys.executable, str(ROOT / "benchmark_atari_head.py"), "--experiment-dir", str(folder),
             "--atari-head-dir", str(dataset), "--output-dir", str(tmp_path / "o")]
     single_thread_env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -93,7 +95,7 @@ def test_method_flag_of_the_script(dataset, tmp_path, capsys):
 def test_video_shows_the_map_of_video_method(dataset, tmp_path):
     from fl_saliency.video import read_frames
 
-    folder, _ = experiment(tmp_path / "exp", network="cnn")  # cnn's attention is all zero: no heat
+    folder, _ = write_experiment(tmp_path / "exp", network="cnn")  # cnn's attention is all zero: no heat
     videos = {}
     for name, methods, shown in [("default", ["attention", "gradient"], None), ("chosen", ["attention", "gradient"], "gradient"),
                                  ("alone", ["gradient"], None)]:
@@ -131,7 +133,7 @@ def test_a_users_method_and_metric_are_scored_from_the_command_line(dataset, tmp
     monkeypatch.setitem(METHODS, "_", None)  # monkeypatch restores both registries as they were
     monkeypatch.setitem(METRICS, "_", None)
     del METHODS["_"], METRICS["_"]
-    folder, _ = experiment(tmp_path / "exp", network="cnn")
+    folder, _ = write_experiment(tmp_path / "exp", network="cnn")
     out = tmp_path / "out"
     code = main(["--experiment-dir", str(folder), "--atari-head-dir", str(dataset), "--output-dir", str(out),
                  "--processed-obs", "--method", "gradient,mylab_plugin:last_frame",

@@ -2,6 +2,7 @@
 in numpy/scipy written after the original's saliency.py, and the original's upsampling done with PIL."""
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from scipy.ndimage import gaussian_filter
@@ -47,6 +48,7 @@ def test_masks_and_blur_match_scipy():
                                gaussian_filter(images, sigma=(0, 0, 3, 3)), atol=1e-12)
 
 
+@pytest.mark.slow
 def test_actor_and_critic_maps_match_the_per_mask_loop():
     torch.manual_seed(0)
     model = ActorCritic("cnn_sparse_fls", 4).eval()

@@ -11,7 +11,6 @@ from fl_saliency.cli import main
 from fl_saliency.evaluate import EvalSettings, evaluate
 from fl_saliency.export import ExportSettings, export
 from fl_saliency.video import read_frames
-from test_evaluate import experiment  # noqa: F401 (the fixture: a tiny untrained model and its config.json)
 
 
 @pytest.fixture(scope="module")

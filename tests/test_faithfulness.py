@@ -15,7 +15,7 @@ from fl_saliency.explain import METHODS
 from fl_saliency.faithfulness import (cascading_randomisation, curve_auc, deletion_insertion_curves, mean_spearman,
                                       parameter_layers)
 from fl_saliency.networks import ActorCritic
-from test_atari_head_benchmark import experiment
+from helpers import write_experiment
 
 
 def numpy_curves(w, obs, actions, maps, step, sigma=5.0):
@@ -116,7 +116,7 @@ def test_mean_spearman_is_scipys_per_map_and_leaves_constant_maps_out():
 
 def test_command_writes_faithfulness_json(tmp_path, capsys):
     make_sample_trial("Breakout", 25, tmp_path / "ah", layout="release2", seed=1, trial_number=903)
-    folder, _ = experiment(tmp_path / "exp", network="cnn")
+    folder, _ = write_experiment(tmp_path / "exp", network="cnn")
     args = ["faithfulness", "--experiment-dir", str(folder), "--atari-head-dir", str(tmp_path / "ah"),
             "--output-dir", str(tmp_path / "out"), "--method", "gradient,attention", "--max-maps", "2",
             "--step", "1764", "--device", "cpu"]
@@ -144,7 +144,7 @@ def test_an_unknown_method_is_one_line(tmp_path, capsys):
 
 def test_max_maps_beyond_the_dataset_is_said_and_the_run_goes_on(tmp_path, capsys):
     make_sample_trial("Breakout", 25, tmp_path / "ah", layout="release2", seed=1, trial_number=903)
-    folder, _ = experiment(tmp_path / "exp", network="cnn")
+    folder, _ = write_experiment(tmp_path / "exp", network="cnn")
     assert main(["faithfulness", "--experiment-dir", str(folder), "--atari-head-dir", str(tmp_path / "ah"),
                  "--output-dir", str(tmp_path / "out"), "--method", "attention", "--max-maps", "100000",
                  "--step", "7056", "--device", "cpu"]) == 0

@@ -145,6 +145,7 @@ def test_sauc_sampled_is_the_original_bit_for_bit(levels, dtype):
             ref_auc_shuffled(s, f, o, num_splits=7, random_state=3)
 
 
+@pytest.mark.slow
 def test_sauc_sampled_mean_over_seeds_approaches_exact():
     rng = np.random.default_rng(6)
     for levels in (None, 5):

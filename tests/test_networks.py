@@ -8,11 +8,8 @@ from fl_saliency.checkpoint import load_into
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import (Dense, NETWORKS, ActorCritic, check_network_name, parameter_count, scale_observation,
                                   single_channel_conv)
+from helpers import TABLE_2
 from numpy_reference import NETWORK_NAMES, random_baselines_params, reference_forward
-from test_numpy_reference import TABLE2_PARAMS
-
-# The paper's Table 2 (4-action game, heads included).
-TABLE_2 = TABLE2_PARAMS
 
 GRIDS = {name: 7 for name in NETWORK_NAMES}
 GRIDS.update(cnn_sparse_fls_h1=20, cnn_sparse_fls_x3=20, cnn_dense_fls=84, cnn_dense_fls_norelu=84)
@@ -61,6 +58,7 @@ def test_single_channel_conv_equals_the_convolution_and_its_gradients(kernel, gr
         torch.testing.assert_close(g, e, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NETWORK_NAMES)
 def test_torch_network_matches_numpy_reference_on_imported_weights(name):
     """Baselines-format random weights, imported into torch, give the NHWC numpy oracle's outputs."""
@@ -87,6 +85,7 @@ def test_torch_network_matches_numpy_reference_on_imported_weights(name):
         assert np.abs(ours - reference).max() <= 1e-4 * scale, f"{name} {key}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NETWORK_NAMES)
 def test_initialisation_is_orthogonal_with_baselines_gains(name):
     torch.manual_seed(0)
@@ -101,6 +100,7 @@ def test_initialisation_is_orthogonal_with_baselines_gains(name):
         assert module.bias.abs().max() == 0
 
 
+@pytest.mark.slow
 def test_attention_maps_have_their_defining_properties():
     torch.manual_seed(0)
     obs = torch.randint(0, 256, (2, 4, 84, 84), dtype=torch.uint8)

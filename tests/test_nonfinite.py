@@ -13,7 +13,7 @@ from fl_saliency.cli import main
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.networks import ActorCritic
 from fl_saliency.train import load_checkpoint, train
-from test_train import TINY, tiny_settings
+from helpers import TINY_FLAGS as TINY, tiny_settings
 
 
 def nan_experiment(folder, value=float("nan")):

@@ -13,19 +13,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import numpy_reference as R  # noqa: E402
+from helpers import TABLE_2  # noqa: E402
 
 N_ACTIONS = 4
-
-TABLE2_PARAMS = {
-    "cnn": 1_686_693,
-    "cnn_daqn": 130_726,
-    "cnn_rsppo": 1_720_999,
-    "cnn_sparse_fls": 1_836_710,
-    "cnn_sparse_fls_pool": 263_846,
-    "cnn_dense_fls": 280_358,
-    "cnn_sparse_fls_h1": 1_762_982,
-    "cnn_sparse_fls_x3": 2_063_016,
-}
 
 ATT_SHAPE = {n: (7, 7) for n in R.NETWORK_NAMES}
 ATT_SHAPE.update({"cnn_sparse_fls_h1": (20, 20), "cnn_sparse_fls_x3": (20, 20),
@@ -136,7 +126,7 @@ def test_activation_primitives():
 # --------------------------------------------------------------------------- checkpoints
 
 
-@pytest.mark.parametrize("network,count", sorted(TABLE2_PARAMS.items()))
+@pytest.mark.parametrize("network,count", sorted(TABLE_2.items()))
 def test_param_count_matches_table2(network, count):
     assert R.param_count(_params(network)) == count
 
@@ -163,7 +153,7 @@ def test_param_layout_and_slots():
     q = _params("cnn_sparse_fls")
     assert q["ppo2_model/pi/h1/w:0"].shape == (3, 3, 64, 256)
     assert q["ppo2_model/pi/h2/b:0"].shape == (1, 1, 1, 1)
-    assert R.param_count(_params("cnn_rsppo_nopad")) == TABLE2_PARAMS["cnn_rsppo"]
+    assert R.param_count(_params("cnn_rsppo_nopad")) == TABLE_2["cnn_rsppo"]
 
 
 # --------------------------------------------------------------------------- forward, random weights
@@ -320,6 +310,7 @@ def test_h1_attention_is_the_c1_map():
     np.testing.assert_allclose(att, float(R.softplus(np.float64(np.float32(-0.7)))), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_dense_constant_map_pool():
     p = _zero_params("cnn_dense_fls")
     p["ppo2_model/pi/h2/b:0"][...] = 0.0

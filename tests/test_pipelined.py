@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fl_saliency.envs import PipelinedVecEnv, make_pipelined_vec_env, make_vec_env
 
 
+@pytest.mark.slow
 def test_env_groups_play_the_same_games_as_one_vector_env():
     actions = np.random.default_rng(5).integers(0, 4, size=(150, 4))
     whole = make_vec_env("Breakout", 4, 21, backend="baselines")
@@ -27,6 +29,7 @@ def test_env_groups_play_the_same_games_as_one_vector_env():
     groups.close()
 
 
+@pytest.mark.slow
 def test_groups_take_turns_in_order_and_wait_in_start_order():
     groups = [make_vec_env("Breakout", n, seed, backend="baselines", asynchronous=False)
               for n, seed in ((1, 40), (2, 41), (1, 43))]

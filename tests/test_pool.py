@@ -15,6 +15,7 @@ from fl_saliency.envs import make_vec_env
 from fl_saliency.errors import FlSaliencyError
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("num_envs, workers", [(2, None), (3, 2)])
 def test_subprocess_envs_match_in_process_envs(num_envs, workers):
     actions = np.random.default_rng(10).integers(0, 4, size=(300, num_envs))
@@ -35,6 +36,7 @@ def test_subprocess_envs_match_in_process_envs(num_envs, workers):
     assert sum(bool(e) for step in runs[1][1:] for e in step[3]) >= 2  # games ended on the way
 
 
+@pytest.mark.slow
 def test_a_failing_worker_is_one_clear_error():
     vec = make_vec_env("Breakout", 2, 0, backend="baselines", workers=2)
     vec.reset()
@@ -77,6 +79,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.subprocess
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc")
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_workers_end_when_their_parent_is_killed(how):

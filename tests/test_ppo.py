@@ -177,6 +177,7 @@ def numpy_adam(w, grads, lr, eps, placement, beta1=0.9, beta2=0.999):
     return w
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("placement", ["tensorflow", "pytorch"])
 def test_adam_steps_place_eps_1e_5_as_configured(placement):
     """Gradients of 1e-6 .. 1e-3, where eps = 1e-5 matters and the two placements differ by up to 30x."""
@@ -203,6 +204,7 @@ def test_unknown_adam_eps_placement_is_one_line():
         PPOConfig(adam_eps_placement="keras")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_update_changes_weights_and_clips_the_gradient_norm(precision):
     torch.manual_seed(0)
@@ -225,6 +227,7 @@ def test_update_changes_weights_and_clips_the_gradient_norm(precision):
     assert all(p.dtype == torch.float32 for p in model.parameters())  # bf16 is for the arithmetic only
 
 
+@pytest.mark.slow
 def test_learner_state_round_trips_exactly():
     c = PPOConfig(num_envs=2, nsteps=4, nminibatches=2, noptepochs=1)
     torch.manual_seed(0)

@@ -23,9 +23,9 @@ from fl_saliency.envs.wrappers import NOOP
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.evaluate import EvalSettings, evaluate
 from fl_saliency.networks import ActorCritic
-from fl_saliency.ppo import PPOConfig
 from fl_saliency.protocol import Protocol, protocol_of, protocol_of_config
 from fl_saliency.train import TrainSettings, train
+from helpers import tiny_ppo, tiny_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 V5 = "ALE/Breakout-v5"
@@ -79,6 +79,7 @@ def _frames(env_name, backend, seed=5, steps=60, **protocol_options):
     return np.stack(frames)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["baselines", "ale-vector"])
 def test_sticky_actions_are_observable(backend):
     sticky = _frames(V5, backend)
@@ -136,14 +137,9 @@ def test_full_action_space_has_18_actions(backend):
     vec.close()
 
 
-def _tiny_train(out, env_name=V5, **options):
-    ppo = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)
-    return TrainSettings(output_dir=out, network="cnn", env_name=env_name, num_timesteps=ppo.batch_size, ppo=ppo,
-                         device="cpu", **options)
-
-
+@pytest.mark.slow
 def test_config_records_the_protocol_and_evaluate_plays_it(tmp_path):
-    settings = _tiny_train(tmp_path / "run", full_action_space=True)
+    settings = tiny_settings(tmp_path / "run", updates=1, env_name=V5, full_action_space=True)
     train(settings, echo=quiet)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["env_name"] == V5
@@ -170,6 +166,7 @@ def v4_model(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_a_v4_model_is_evaluated_under_v4_or_v5_on_purpose(v4_model, tmp_path):
     assert protocol_of_config(json.loads((v4_model / "config.json").read_text())) == protocol_of("Breakout")
     options = dict(experiment_dir=v4_model, num_env=1, max_eplen=50, device="cpu")
@@ -198,6 +195,7 @@ def test_a_bad_recorded_protocol_is_one_line(protocol, message):
         protocol_of_config({"env_name": "BreakoutNoFrameskip-v4", "protocol": protocol})
 
 
+@pytest.mark.subprocess
 def test_scripts_train_and_evaluate_a_v5_run(tmp_path):
     out = tmp_path / "run"
     train_run = subprocess.run(
@@ -219,7 +217,7 @@ def test_scripts_train_and_evaluate_a_v5_run(tmp_path):
 def test_sweep_jobs_train_under_the_protocol_of_their_ids(tmp_path, monkeypatch):
     from fl_saliency.sweep import plan, run_job
 
-    ppo = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)
+    ppo = tiny_ppo()
     jobs = plan(["ALE/Breakout-v5", "MsPacman"], ["cnn"], [1], 32, tmp_path, ppo=ppo, full_action_space=True)
     assert [(job.env_name, job.folder.relative_to(tmp_path).as_posix()) for job in jobs] == [
         ("ALE/Breakout-v5", "Breakout.cnn/01"), ("MsPacmanNoFrameskip-v4", "MsPacman.cnn/01")]

@@ -34,7 +34,7 @@ from fl_saliency.atari_head.references import (
 )
 from fl_saliency.atari_head.sample import make_sample_trial
 from fl_saliency.checkpoint import load_restricted
-from test_atari_head_benchmark import experiment
+from helpers import write_experiment
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,7 @@ def test_center_bias_leaves_the_trial_out(breakout):
     np.testing.assert_allclose(leave_one_out_center_bias(counts, 902, "processed"), expected, rtol=1e-13)
 
 
+@pytest.mark.slow
 def test_references_give_the_expected_order_on_gaze_that_follows_the_ball(breakout, tmp_path):
     dataset = AtariHeadDataset(breakout)
     settings = SaliencySettings(tmp_path, breakout, tmp_path, references=list(REFERENCES))
@@ -132,6 +133,7 @@ def test_references_give_the_expected_order_on_gaze_that_follows_the_ball(breako
     assert mean["gaze-neighbour"]["auc_judd"] > 0.8
 
 
+@pytest.mark.slow
 def test_references_flag_and_outputs(breakout, tmp_path):
     parser = cli.build_command_parser("saliency", "saliency")
     base = ["--experiment-dir", str(tmp_path), "--atari-head-dir", str(breakout), "--output-dir", str(tmp_path)]
@@ -141,7 +143,7 @@ def test_references_flag_and_outputs(breakout, tmp_path):
     with pytest.raises(SystemExit):
         parser.parse_args(base + ["--references", "uniform,chance"])
 
-    folder, _ = experiment(tmp_path / "exp")
+    folder, _ = write_experiment(tmp_path / "exp")
     lines = []
     summary = run_benchmark(SaliencySettings(folder, breakout, tmp_path / "out", trials=[902, 903], device="cpu",
                                              references=["uniform", "center-bias"]), echo=lines.append)

@@ -169,6 +169,7 @@ def test_one_bad_run_is_named_in_one_line_and_the_rest_reported(tmp_path, case):
     assert "| Breakout | cnn_sparse_fls | 2 | 1 | 620 | 624 |" in text  # the good run, still counted
 
 
+@pytest.mark.subprocess
 def test_report_command_with_every_kind_of_bad_run(tmp_path):
     for i, case in enumerate(BAD_CASES):
         write_bad(run_folder(tmp_path, f"{i:02d}"), case)
@@ -181,6 +182,7 @@ def test_report_command_with_every_kind_of_bad_run(tmp_path):
     assert "| MsPacman | cnn | 1 | 1 | 4000 | 4,874 |" in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.subprocess
 def test_missing_sweep_folder_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(tmp_path / "nothing")],
                             capture_output=True, text=True, cwd=ROOT)
@@ -220,6 +222,7 @@ def test_manifest_totals_and_an_unreadable_manifest(tmp_path):
     assert "## Sweep (sweep.json)" not in text and "not a sweep manifest" in text
 
 
+@pytest.mark.subprocess
 def test_report_into_a_file_is_one_line(tmp_path):
     (tmp_path / "file").write_text("x")
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(one_run_sweep(tmp_path / "sweep")),
@@ -228,6 +231,7 @@ def test_report_into_a_file_is_one_line(tmp_path):
         f"fl-saliency: error: output folder {tmp_path / 'file'} is a file (or lies under one); name a folder"]
 
 
+@pytest.mark.subprocess
 def test_report_onto_a_full_disk_is_one_line(tmp_path, small_disk):
     with open(small_disk / "filler", "wb") as f:
         try:
@@ -284,6 +288,7 @@ def few_reps(monkeypatch):
     monkeypatch.setattr("fl_saliency.aggregate.REPS", 200)
 
 
+@pytest.mark.slow
 def test_aggregates_are_rliables_on_the_same_score_matrix(tmp_path, few_reps):
     from fl_saliency import aggregate
 
@@ -348,6 +353,7 @@ def test_intervals_are_reproducible_with_a_fixed_seed(few_reps):
     np.testing.assert_array_equal(profiles["cnn"][0], reference["cnn"])
 
 
+@pytest.mark.slow
 def test_too_few_seeds_give_no_interval_and_say_so(tmp_path, few_reps):
     few = {key: values[:2] for key, values in SWEEP_SCORES.items()}
     few["Breakout", "cnn"] = SWEEP_SCORES["Breakout", "cnn"]  # 3 runs of one game do not make up for the others
@@ -378,11 +384,11 @@ def scored_sweep(tmp_path_factory):
     references on a generated trial), beside a run holding only the paper's saliency.pkl."""
     from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
     from fl_saliency.atari_head.sample import make_sample_trial
-    from test_atari_head_benchmark import experiment
+    from helpers import write_experiment
 
     root = tmp_path_factory.mktemp("scored")
     make_sample_trial("Breakout", 25, root / "ah", layout="release2", seed=1, trial_number=903)
-    folder, _ = experiment(root / "sweep" / "Breakout.cnn_sparse_fls" / "01")
+    folder, _ = write_experiment(root / "sweep" / "Breakout.cnn_sparse_fls" / "01")
     summary = run_benchmark(SaliencySettings(folder, root / "ah", folder, device="cpu", processed_obs=True,
                                              method=["attention", "gradient"],
                                              references=["uniform", "center-bias", "gaze-neighbour"]), echo=print)
@@ -390,6 +396,7 @@ def scored_sweep(tmp_path_factory):
     return root / "sweep", summary
 
 
+@pytest.mark.slow
 def test_methods_table_holds_each_methods_and_references_mean_and_interval(scored_sweep):
     root, summary = scored_sweep
     report, problems = quiet_report(root)
@@ -435,13 +442,14 @@ def interval(cell: str) -> tuple[float, float, float]:
     return mean, low, high
 
 
+@pytest.mark.slow
 def test_faithfulness_table_holds_the_commands_numbers(tmp_path):
     from fl_saliency.atari_head.sample import make_sample_trial
     from fl_saliency.cli import main
-    from test_atari_head_benchmark import experiment
+    from helpers import write_experiment
 
     make_sample_trial("Breakout", 25, tmp_path / "ah", layout="release2", seed=1, trial_number=903)
-    folder, _ = experiment(tmp_path / "sweep" / "Breakout.cnn" / "01", network="cnn")  # untrained
+    folder, _ = write_experiment(tmp_path / "sweep" / "Breakout.cnn" / "01", network="cnn")  # untrained
     assert main(["faithfulness", "--experiment-dir", str(folder), "--atari-head-dir", str(tmp_path / "ah"),
                  "--output-dir", str(folder), "--method", "gradient,attention", "--max-maps", "3",
                  "--step", "1764", "--device", "cpu"]) == 0

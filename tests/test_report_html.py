@@ -88,6 +88,7 @@ def test_markdown_subset_as_html():
         "<ul>", "<li>one</li>", "</ul>", "<p>text</p>"]
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on the PATH (Debian: apt-get install chromium; "
                                              "CI installs it in .ci/run)")
 def test_page_in_headless_chromium(report):

@@ -4,7 +4,7 @@ import pytest
 
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.storage import Storage, is_uri, scratch_folder
-from test_cli import run_main
+from helpers import run_main
 
 def make_run(folder: Path) -> None:
     (folder / "logs").mkdir(parents=True)

@@ -8,17 +8,18 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 
-from fl_saliency.ppo import PPOConfig
 from fl_saliency.report import write_report
 from fl_saliency.sweep import Job, plan, run_job, sweep
 from fl_saliency.train import load_checkpoint
-from test_cli import run_main
+from helpers import TINY_FLAGS, run_main, tiny_ppo
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)
+TINY = tiny_ppo()
 
 
+@pytest.mark.cluster
 def test_sweep_on_local_ray_makes_the_layout_and_a_report_and_skips_on_rerun(tmp_path):
     jobs = plan(["Breakout"], ["cnn", "cnn_sparse_fls_pool"], [1], 64, tmp_path, ppo=TINY, evaluate=(1, 1), max_eplen=30,
                 device="cpu")
@@ -43,11 +44,11 @@ def test_sweep_on_local_ray_makes_the_layout_and_a_report_and_skips_on_rerun(tmp
     assert before == after
 
 
+@pytest.mark.subprocess
 def test_a_killed_job_resumes_from_its_checkpoint(tmp_path):
     job = Job("Breakout", "cnn", 1, 12 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
     args = ["--output-dir", str(job.folder), "--network", "cnn", "--env-name", "BreakoutNoFrameskip-v4",
-            "--train-seed", "1", "--num-timesteps", str(job.num_timesteps), "--num-env", "2", "--nsteps", "16",
-            "--nminibatches", "2", "--noptepochs", "1", "--save-interval", "1", "--device", "cpu"]
+            "--train-seed", "1", "--num-timesteps", str(job.num_timesteps), *TINY_FLAGS, "--save-interval", "1", "--device", "cpu"]
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 60
@@ -63,6 +64,7 @@ def test_a_killed_job_resumes_from_its_checkpoint(tmp_path):
     assert run_job(job)["status"] == "skipped"
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_reported_without_raising(tmp_path):
     job = Job("Breakout", "cnn", 1, 64, tmp_path, ppo=TINY, evaluate=(1, 1), max_eplen=30, device="cpu",
               atari_head_dir=tmp_path / "no-such-dataset")
@@ -71,6 +73,7 @@ def test_a_failing_job_is_reported_without_raising(tmp_path):
     assert (job.folder / "results.json").exists()  # the stages before the failure are kept
 
 
+@pytest.mark.subprocess
 def test_bad_sweep_arguments_are_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "sweep", "--games", "Breakout", "--networks",
                              "cnn,cnn_nope", "--output-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
@@ -83,7 +86,7 @@ def test_jobs_ask_ray_for_the_cpus_their_env_workers_use(tmp_path, monkeypatch):
     job = Job("Breakout", "cnn", 1, 64, tmp_path, ppo=TINY)
     assert job_resources(job, gpus_available=False) == {"num_cpus": 2}
     assert job_resources(job, gpus_available=True) == {"num_cpus": 2, "num_gpus": 0.25}
-    single = Job("Breakout", "cnn", 1, 16, tmp_path, ppo=PPOConfig(num_envs=1, nsteps=16, nminibatches=1, noptepochs=1))
+    single = Job("Breakout", "cnn", 1, 16, tmp_path, ppo=tiny_ppo(num_envs=1, nminibatches=1))
     assert job_resources(single, gpus_available=False) == {"num_cpus": 1}
     seen = []
     monkeypatch.setattr("fl_saliency.train.train", lambda settings, echo, **_: seen.append(settings.env_workers))
@@ -131,6 +134,7 @@ def test_sweep_settings_are_checked_before_ray_starts(tmp_path, capsys):
     assert not (tmp_path / "sweep").exists()  # nothing started
 
 
+@pytest.mark.slow
 def test_a_job_killed_before_its_first_checkpoint_starts_over(tmp_path):
     job = Job("Breakout", "cnn", 1, 2 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
     (job.folder / "logs").mkdir(parents=True)
@@ -149,6 +153,7 @@ def test_a_job_killed_before_its_first_checkpoint_starts_over(tmp_path):
     assert (other.folder / "model.pkl").read_bytes() == b"released weights"
 
 
+@pytest.mark.cluster
 def test_a_job_whose_fitting_nodes_are_gone_is_reported_not_awaited(tmp_path, monkeypatch):
     import ray
 

@@ -16,18 +16,10 @@ from fl_saliency.checkpoint import load_model, load_params
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.logger import read_monitor
 from fl_saliency.networks import NETWORKS
-from fl_saliency.ppo import PPOConfig
 from fl_saliency.train import PROGRESS_KEYS, TrainSettings, load_checkpoint, prepare_output_dir, train
-from test_cli import run_main
+from helpers import TINY_FLAGS, run_main, tiny_ppo, tiny_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--num-env", "2", "--nsteps", "16", "--nminibatches", "2", "--noptepochs", "1"]
-
-
-def tiny_settings(out, network="cnn", updates=2, nsteps=16, **kwargs):
-    ppo = PPOConfig(num_envs=2, nsteps=nsteps, nminibatches=2, noptepochs=1)
-    return TrainSettings(output_dir=out, network=network, num_timesteps=updates * ppo.batch_size, ppo=ppo,
-                         device="cpu", **kwargs)
 
 
 def run_script(*args, **kwargs):
@@ -42,12 +34,13 @@ def read_progress(out):
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network", list(NETWORKS))
 def test_every_network_trains_two_updates(tmp_path, network):
     out = tmp_path / network
     # The dense networks cost ~200x the sparse ones on a CPU: a shorter rollout keeps the test quick.
     nsteps = 4 if "dense" in network else 16
-    model_path = train(tiny_settings(out, network, nsteps=nsteps), echo=lambda text: None)
+    model_path = train(tiny_settings(out, network, ppo=tiny_ppo(nsteps=nsteps)), echo=lambda text: None)
     model, experiment = load_model(out)
     assert experiment.network == network and model_path == out / "model.pkl"
     rows = read_progress(out)
@@ -55,6 +48,7 @@ def test_every_network_trains_two_updates(tmp_path, network):
     assert all(np.isfinite(float(rows[-1][k])) for k in ("policy_loss", "value_loss", "policy_entropy"))
 
 
+@pytest.mark.subprocess
 def test_script_writes_the_original_outputs(tmp_path):
     out = tmp_path / "run"
     result = run_script("--output-dir", str(out), "--network", "cnn_sparse_fls", "--env-name", "BreakoutNoFrameskip-v4",
@@ -83,6 +77,7 @@ def test_script_writes_the_original_outputs(tmp_path):
     assert params["ppo2_model/pi/h1/w:0"].shape == (3, 3, 64, 256)
 
 
+@pytest.mark.slow
 def test_same_seed_same_losses_and_model_on_cpu(tmp_path):
     for name in ("a", "b"):
         train(tiny_settings(tmp_path / name, "cnn_sparse_fls", updates=2), echo=lambda text: None)
@@ -98,6 +93,7 @@ def test_same_seed_same_losses_and_model_on_cpu(tmp_path):
     assert not np.array_equal(pa["ppo2_model/pi/c1/w:0"], pc["ppo2_model/pi/c1/w:0"])
 
 
+@pytest.mark.slow
 def test_existing_run_is_refused_unless_resume_or_force(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out), echo=lambda text: None)
@@ -122,13 +118,14 @@ def test_existing_run_is_refused_unless_resume_or_force(tmp_path):
     ],
 )
 def test_bad_arguments_are_one_line(tmp_path, capsys, args, message):
-    code, stderr = run_main(capsys, ["--output-dir", str(tmp_path / "x"), "--num-timesteps", "64", *TINY, *args],
+    code, stderr = run_main(capsys, ["--output-dir", str(tmp_path / "x"), "--num-timesteps", "64", *TINY_FLAGS, *args],
                             command="train", prog="train_baselines.py")
     assert code == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], stderr
 
 
+@pytest.mark.subprocess
 def test_unwritable_output_folder_is_one_line(tmp_path):
     if os.geteuid() == 0:
         target = "/proc/fl-saliency-run"  # root may write anywhere else
@@ -136,7 +133,7 @@ def test_unwritable_output_folder_is_one_line(tmp_path):
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         target = str(locked / "run")
-    result = run_script("--output-dir", target, "--num-timesteps", "64", *TINY)
+    result = run_script("--output-dir", target, "--num-timesteps", "64", *TINY_FLAGS)
     assert result.returncode == 2 and "cannot write to output folder" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -148,9 +145,10 @@ def wait_for(path, timeout=60):
         time.sleep(0.05)
 
 
+@pytest.mark.subprocess
 def test_killed_run_resumes_to_the_end(tmp_path):
     out = tmp_path / "run"
-    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(15 * 32), "--save-interval", "1", *TINY]
+    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(15 * 32), "--save-interval", "1", *TINY_FLAGS]
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_for(out / "checkpoint.pt")
@@ -165,9 +163,10 @@ def test_killed_run_resumes_to_the_end(tmp_path):
     assert [int(r["nupdates"]) for r in read_progress(out)] == list(range(1, 16))
 
 
+@pytest.mark.subprocess
 def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tmp_path):
     out = tmp_path / "run"
-    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(200 * 32), "--save-interval", "1000", *TINY]
+    args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(200 * 32), "--save-interval", "1000", *TINY_FLAGS]
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     wait_for(out / "logs" / "progress.csv")
@@ -252,10 +251,11 @@ def tensorboard_steps(out, tag="nupdates"):
     return [(event.step, event.value) for event in accumulator.Scalars(tag)]
 
 
+@pytest.mark.subprocess
 def test_sigterm_saves_a_checkpoint_and_the_run_resumes_logging_each_update_once(tmp_path):
     out = tmp_path / "run"
     args = ["--output-dir", str(out), "--network", "cnn", "--num-timesteps", str(30 * 32), "--save-interval", "1000",
-            *TINY]
+            *TINY_FLAGS]
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wait_for(out / "logs" / "progress.csv")
@@ -276,6 +276,7 @@ def test_sigterm_saves_a_checkpoint_and_the_run_resumes_logging_each_update_once
     assert tensorboard_steps(out) == [(32 * u, float(u)) for u in range(1, 31)]
 
 
+@pytest.mark.slow
 def test_resume_logs_each_update_once_after_a_kill(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, updates=4, save_interval=2), echo=lambda text: None)
@@ -287,6 +288,7 @@ def test_resume_logs_each_update_once_after_a_kill(tmp_path):
     assert [step for step, _ in tensorboard_steps(out)] == [32, 64, 96, 128]
 
 
+@pytest.mark.slow
 def test_force_removes_every_output_of_the_old_run_by_name_and_keeps_the_users_files(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, updates=1), echo=lambda text: None)
@@ -314,11 +316,13 @@ def test_force_removes_every_output_of_the_old_run_by_name_and_keeps_the_users_f
     assert json.loads((out / "config.json").read_text())["network"] == "cnn_daqn"
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_second_writer_is_refused_and_a_killed_run_frees_its_folder_at_once(tmp_path, capsys):
     out = tmp_path / "run"
     # A long run whose first checkpoint never comes: killed before it, as a run of the default 50-update interval.
     first = ["--output-dir", str(out), "--num-timesteps", str(10_000 * 32), "--save-interval", "10000", "--device",
-             "cpu", *TINY]
+             "cpu", *TINY_FLAGS]
     holder = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *first], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -326,7 +330,7 @@ def test_a_second_writer_is_refused_and_a_killed_run_frees_its_folder_at_once(tm
         while not ((out / "logs" / "progress.csv").exists() and len(read_progress(out)) >= 1):
             assert holder.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
-        second = ["--output-dir", str(out), "--num-timesteps", "64", "--device", "cpu", *TINY]
+        second = ["--output-dir", str(out), "--num-timesteps", "64", "--device", "cpu", *TINY_FLAGS]
         forced = run_script(*second, "--force", "--train-seed", "5")
         assert forced.returncode == 2
         assert forced.stderr.splitlines() == [
@@ -355,6 +359,7 @@ def test_a_second_writer_is_refused_and_a_killed_run_frees_its_folder_at_once(tm
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.slow
 def test_resume_refuses_flags_that_differ_from_the_run(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, updates=1, network="cnn_daqn"), echo=lambda text: None)
@@ -374,6 +379,7 @@ def test_resume_refuses_flags_that_differ_from_the_run(tmp_path):
     assert prepare_output_dir(settings).num_timesteps == 32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["ppo"].update(nsteps="16"), "nsteps is '16', not an int"),
     (lambda c: c.update(num_timesteps=32.0), "num_timesteps is 32.0, not an int"),
@@ -392,6 +398,7 @@ def test_resume_with_edited_config_types_is_one_line(tmp_path, capsys, edit, mes
     assert "is not a training config of fl-saliency: " + message in stderr
 
 
+@pytest.mark.slow
 def test_num_timesteps_not_a_multiple_of_the_batch_records_what_runs(tmp_path):
     lines = []
     train(dataclasses.replace(tiny_settings(tmp_path / "run"), num_timesteps=100), echo=lines.append)
@@ -401,6 +408,7 @@ def test_num_timesteps_not_a_multiple_of_the_batch_records_what_runs(tmp_path):
     assert int(read_progress(tmp_path / "run")[-1]["total_timesteps"]) == 96
 
 
+@pytest.mark.subprocess
 def test_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(tmp_path):
     from conftest import mounted_tmpfs
 
@@ -413,7 +421,7 @@ def test_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(tmp_pa
     with mounted_tmpfs(tmp_path / "disk", str(size)) as disk:
         out = disk / "run"
         args = ["--output-dir", str(out), "--network", "cnn_daqn", "--num-timesteps", str(4 * 32), "--save-interval",
-                "1", "--device", "cpu", *TINY]
+                "1", "--device", "cpu", *TINY_FLAGS]
         result = run_script(*args)
         assert result.returncode == 2
         assert result.stderr.strip().splitlines()[-1] == (

@@ -78,6 +78,7 @@ def test_full_disk_while_recording_leaves_nothing(small_disk):
     assert list(small_disk.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_full_disk_while_composing_the_overlay_leaves_nothing(small_disk):
     # Black screens cost nothing in pass 1; their overlay of random attention is what fills the disk in pass 2.
     recorder = PerceptionRecorder(small_disk / "perception.mkv", SPARSE_GEOMETRY, [0], raw=True, processed=False)

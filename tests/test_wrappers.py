@@ -32,6 +32,7 @@ def test_emulator_is_v4_noframeskip_without_sticky_actions(name, game, n_actions
     vec.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("game, n_actions", [("Breakout", 4), ("MsPacman", 9)])
 def test_observations_match_a_bare_emulator_replay(game, n_actions):
     """Whole games (resets, life losses, game overs) with random actions, frame by frame."""
@@ -78,6 +79,7 @@ def test_keep_rgb_is_the_emulators_current_screen():
     rollout.close()
 
 
+@pytest.mark.slow
 def test_real_reset_takes_1_to_30_noops():
     """Frames before the first agent observation: n no-ops (+ FIRE and action 2, 4 frames each, in Breakout).
 
