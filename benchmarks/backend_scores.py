@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fl_saliency.evaluate import EvalSettings, evaluate
+from fl_saliency.evaluation.evaluate import EvalSettings, evaluate
 
 
 def main() -> None:

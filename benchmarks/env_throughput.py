@@ -26,7 +26,7 @@ from fl_saliency.envs.baselines import BaselinesVecEnv
 from fl_saliency.envs.chain import make_atari_env
 from fl_saliency.envs.frame_stack import FrameStacker
 from fl_saliency.envs.pool import WORKER_NICENESS
-from fl_saliency.games import num_actions
+from fl_saliency.envs.games import num_actions
 
 
 def _niced_chain(env_name: str):

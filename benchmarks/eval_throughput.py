@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from env_rate import agent_steps_per_second
 
-from fl_saliency.checkpoint import save_config, save_model
+from fl_saliency.agents.checkpoint import save_config, save_model
 from fl_saliency.envs import make_vec_env
-from fl_saliency.evaluate import EvalSettings, evaluate
-from fl_saliency.networks import ActorCritic
+from fl_saliency.evaluation.evaluate import EvalSettings, evaluate
+from fl_saliency.agents.networks import ActorCritic
 
 ENV = "BreakoutNoFrameskip-v4"
 
@@ -63,8 +63,8 @@ def eval_rate(network: str, num_env: int, max_eplen: int, tmp: Path, workers: in
 
 def record(steps: int) -> None:
     """Child process: record a video of ``steps`` steps of 4 envs from synthetic frames, print peak RSS in MB."""
-    from fl_saliency.networks import SPARSE_GEOMETRY
-    from fl_saliency.video import PerceptionRecorder
+    from fl_saliency.agents.networks import SPARSE_GEOMETRY
+    from fl_saliency.evaluation.perception_video import PerceptionRecorder
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:

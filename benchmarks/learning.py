@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fl_saliency.ppo import PPOConfig
-from fl_saliency.report import plot_learning_curves, read_progress
+from fl_saliency.ppo.algorithm import PPOConfig
+from fl_saliency.report.tables import plot_learning_curves, read_progress
 
 ENV = "BreakoutNoFrameskip-v4"
 
@@ -59,7 +59,7 @@ def train_sb3(out: Path, steps: int, seed: int) -> None:
 
 
 def last_checkpoint(folder: Path) -> dict | None:
-    from fl_saliency.train import load_checkpoint
+    from fl_saliency.ppo.train import load_checkpoint
 
     checkpoint = folder / "checkpoint.pt"
     return load_checkpoint(checkpoint) if checkpoint.exists() else None

@@ -191,7 +191,7 @@ def load_ours(modules, experiment_dir: Path) -> float:
     """The original's strict load of our model.pkl; the largest |ours - original's| over logits, value, attention."""
     import torch
 
-    from fl_saliency.checkpoint import load_model
+    from fl_saliency.agents.checkpoint import load_model
 
     model, experiment = load_model(experiment_dir)
     original = Original(modules, experiment.network, nbatch_train=16)

@@ -19,9 +19,9 @@ import time
 
 import torch
 
-from fl_saliency.explain import METHODS, greedy_actions, perturbation, rise
-from fl_saliency.explain.gradients import CHUNK as GRADIENT_CHUNK, IG_STEPS, SMOOTHGRAD_SAMPLES
-from fl_saliency.networks import NETWORKS, ActorCritic, PlainCNN
+from fl_saliency.methods import METHODS, greedy_actions, perturbation, rise
+from fl_saliency.methods.gradients import CHUNK as GRADIENT_CHUNK, IG_STEPS, SMOOTHGRAD_SAMPLES
+from fl_saliency.agents.networks import NETWORKS, ActorCritic, PlainCNN
 
 # method: (passes per map, backward too, observations per measured call, batch size of its passes)
 COST = {

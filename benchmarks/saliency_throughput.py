@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark, saliency_maps, trial_maps, trial_peak
-from fl_saliency.atari_head.dataset import AtariHeadDataset
-from fl_saliency.atari_head.gaze import fixation_maps, trial_gaze
-from fl_saliency.atari_head.metrics import SHUFFLED_AUC, other_maps_for_sauc
-from fl_saliency.atari_head.sample import make_sample_trial
-from fl_saliency.checkpoint import save_config, save_model
-from fl_saliency.networks import ActorCritic
+from fl_saliency.scoring.benchmark import SaliencySettings, run_benchmark, saliency_maps, trial_maps, trial_peak
+from fl_saliency.scoring.atari_head.dataset import AtariHeadDataset
+from fl_saliency.scoring.atari_head.gaze import fixation_maps, trial_gaze
+from fl_saliency.scoring.gaze_metrics import SHUFFLED_AUC, other_maps_for_sauc
+from fl_saliency.scoring.atari_head.sample import make_sample_trial
+from fl_saliency.agents.checkpoint import save_config, save_model
+from fl_saliency.agents.networks import ActorCritic
 
 
 def experiment(folder: Path, network: str) -> Path:

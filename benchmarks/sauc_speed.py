@@ -20,7 +20,7 @@ import time
 import cv2
 import numpy as np
 
-from fl_saliency.atari_head.metrics import SHUFFLED_AUC, other_maps_for_sauc
+from fl_saliency.scoring.gaze_metrics import SHUFFLED_AUC, other_maps_for_sauc
 
 
 def make_maps(n_maps: int, seed: int = 0, shape=(210, 160)):

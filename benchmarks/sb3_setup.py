@@ -5,7 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from fl_saliency.ppo import PPOConfig
+from fl_saliency.ppo.algorithm import PPOConfig
 from fl_saliency.envs.chain import make_atari_env
 
 

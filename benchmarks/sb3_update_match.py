@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from fl_saliency.envs import make_pipelined_vec_env
-from fl_saliency.networks import ActorCritic
-from fl_saliency.ppo import PPO, PPOConfig, Rollout, compute_gae
+from fl_saliency.agents.networks import ActorCritic
+from fl_saliency.ppo.algorithm import PPO, PPOConfig, Rollout, compute_gae
 
 ENV = "BreakoutNoFrameskip-v4"
 SB3_NAMES = {  # SB3 CnnPolicy parameter: ours

@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fl_saliency.ppo import PPOConfig  # noqa: E402
-from fl_saliency.sweep import plan, run_job  # noqa: E402
+from fl_saliency.ppo.algorithm import PPOConfig  # noqa: E402
+from fl_saliency.sweep.grid import plan, run_job  # noqa: E402
 from ray_cluster import start_cluster  # noqa: E402
 
 TINY = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)

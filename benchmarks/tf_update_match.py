@@ -25,9 +25,9 @@ import torch
 
 from original_tf import Original, fixed_batch, import_original
 
-from fl_saliency.checkpoint import load_into, save_model, to_baselines
-from fl_saliency.networks import ActorCritic
-from fl_saliency.ppo import PPO, PPOConfig, Rollout, clip_by_global_norm, ppo_loss
+from fl_saliency.agents.checkpoint import load_into, save_model, to_baselines
+from fl_saliency.agents.networks import ActorCritic
+from fl_saliency.ppo.algorithm import PPO, PPOConfig, Rollout, clip_by_global_norm, ppo_loss
 
 
 def make_rollout(original: Original, config: PPOConfig, seed: int) -> Rollout:
@@ -102,7 +102,7 @@ def float64_update(start: dict, network: str, rollout: Rollout, config: PPOConfi
     learner = PPO(model, config, seed=seed, device=torch.device("cpu"))
     if adam is not None:
         learner.load_adam_state(adam)
-    with mock.patch("fl_saliency.ppo.scale_observation", lambda obs: obs.double() / 255.0):
+    with mock.patch("fl_saliency.ppo.algorithm.scale_observation", lambda obs: obs.double() / 255.0):
         learner.update(rollout, config.lr)
     return to_baselines(model)
 

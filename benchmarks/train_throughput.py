@@ -21,9 +21,9 @@ import torch
 from env_rate import agent_steps_per_second
 
 from fl_saliency.envs import make_vec_env
-from fl_saliency.networks import ActorCritic
-from fl_saliency.ppo import PPO, PPOConfig
-from fl_saliency.train import TrainSettings, train
+from fl_saliency.agents.networks import ActorCritic
+from fl_saliency.ppo.algorithm import PPO, PPOConfig
+from fl_saliency.ppo.train import TrainSettings, train
 
 ENV = "BreakoutNoFrameskip-v4"
 
@@ -31,7 +31,7 @@ ENV = "BreakoutNoFrameskip-v4"
 def update_rate(network: str, config: PPOConfig, repeats: int, precision: str = "fp32") -> float:
     torch.manual_seed(0)
     ppo = PPO(ActorCritic(network, 4), config, seed=0, device=torch.device("cpu"), precision=precision)
-    from fl_saliency.ppo import Rollout
+    from fl_saliency.ppo.algorithm import Rollout
 
     rng = np.random.default_rng(0)
     shape = (config.nsteps, config.num_envs)

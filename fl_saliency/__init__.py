@@ -27,22 +27,23 @@ import importlib
 from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+"""The package's version."""
 
 # Where each public name lives. They load on first use, so that `fl-saliency --help` and the command list
 # import neither PyTorch nor the scoring code.
 _PUBLIC = {
     "Agent": "fl_saliency.agents", "agent_from_module": "fl_saliency.agents", "load_agent": "fl_saliency.agents",
-    "METHODS": "fl_saliency.explain", "Method": "fl_saliency.explain", "explain": "fl_saliency.explain",
-    "register_method": "fl_saliency.explain",
-    "METRICS": "fl_saliency.atari_head.metrics", "Gaze": "fl_saliency.atari_head.metrics",
-    "GazeMetric": "fl_saliency.atari_head.metrics", "register_metric": "fl_saliency.atari_head.metrics",
-    "score": "fl_saliency.atari_head.metrics",
+    "METHODS": "fl_saliency.methods", "Method": "fl_saliency.methods", "explain": "fl_saliency.methods",
+    "register_method": "fl_saliency.methods",
+    "METRICS": "fl_saliency.scoring.gaze_metrics", "Gaze": "fl_saliency.scoring.gaze_metrics",
+    "GazeMetric": "fl_saliency.scoring.gaze_metrics", "register_metric": "fl_saliency.scoring.gaze_metrics",
+    "score": "fl_saliency.scoring.gaze_metrics",
 }
 
 if TYPE_CHECKING:  # what documentation tools and type checkers read
     from fl_saliency.agents import Agent, agent_from_module, load_agent
-    from fl_saliency.atari_head.metrics import METRICS, Gaze, GazeMetric, register_metric, score
-    from fl_saliency.explain import METHODS, Method, explain, register_method
+    from fl_saliency.scoring.gaze_metrics import METRICS, Gaze, GazeMetric, register_metric, score
+    from fl_saliency.methods import METHODS, Method, explain, register_method
 
 __all__ = ["Agent", "Gaze", "GazeMetric", "METHODS", "METRICS", "Method", "agent_from_module", "explain",
            "load_agent", "register_method", "register_metric", "score", "__version__"]

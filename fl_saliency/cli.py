@@ -9,13 +9,13 @@ import json
 import sys
 from pathlib import Path
 
-from fl_saliency.errors import FlSaliencyError
-from fl_saliency.settings import MISSING, base_type, field_types, flag_of, parse_value, setting
+from fl_saliency.common.errors import FlSaliencyError
+from fl_saliency.common.settings import MISSING, base_type, field_types, flag_of, parse_value, setting
 
 
 def _networks(args: argparse.Namespace) -> None:
-    from fl_saliency.games import num_actions
-    from fl_saliency.networks import NETWORKS, ActorCritic, parameter_count
+    from fl_saliency.envs.games import num_actions
+    from fl_saliency.agents.networks import NETWORKS, ActorCritic, parameter_count
 
     n_actions = num_actions(args.env_name)
     rows = []
@@ -33,10 +33,10 @@ def _networks(args: argparse.Namespace) -> None:
 
 
 def _inspect(args: argparse.Namespace) -> None:
-    from fl_saliency import checkpoint
-    from fl_saliency.games import num_actions
-    from fl_saliency.networks import ActorCritic
-    from fl_saliency.protocol import protocol_of_config
+    from fl_saliency.agents import checkpoint
+    from fl_saliency.envs.games import num_actions
+    from fl_saliency.agents.networks import ActorCritic
+    from fl_saliency.envs.protocol import protocol_of_config
 
     path = Path(args.path)
     model_path = path / checkpoint.MODEL_FILE if path.is_dir() else path
@@ -71,32 +71,32 @@ def _inspect(args: argparse.Namespace) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    from fl_saliency.train import TrainSettings, train
+    from fl_saliency.ppo.train import TrainSettings, train
 
     model = train(settings_from_args(TrainSettings, args))
     print(f"model saved to {model}")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
-    from fl_saliency.evaluate import EvalSettings, evaluate
+    from fl_saliency.evaluation.evaluate import EvalSettings, evaluate
 
     evaluate(settings_from_args(EvalSettings, args))
 
 
 def _saliency(args: argparse.Namespace) -> None:
-    from fl_saliency.atari_head.benchmark import SaliencySettings, run_benchmark
+    from fl_saliency.scoring.benchmark import SaliencySettings, run_benchmark
 
     run_benchmark(settings_from_args(SaliencySettings, args))
 
 
 def _faithfulness(args: argparse.Namespace) -> None:
-    from fl_saliency.faithfulness import FaithfulnessSettings, run_faithfulness
+    from fl_saliency.scoring.faithfulness import FaithfulnessSettings, run_faithfulness
 
     run_faithfulness(settings_from_args(FaithfulnessSettings, args))
 
 
 def _make_sample_trial(args: argparse.Namespace) -> None:
-    from fl_saliency.atari_head.sample import make_sample_trial
+    from fl_saliency.scoring.atari_head.sample import make_sample_trial
 
     path = make_sample_trial(args.game, args.frames, Path(args.out), layout=args.layout, seed=args.seed,
                              trial_number=args.trial_number, force=args.force)
@@ -104,7 +104,7 @@ def _make_sample_trial(args: argparse.Namespace) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> None:
-    from fl_saliency.sweep import SweepSettings, sweep
+    from fl_saliency.sweep.grid import SweepSettings, sweep
 
     settings = settings_from_args(SweepSettings, args)
     results = sweep(settings.jobs(), address=settings.address, max_retries=settings.max_retries,
@@ -114,8 +114,8 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from fl_saliency.report import report_location
-    from fl_saliency.storage import reject_uri
+    from fl_saliency.report.tables import report_location
+    from fl_saliency.common.io import reject_uri
 
     if args.output_dir:
         reject_uri(args.output_dir, "--output-dir")
@@ -123,13 +123,13 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from fl_saliency.export import ExportSettings, export
+    from fl_saliency.report.model_card import ExportSettings, export
 
     export(settings_from_args(ExportSettings, args))
 
 
 def _demo(args: argparse.Namespace) -> None:
-    from fl_saliency.demo import run_demo
+    from fl_saliency.sweep.demo import run_demo
 
     run_demo(Path(args.output_dir))
 
@@ -240,7 +240,7 @@ def _demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _make_sample_trial_arguments(parser: argparse.ArgumentParser) -> None:
-    from fl_saliency.atari_head.sample import LAYOUTS
+    from fl_saliency.scoring.atari_head.sample import LAYOUTS
 
     parser.add_argument("--game", default="Breakout", help="game whose emulator frames make the trial")
     parser.add_argument("--frames", type=_number(int, min=1), default=2000, help="frames in the trial")
@@ -257,18 +257,18 @@ COMMANDS = {
     "networks": ("list the 15 networks with parameter counts and attention grids", _networks_arguments, _networks),
     "inspect": ("show a Baselines model.pkl and check it against its network", _inspect_arguments, _inspect),
     "train": ("train a PPO agent (the original train_baselines.py)",
-              settings_arguments("fl_saliency.train", "TrainSettings"), _train),
+              settings_arguments("fl_saliency.ppo.train", "TrainSettings"), _train),
     "evaluate": ("evaluate a model: results.json and a perception video (run_baselines.py)",
-                 settings_arguments("fl_saliency.evaluate", "EvalSettings"), _evaluate),
+                 settings_arguments("fl_saliency.evaluation.evaluate", "EvalSettings"), _evaluate),
     "saliency": ("score attention against Atari-HEAD gaze (benchmark_atari_head.py)",
-                 settings_arguments("fl_saliency.atari_head.benchmark", "SaliencySettings"), _saliency),
+                 settings_arguments("fl_saliency.scoring.benchmark", "SaliencySettings"), _saliency),
     "faithfulness": ("deletion/insertion AUC and the model-randomisation check of saliency methods",
-                     settings_arguments("fl_saliency.faithfulness", "FaithfulnessSettings"), _faithfulness),
+                     settings_arguments("fl_saliency.scoring.faithfulness", "FaithfulnessSettings"), _faithfulness),
     "sweep": ("run a grid of games x networks x seeds as Ray tasks",
-              settings_arguments("fl_saliency.sweep", "SweepSettings"), _sweep),
+              settings_arguments("fl_saliency.sweep.grid", "SweepSettings"), _sweep),
     "report": ("report.md and plots of a sweep folder against the paper's tables", _report_arguments, _report),
     "export": ("a Hugging Face Hub model folder: card with results, model, config, replay MP4 (no upload)",
-               settings_arguments("fl_saliency.export", "ExportSettings"), _export),
+               settings_arguments("fl_saliency.report.model_card", "ExportSettings"), _export),
     "demo": ("train, evaluate, score and report on built-in defaults (offline)", _demo_arguments, _demo),
     "make-sample-trial": ("write a synthetic Atari-HEAD trial from real emulator frames", _make_sample_trial_arguments,
                           _make_sample_trial),
@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None, command: str | None = None, prog: str | 
 
     Without ``argv`` (the process's own command line), SIGINT and SIGTERM are ignored once the command has ended.
     """
-    from fl_saliency.stopping import stoppable_command
+    from fl_saliency.common.stopping import stoppable_command
 
     last, argv = argv is None, sys.argv[1:] if argv is None else argv
     prog = (prog or command) if command else "fl-saliency"
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None, command: str | None = None, prog: str | 
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
-        from fl_saliency.io import is_disk_full
+        from fl_saliency.common.io import is_disk_full
 
         if not is_disk_full(exc):
             raise

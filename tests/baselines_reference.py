@@ -1,4 +1,4 @@
-"""Independent references for the Atari wrapper chain of protocol.md section 1 (``baselines`` backend).
+"""Independent references for the Atari wrapper chain of docs/spec/protocol.md, section 1 (``baselines`` backend).
 
 The tests of the chain (test_wrappers.py, test_frame_stack.py, test_baselines_vec_env.py)
 compare the vector environment with an independent reference: ``RawGame`` below drives a bare

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from fl_saliency.networks import sparse_block
+from fl_saliency.agents.networks import sparse_block
 
 
 class Linear(nn.Module):

@@ -1,6 +1,6 @@
 """Independent plain-numpy reference ("oracle") for the fifteen feature extractors.
 
-This module restates /work/shared/spec/networks.md in NHWC numpy, following the original
+This module restates /work/docs/spec/networks.md in NHWC numpy, following the original
 TensorFlow 1 / OpenAI Baselines layout (HWIO conv weights, conv biases of shape [1, out, 1, 1],
 NHWC flatten order). It deliberately does not import torch or fl_saliency: it is meant to be
 an independent check of the PyTorch port, computed in float64.

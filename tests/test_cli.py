@@ -44,18 +44,18 @@ def test_unknown_game_is_one_line():
 
 
 def test_other_gym_versions_are_refused_not_silently_changed():
-    # -v0 has sticky actions and Deterministic-v4 a fixed frameskip; v5 is ALE/<Game>-v5 (tests/test_protocol.py).
+    # -v0 has sticky actions and Deterministic-v4 a fixed frameskip; v5 is ALE/<Game>-v5 (tests/envs/test_protocol.py).
     for env_id in ("Breakout-v0", "BreakoutDeterministic-v4", "Breakout-v5", "ALE/Breakout-v4"):
         result = run_cli("networks", "--env-name", env_id)
         assert result.returncode == 2 and "unsupported environment id" in result.stderr, env_id
 
 
 def test_train_flags_reach_the_ppo_settings(monkeypatch, tmp_path):
-    import fl_saliency.train
+    import fl_saliency.ppo.train
     from fl_saliency.cli import main
 
     received = []
-    monkeypatch.setattr(fl_saliency.train, "train", lambda settings: received.append(settings) or tmp_path / "model.pkl")
+    monkeypatch.setattr(fl_saliency.ppo.train, "train", lambda settings: received.append(settings) or tmp_path / "model.pkl")
     assert main(["train", "--output-dir", str(tmp_path), "--network", "cnn", "--vf-coef", "1.0", "--no-value-clip",
                  "--adam-eps-placement", "pytorch"]) == 0
     assert main(["train", "--output-dir", str(tmp_path), "--network", "cnn"]) == 0
@@ -72,13 +72,13 @@ from pathlib import Path
 import pytest
 
 from fl_saliency import cli
-from fl_saliency.atari_head.benchmark import SaliencySettings
-from fl_saliency.errors import FlSaliencyError
-from fl_saliency.evaluate import EvalSettings
-from fl_saliency.ppo import PPOConfig
-from fl_saliency.settings import base_type, describe, field_types, flag_of
-from fl_saliency.sweep import SweepSettings
-from fl_saliency.train import TrainSettings
+from fl_saliency.scoring.benchmark import SaliencySettings
+from fl_saliency.common.errors import FlSaliencyError
+from fl_saliency.evaluation.evaluate import EvalSettings
+from fl_saliency.ppo.algorithm import PPOConfig
+from fl_saliency.common.settings import base_type, describe, field_types, flag_of
+from fl_saliency.sweep.grid import SweepSettings
+from fl_saliency.ppo.train import TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {"train": TrainSettings, "evaluate": EvalSettings, "saliency": SaliencySettings, "sweep": SweepSettings}
@@ -101,7 +101,7 @@ def parsed_settings(command, argv):
 
 
 def test_without_flags_the_settings_are_the_original_scripts_documented_defaults(tmp_path):
-    # protocol.md section 2 (Baselines PPO2's Atari settings), section 4 (evaluation) and the original README.
+    # docs/spec/protocol.md, section 2 (Baselines PPO2's Atari settings), section 4 (evaluation) and the original README.
     train = parsed_settings("train", required_args("train", tmp_path))
     assert (train.network, train.env_name, train.train_seed, train.num_timesteps) == (
         "cnn_sparse_fls", "BreakoutNoFrameskip-v4", 1, 50_000_000)
@@ -273,7 +273,7 @@ def test_the_original_scripts_name_themselves_in_errors():
 @pytest.mark.subprocess
 def test_the_command_list_needs_no_torch_and_optional_parts_are_imported_only_where_used():
     code = ("import sys; from fl_saliency import cli; cli.build_parser([]); assert 'torch' not in sys.modules; "
-            "import fl_saliency.train, fl_saliency.evaluate, fl_saliency.atari_head.benchmark, fl_saliency.sweep; "
+            "import fl_saliency.ppo.train, fl_saliency.evaluation.evaluate, fl_saliency.scoring.benchmark, fl_saliency.sweep.grid; "
             "print(sorted(m for m in ('ray', 'matplotlib', 'tensorboard') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr

@@ -36,14 +36,14 @@ TRAIN_DEFAULTS = {"network": "cnn_sparse_fls", "env_name": "BreakoutNoFrameskip-
 
 def test_train_baselines_flags(monkeypatch, tmp_path):
     argv = ["--output-dir", str(tmp_path / "run")]
-    defaults = settings_from("train_baselines.py", "fl_saliency.train", "train", argv, monkeypatch)
+    defaults = settings_from("train_baselines.py", "fl_saliency.ppo.train", "train", argv, monkeypatch)
     assert {k: getattr(defaults, k) for k in TRAIN_DEFAULTS} == TRAIN_DEFAULTS
     assert defaults.ppo.num_envs == 8  # the original passes --num_env 8 to baselines.run
-    given = settings_from("train_baselines.py", "fl_saliency.train", "train",
+    given = settings_from("train_baselines.py", "fl_saliency.ppo.train", "train",
                           argv + [a for flag, value, _, _ in TRAIN_FLAGS for a in (flag, value)], monkeypatch)
     assert [getattr(given, name) for _, _, name, _ in TRAIN_FLAGS] == [v for *_, v in TRAIN_FLAGS]
     # The original expands a leading ~ of --output-dir itself (args.output_dir.expanduser()).
-    home = settings_from("train_baselines.py", "fl_saliency.train", "train", ["--output-dir", "~/fls-run"], monkeypatch)
+    home = settings_from("train_baselines.py", "fl_saliency.ppo.train", "train", ["--output-dir", "~/fls-run"], monkeypatch)
     assert home.output_dir == Path.home() / "fls-run"
 
 
@@ -61,11 +61,11 @@ def flags(table):
 
 def test_run_baselines_flags(monkeypatch, tmp_path):
     argv = ["--experiment-dir", str(tmp_path / "exp"), "--output-dir", str(tmp_path / "out")]
-    defaults = settings_from("run_baselines.py", "fl_saliency.evaluate", "evaluate", argv, monkeypatch)
+    defaults = settings_from("run_baselines.py", "fl_saliency.evaluation.evaluate", "evaluate", argv, monkeypatch)
     assert {k: getattr(defaults, k) for k in RUN_DEFAULTS} == RUN_DEFAULTS
     assert (defaults.experiment_dir, defaults.output_dir) == (tmp_path / "exp", tmp_path / "out")
     assert not defaults.deterministic  # the original samples its actions
-    given = settings_from("run_baselines.py", "fl_saliency.evaluate", "evaluate", argv + flags(RUN_FLAGS), monkeypatch)
+    given = settings_from("run_baselines.py", "fl_saliency.evaluation.evaluate", "evaluate", argv + flags(RUN_FLAGS), monkeypatch)
     assert [getattr(given, name) for _, _, name, _ in RUN_FLAGS] == [v for *_, v in RUN_FLAGS]
 
 
@@ -76,7 +76,7 @@ SALIENCY_FLAGS = [("--eval-seed", "7", "eval_seed", 7), ("--processed-obs", None
 def test_benchmark_atari_head_flags(monkeypatch, tmp_path):
     argv = ["--experiment-dir", str(tmp_path / "exp"), "--atari-head-dir", str(tmp_path / "ah"),
             "--output-dir", str(tmp_path / "out")]
-    module = "fl_saliency.atari_head.benchmark"
+    module = "fl_saliency.scoring.benchmark"
     defaults = settings_from("benchmark_atari_head.py", module, "run_benchmark", argv, monkeypatch)
     assert (defaults.experiment_dir, defaults.atari_head_dir, defaults.output_dir) == \
         (tmp_path / "exp", tmp_path / "ah", tmp_path / "out")

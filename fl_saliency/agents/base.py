@@ -4,7 +4,7 @@ An ``Agent`` is a ``torch.nn.Module``: called on uint8 frames (N, 4, 84, 84), ch
 (the oldest of the four stacked frames first), it returns ``(scores, value, attention)``:
 the raw action scores (N, A) before any softmax (policy logits or Q-values), the state value
 (N,) or None, and the network's own attention map on its grid (N, H, W) or None. The saliency
-methods (fl_saliency/explain/) call ``forward_scaled`` on the frames divided by 255, so that
+methods (fl_saliency/methods/) call ``forward_scaled`` on the frames divided by 255, so that
 gradients are taken with respect to the same input for every agent; each adapter turns those
 into the layout and scaling its network was trained on.
 """
@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from fl_saliency.errors import FlSaliencyError
-from fl_saliency.networks import AttentionGeometry, scale_observation
+from fl_saliency.common.errors import FlSaliencyError
+from fl_saliency.agents.networks import AttentionGeometry, scale_observation
 
 FRAMES, SIZE = 4, 84
 OBSERVATION_SHAPE = (FRAMES, SIZE, SIZE)
@@ -134,7 +134,7 @@ def check_action_count(n_actions: int, env_name: str | None, what: str, full_act
     """One line when an agent's ``n_actions`` is not the size of ``env_name``'s action set."""
     if env_name is None:
         return
-    from fl_saliency.games import num_actions
+    from fl_saliency.envs.games import num_actions
 
     expected = num_actions(env_name, full_action_space)
     if n_actions != expected:

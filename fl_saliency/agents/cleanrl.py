@@ -11,7 +11,7 @@ import torch
 
 from fl_saliency.agents.base import AgentSource
 from fl_saliency.agents.nature import NatureAgent, load_renamed, trunk_names
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.common.errors import FlSaliencyError
 
 CLEANRL_NETWORKS = ("ppo_atari", "dqn_atari")
 TRUNK_LAYERS = ("network.0", "network.2", "network.4", "network.7")

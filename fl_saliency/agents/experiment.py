@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from fl_saliency.agents.base import Agent, AgentSource, check_action_count
-from fl_saliency.networks import ActorCritic
+from fl_saliency.agents.networks import ActorCritic
 
 OBSERVATION = "uint8 (4, 84, 84) channels first, / 255"
 
@@ -29,7 +29,7 @@ class ExperimentAgent(Agent):
         source: where it came from.
 
     Example:
-        >>> from fl_saliency.networks import ActorCritic
+        >>> from fl_saliency.agents.networks import ActorCritic
         >>> agent = ExperimentAgent(ActorCritic("cnn_sparse_fls", 4))
         >>> agent.n_actions, agent.has_value, agent.has_attention
         (4, True, True)
@@ -70,7 +70,7 @@ class ExperimentAgent(Agent):
 
 
 def load_experiment_agent(experiment_dir: str | os.PathLike, env_name: str | None = None) -> ExperimentAgent:
-    """An experiment folder's network as an agent (fl_saliency.checkpoint's loader, the same checks).
+    """An experiment folder's network as an agent (fl_saliency.agents.checkpoint's loader, the same checks).
 
     Args:
         experiment_dir: a folder with ``config.json`` and ``model.pkl``.
@@ -82,7 +82,7 @@ def load_experiment_agent(experiment_dir: str | os.PathLike, env_name: str | Non
     Example:
         >>> agent = load_experiment_agent("runs/breakout_cnn_sparse_fls")  # doctest: +SKIP
     """
-    from fl_saliency.checkpoint import load_model
+    from fl_saliency.agents.checkpoint import load_model
 
     model, experiment = load_model(experiment_dir)
     check_action_count(model.n_actions, env_name, str(experiment_dir))

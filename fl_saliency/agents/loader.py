@@ -14,7 +14,7 @@ from fl_saliency.agents.cleanrl import cleanrl_agent
 from fl_saliency.agents.experiment import ExperimentAgent, load_experiment_agent
 from fl_saliency.agents.module import ModuleAgent, load_torchscript
 from fl_saliency.agents.sb3 import is_sb3_zip, sb3_agent
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.common.errors import FlSaliencyError
 
 ZIP_MAGIC = b"PK\x03\x04"
 KINDS = "an experiment folder, a Stable-Baselines3 zip, a CleanRL state dict or a TorchScript file"
@@ -113,7 +113,7 @@ def agent_from_module(module: nn.Module | Agent, **options: bool) -> Agent:
         >>> agent.n_actions
         18
     """
-    from fl_saliency.networks import ActorCritic
+    from fl_saliency.agents.networks import ActorCritic
 
     if isinstance(module, Agent):
         return module

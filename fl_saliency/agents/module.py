@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from fl_saliency.agents.base import OBSERVATION_SHAPE, Agent, AgentSource, check_observations
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.common.errors import FlSaliencyError
 
 
 def layout(scaled_input: bool = False, channels_last: bool = False) -> str:

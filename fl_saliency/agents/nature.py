@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from fl_saliency.agents.base import Agent, AgentSource
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.common.errors import FlSaliencyError
 
 LATENT = 512
 

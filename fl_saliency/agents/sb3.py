@@ -20,7 +20,7 @@ import torch
 
 from fl_saliency.agents.base import OBSERVATION_SHAPE, AgentSource
 from fl_saliency.agents.nature import NatureAgent, load_renamed, trunk_names
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.common.errors import FlSaliencyError
 
 DATA, POLICY = "data", "policy.pth"
 TRUNK_LAYERS = ("cnn.0", "cnn.2", "cnn.4", "linear.0")

@@ -3,7 +3,7 @@
 The C++ side runs the protocol's emulation (v4: no sticky actions, minimal action set), frameskip 4
 with a max over the last two frames, 84x84 grayscale, a 4-frame stack, 0..29 noops at reset and
 a life-loss ``terminated`` without resetting the game. Python adds what the C++ lacks (see
-shared/spec/ale-vector-env.md): telling a life loss from a real game end, the Monitor score,
+docs/spec/ale-vector-env.md): telling a life loss from a real game end, the Monitor score,
 sign-clipped agent rewards, zeroing the stack on every done, and FIRE after a life loss.
 Its remaining differences from the ``baselines`` backend are listed in the README.
 """
@@ -16,9 +16,9 @@ from fl_saliency.envs.frame_stack import STACK
 from fl_saliency.envs.monitor import EpisodeTally
 from fl_saliency.envs.vec_env import whole
 from fl_saliency.envs.wrappers import FIRE
-from fl_saliency.errors import FlSaliencyError
-from fl_saliency.games import parse_game, rom_id
-from fl_saliency.protocol import Protocol, protocol_of
+from fl_saliency.common.errors import FlSaliencyError
+from fl_saliency.envs.games import parse_game, rom_id
+from fl_saliency.envs.protocol import Protocol, protocol_of
 
 FRAMESKIP = 4
 

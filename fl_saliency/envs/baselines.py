@@ -8,8 +8,8 @@ from fl_saliency.envs.block import EnvBlock
 from fl_saliency.envs.frame_stack import FrameStacker
 from fl_saliency.envs.pool import WorkerPool, env_workers
 from fl_saliency.envs.vec_env import whole
-from fl_saliency.games import num_actions
-from fl_saliency.protocol import Protocol, protocol_of
+from fl_saliency.envs.games import num_actions
+from fl_saliency.envs.protocol import Protocol, protocol_of
 
 
 class BaselinesVecEnv:

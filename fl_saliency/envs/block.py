@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from fl_saliency.envs.chain import make_atari_env
-from fl_saliency.protocol import Protocol
+from fl_saliency.envs.protocol import Protocol
 
 
 def _episodes(info: dict) -> tuple[dict | None, np.ndarray | None]:

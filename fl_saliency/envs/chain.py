@@ -1,4 +1,4 @@
-"""The whole Baselines wrapper chain of one environment (protocol.md section 1), without frame stacking."""
+"""The whole Baselines wrapper chain of one environment (docs/spec/protocol.md, section 1), without frame stacking."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from fl_saliency.envs.emulator import AtariEmulator
 from fl_saliency.envs.wrappers import (ClipReward, EpisodicLife, FireReset, MaxAndSkip, Monitor, NoopReset,
                                        ScreenCapture, V4TimeLimit, WarpFrame, check_breakout_infinite,
                                        has_fire_reset, make_ale)
-from fl_saliency.games import parse_game
-from fl_saliency.protocol import Protocol, protocol_of
+from fl_saliency.envs.games import parse_game
+from fl_saliency.envs.protocol import Protocol, protocol_of
 
 
 def make_emulator(game: str, breakout_infinite: bool = False, fused: bool = True,

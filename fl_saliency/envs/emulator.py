@@ -1,7 +1,7 @@
 """An optimisation: the innermost four wrappers of the chain fused into one emulator stepper.
 
 ``AtariEmulator`` gives frame for frame what MaxAndSkip(NoopReset([V4TimeLimit](ALE))) gives
-(tests/test_emulator.py steps both side by side), but each frame is one call into the ALE:
+(tests/envs/test_emulator.py steps both side by side), but each frame is one call into the ALE:
 no wrapper calls per frame, and the screen is read only for the two frames a step keeps (an
 agent step of the whole chain costs about 12% less).
 """
@@ -15,7 +15,7 @@ import numpy as np
 
 from fl_saliency.envs.breakout_infinite import BreakoutInfinite
 from fl_saliency.envs.wrappers import NOOP, check_breakout_infinite, make_ale, max_and_skip
-from fl_saliency.protocol import Protocol, protocol_of
+from fl_saliency.envs.protocol import Protocol, protocol_of
 
 
 class AtariEmulator(gym.Wrapper):

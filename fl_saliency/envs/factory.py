@@ -6,10 +6,10 @@ from fl_saliency.envs.baselines import BaselinesVecEnv
 from fl_saliency.envs.pipelined import PipelinedVecEnv
 from fl_saliency.envs.pool import env_workers
 from fl_saliency.envs.vec_env import VecEnv, split_evenly
-from fl_saliency.errors import FlSaliencyError
-from fl_saliency.games import parse_game
-from fl_saliency.protocol import Protocol
-from fl_saliency.settings import setting
+from fl_saliency.common.errors import FlSaliencyError
+from fl_saliency.envs.games import parse_game
+from fl_saliency.envs.protocol import Protocol
+from fl_saliency.common.settings import setting
 
 BACKENDS = ("baselines", "ale-vector")
 

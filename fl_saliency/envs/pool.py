@@ -28,7 +28,7 @@ import numpy as np
 from fl_saliency.envs.block import EnvBlock
 from fl_saliency.envs.vec_env import split_evenly
 from fl_saliency.envs.wrappers import FRAME_SIZE
-from fl_saliency.errors import FlSaliencyError
+from fl_saliency.common.errors import FlSaliencyError
 
 # Env processes yield the CPU to the process that drives them: acting for one group of
 # environments while the others step is the rollout's serial path (measured: 15% faster rollouts

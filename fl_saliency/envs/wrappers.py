@@ -1,4 +1,4 @@
-"""The DeepMind Atari wrappers as OpenAI Baselines chains them (protocol.md section 1), in gymnasium.
+"""The DeepMind Atari wrappers as OpenAI Baselines chains them (docs/spec/protocol.md, section 1), in gymnasium.
 
 One class per Baselines wrapper (``baselines/common/atari_wrappers.py``), innermost first:
 ALE with one emulator frame per step (the protocol's sticky actions), gym's v4 time limit,
@@ -16,9 +16,9 @@ import numpy as np
 from gymnasium.wrappers import TimeLimit
 
 from fl_saliency.envs.monitor import EpisodeTally
-from fl_saliency.errors import FlSaliencyError
-from fl_saliency.games import rom_id
-from fl_saliency.protocol import Protocol, protocol_of
+from fl_saliency.common.errors import FlSaliencyError
+from fl_saliency.envs.games import rom_id
+from fl_saliency.envs.protocol import Protocol, protocol_of
 
 NOOP, FIRE = 0, 1
 FRAME_SIZE = 84
