@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import json
 import sys
+import typing
 from pathlib import Path
 
 from fl_saliency.errors import FlSaliencyError
@@ -181,8 +182,14 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls) -> None:
             action = argparse.BooleanOptionalAction if default else "store_true"
             parser.add_argument(flag_of(field), action=action, default=default, **options)
             continue
+        # A field that allows None but has no default (it keeps its place among the positional fields in Python)
+        # is optional on the command line, None when not given.
+        if default is MISSING and type(None) in typing.get_args(hints[field.name]):
+            default = None
         if not flag_of(field).startswith("-"):  # a positional argument: argparse takes its dest from the name
             del options["dest"]
+            if default is not MISSING:
+                options.update(nargs="?", default=default)
         elif default is MISSING:
             options["required"] = True
         else:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fl_saliency.agents.base import Agent
-from fl_saliency.agents.choice import AgentChoice, agent_label, chosen_path, game_of, is_experiment, load_chosen
+from fl_saliency.agents.choice import agent_label, agent_setting, chosen_path, experiment_dir_setting, game_of, is_experiment, load_chosen
 from fl_saliency.checkpoint import Experiment
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
@@ -27,7 +27,7 @@ from fl_saliency.ppo import autocast, inference_threads, precision_setting, samp
 from fl_saliency.progress import progress_bar
 from fl_saliency.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
                                   repeat_action_probability_setting)
-from fl_saliency.settings import check_settings, same_as, setting
+from fl_saliency.settings import check_settings, setting
 from fl_saliency.stopping import interrupt_on_stop_signals
 from fl_saliency.video import CODECS
 
@@ -39,8 +39,8 @@ SUMMARY_FILE = "summary.json"
 class EvalSettings:
     """The original run_baselines.py flags and defaults, plus device, backend, video and policy options."""
 
-    experiment_dir: Path | None = same_as(AgentChoice, "experiment_dir")
-    agent: Path | None = same_as(AgentChoice, "agent")
+    experiment_dir: Path | None = experiment_dir_setting()
+    agent: Path | None = agent_setting()
     output_dir: Path | None = setting(None, help="where results.json (and perception.mkv) go; default "
                                                  "EXPERIMENT_DIR/eval, or NAME_eval beside an agent file NAME.EXT")
     num_env: int = setting(4, min=1, help="parallel environments (paper: 16)")
@@ -77,7 +77,7 @@ class EvalSettings:
         check_settings(self)
         path = self.agent_path  # one line unless exactly one of --agent and --experiment-dir is given
         if self.output_dir is None:
-            self.output_dir = default_eval_dir(path)
+            self.output_dir = default_eval_dir(path, self.experiment_dir is not None)
         if self.video_env is not None and self.video_env >= self.num_env:
             raise FlSaliencyError(f"--video-env {self.video_env} is not one of the {self.num_env} environments")
         if self.video_env is not None and not self.video:
@@ -105,8 +105,11 @@ class EvalSettings:
         return env_name, protocol.overridden(self.repeat_action_probability, self.full_action_space)
 
 
-def default_eval_dir(path: Path) -> Path:
-    """Where an agent's evaluation goes by default: EXPERIMENT_DIR/eval, or NAME_eval beside an agent file."""
+def default_eval_dir(path: Path, experiment_dir: bool = False) -> Path:
+    """Where an agent's evaluation goes by default: EXPERIMENT_DIR/eval (``path`` given as --experiment-dir, or
+    an experiment folder or its model.pkl given as --agent), or NAME_eval beside an agent file NAME.EXT."""
+    if experiment_dir:
+        return path / "eval"
     if is_experiment(path):
         return (path if path.is_dir() else path.parent) / "eval"
     return path.with_name(f"{path.stem}_eval")

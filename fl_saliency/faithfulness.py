@@ -37,10 +37,11 @@ from fl_saliency.atari_head.benchmark import SaliencySettings
 from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError
 from fl_saliency.atari_head.env import agent_observations
 from fl_saliency.atari_head.metrics import bootstrap_ci, nanmean_std_count
-from fl_saliency.checkpoint import load_model
+from fl_saliency.agents.choice import chosen_path, load_chosen, scored_game
+from fl_saliency.agents.experiment import ExperimentAgent
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.errors import FlSaliencyError, warn
-from fl_saliency.explain import METHODS, check_methods, greedy_actions
+from fl_saliency.explain import METHODS, check_agent_methods, check_methods, greedy_actions
 from fl_saliency.explain.perturbation import gaussian_filter
 from fl_saliency.games import parse_game
 from fl_saliency.io import atomic_write_json, ensure_output_dir
@@ -117,13 +118,28 @@ def parameter_layers(model: torch.nn.Module, obs: torch.Tensor) -> list[str]:
     return list(dict.fromkeys(called))[::-1]
 
 
-def cascading_randomisation(model: ActorCritic, obs: torch.Tensor, actions: torch.Tensor,
-                            methods: dict[str, callable], seed: int = RANDOMISATION_SEED) -> dict[str, dict]:
-    """Per method: {layers, spearman (mean correlation with the original maps after each layer is
-    randomised, cumulatively), flagged}. ``model`` is left as it was."""
+def fresh_weights(model: torch.nn.Module, seed: int = RANDOMISATION_SEED) -> torch.nn.Module:
+    """A copy of ``model`` with weights drawn anew under ``seed``: one of the 15 networks by its own
+    initialisation, any other agent by each layer's ``reset_parameters()`` (PyTorch's default initialisation)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        fresh = ActorCritic(model.network, model.n_actions).to(next(model.parameters()).device)
+        if isinstance(model, ActorCritic):
+            return ActorCritic(model.network, model.n_actions).to(next(model.parameters()).device)
+        fresh = copy.deepcopy(model).cpu()  # drawn on the CPU, as the 15 networks are: the same weights on any device
+        for name, module in fresh.named_modules():
+            if any(True for _ in module.parameters(recurse=False)):
+                if not hasattr(module, "reset_parameters"):
+                    raise FlSaliencyError(f"the randomisation check cannot re-initialise layer {name!r} "
+                                          f"({type(module).__name__}: no reset_parameters()); pass --no-randomisation")
+                module.reset_parameters()
+        return fresh.to(next(model.parameters()).device)
+
+
+def cascading_randomisation(model: torch.nn.Module, obs: torch.Tensor, actions: torch.Tensor,
+                            methods: dict[str, callable], seed: int = RANDOMISATION_SEED) -> dict[str, dict]:
+    """Per method: {layers, spearman (mean correlation with the original maps after each layer is
+    randomised, cumulatively), flagged}. ``model`` (one of the 15 networks or an agent) is left as it was."""
+    fresh = fresh_weights(model, seed)
     randomised = copy.deepcopy(model)
     original = {name: method(model, obs, actions).double().cpu().numpy() for name, method in methods.items()}
     layers = parameter_layers(model, obs)
@@ -156,17 +172,22 @@ def mean_spearman(a: np.ndarray, b: np.ndarray) -> float:
 class FaithfulnessSettings:
     """Deletion/insertion AUC and the randomisation check of saliency methods on Atari-HEAD observations."""
 
-    experiment_dir: Path = same_as(SaliencySettings, "experiment_dir")
-    atari_head_dir: Path = setting(help="Atari-HEAD dataset whose frames of the experiment's game give the observations")
+    experiment_dir: Path | None = same_as(SaliencySettings, "experiment_dir")
+    atari_head_dir: Path = setting(help="Atari-HEAD dataset whose frames of the agent's game give the observations")
     output_dir: Path = setting(help="where faithfulness.json goes")
     method: list[str] = same_as(SaliencySettings, "method")
     max_maps: int = setting(32, min=1, help="observations explained: the first ones of the game's trials")
     step: int = setting(STEP, min=1, max=84 * 84, help="pixels changed per step of the deletion and insertion curves")
+    randomisation: bool = setting(True, help="also run the model-randomisation check (not on TorchScript agents, "
+                                             "whose layers cannot be re-initialised one by one)")
     device: str = device_setting()
     force: bool = setting(False, help="overwrite a faithfulness.json already in --output-dir")
+    agent: Path | None = same_as(SaliencySettings, "agent")
+    env_name: str | None = same_as(SaliencySettings, "env_name")
 
     def __post_init__(self):
         check_settings(self)
+        chosen_path(self.experiment_dir, self.agent)
         check_methods(self.method)
 
 
@@ -199,9 +220,15 @@ def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
         raise FlSaliencyError(f"{out} already exists; pass --force to overwrite it")
     ensure_output_dir(settings.output_dir)  # before the long work: an unwritable folder fails at once
     device = resolve_device(settings.device)
-    model, experiment = load_model(settings.experiment_dir, device)
-    model.eval()
-    game = parse_game(experiment.env_name)
+    agent, _ = load_chosen(chosen_path(settings.experiment_dir, settings.agent))
+    env_name = scored_game(agent, settings.env_name)
+    check_agent_methods(agent, settings.method)
+    if settings.randomisation and agent.source.library == "torchscript":
+        raise FlSaliencyError(f"the randomisation check cannot run on the TorchScript agent {agent.source.path} "
+                              "(its layers cannot be hooked and re-initialised one by one); pass --no-randomisation")
+    # The 15 networks as themselves: their layers keep the names faithfulness.json has always given them.
+    model = (agent.model if isinstance(agent, ExperimentAgent) else agent).to(device).eval()
+    game = parse_game(env_name)
     obs = torch.from_numpy(first_observations(AtariHeadDataset(settings.atari_head_dir), game, settings.max_maps,
                                               echo)).to(device)
     if len(obs) < settings.max_maps:
@@ -210,19 +237,23 @@ def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
     with torch.no_grad():
         actions = greedy_actions(model(obs)[0])
     methods = {name: METHODS[name] for name in settings.method}
-    randomisation = cascading_randomisation(model, obs, actions, methods)
+    randomisation = cascading_randomisation(model, obs, actions, methods) if settings.randomisation else None
     results = {}
     for name, method in methods.items():
         deletion, insertion = deletion_insertion_curves(model, obs, actions, method(model, obs, actions), settings.step)
         results[name] = {"deletion_auc": auc_summary(curve_auc(deletion, settings.step)),
                          "insertion_auc": auc_summary(curve_auc(insertion, settings.step)),
-                         "randomisation": randomisation[name]}
-        r, last = results[name], randomisation[name]["spearman"][-1]
-        echo(f"{name}: deletion AUC {r['deletion_auc']['mean']:.3f} (lower is better), insertion AUC "
-             f"{r['insertion_auc']['mean']:.3f} (higher is better), Spearman after all layers randomised "
-             f"{'undefined' if last is None else f'{last:.3f}'}{' FLAGGED' if r['randomisation']['flagged'] else ''}")
-    summary = {"experiment_dir": str(settings.experiment_dir), "network": experiment.network,
-               "env_name": experiment.env_name, "maps": len(obs), "step": settings.step, "blur_sigma": BLUR_SIGMA,
+                         "randomisation": randomisation[name] if randomisation else None}
+        r = results[name]
+        line = (f"{name}: deletion AUC {r['deletion_auc']['mean']:.3f} (lower is better), insertion AUC "
+                f"{r['insertion_auc']['mean']:.3f} (higher is better)")
+        if randomisation:
+            last = randomisation[name]["spearman"][-1]
+            line += (f", Spearman after all layers randomised {'undefined' if last is None else f'{last:.3f}'}"
+                     f"{' FLAGGED' if r['randomisation']['flagged'] else ''}")
+        echo(line)
+    summary = {"experiment_dir": str(settings.experiment_dir) if settings.experiment_dir else None,
+               "agent": agent.describe(), "network": agent.source.network, "env_name": env_name, "maps": len(obs), "step": settings.step, "blur_sigma": BLUR_SIGMA,
                "randomisation_threshold": RANDOMISATION_THRESHOLD, "randomisation_seed": RANDOMISATION_SEED,
                "methods": results}
     atomic_write_json(summary, out)

@@ -4,7 +4,6 @@ else the one its file records."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from fl_saliency.agents.base import Agent, check_action_count
@@ -18,19 +17,21 @@ AGENT_HELP = ("the agent: an experiment folder or its model.pkl, a Stable-Baseli
 ENV_NAME_HELP = "the agent's game (e.g. BreakoutNoFrameskip-v4), for agents whose file does not record it"
 
 
-@dataclass
-class AgentChoice:
-    """The two ways to name an agent; the commands' settings declare their fields with ``same_as``."""
+def experiment_dir_setting():
+    """``--experiment-dir``: the way to name an agent before agents existed. Without a default, so that it keeps
+    its place among the settings' positional fields in Python; None (``--agent`` instead) is allowed."""
+    return setting(help="folder with model.pkl and config.json (ours or the paper's); or use --agent")
 
-    experiment_dir: Path | None = setting(None, help="folder with model.pkl and config.json (ours or the paper's); "
-                                                     "or use --agent")
-    agent: Path | None = setting(None, metavar="PATH", help=AGENT_HELP)
+
+def agent_setting():
+    """``--agent PATH``: any agent ``load_agent`` reads."""
+    return setting(None, metavar="PATH", help=AGENT_HELP)
 
 
 def chosen_path(experiment_dir: Path | None, agent: Path | None) -> Path:
     """The one path given; one line unless exactly one of the two is."""
     if (experiment_dir is None) == (agent is None):
-        raise FlSaliencyError("name the agent with --agent PATH or --experiment-dir DIR (one of the two)"
+        raise FlSaliencyError("an agent is required: --agent PATH or --experiment-dir DIR"
                               if agent is None else "give --agent or --experiment-dir, not both")
     return Path(agent if agent is not None else experiment_dir)
 
