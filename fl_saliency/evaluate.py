@@ -40,7 +40,6 @@ class EvalSettings:
     """The original run_baselines.py flags and defaults, plus device, backend, video and policy options."""
 
     experiment_dir: Path | None = experiment_dir_setting()
-    agent: Path | None = agent_setting()
     output_dir: Path | None = setting(None, help="where results.json (and perception.mkv) go; default "
                                                  "EXPERIMENT_DIR/eval, or NAME_eval beside an agent file NAME.EXT")
     num_env: int = setting(4, min=1, help="parallel environments (paper: 16)")
@@ -72,6 +71,7 @@ class EvalSettings:
     video_recorder: bool = setting(False, help="Baselines' VecVideoRecorder: plain gameplay MP4s of every step "
                                                "(all environments tiled) under OUTPUT_DIR/videos/, a new file every "
                                                "max_eplen + 1 frames")
+    agent: Path | None = agent_setting()
 
     def __post_init__(self):
         check_settings(self)

@@ -218,7 +218,6 @@ def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
     out = settings.output_dir / FAITHFULNESS_FILE
     if out.exists() and not settings.force:
         raise FlSaliencyError(f"{out} already exists; pass --force to overwrite it")
-    ensure_output_dir(settings.output_dir)  # before the long work: an unwritable folder fails at once
     device = resolve_device(settings.device)
     agent, _ = load_chosen(chosen_path(settings.experiment_dir, settings.agent))
     env_name = scored_game(agent, settings.env_name)
@@ -226,6 +225,7 @@ def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
     if settings.randomisation and agent.source.library == "torchscript":
         raise FlSaliencyError(f"the randomisation check cannot run on the TorchScript agent {agent.source.path} "
                               "(its layers cannot be hooked and re-initialised one by one); pass --no-randomisation")
+    ensure_output_dir(settings.output_dir)  # before the long work: an unwritable folder fails at once
     # The 15 networks as themselves: their layers keep the names faithfulness.json has always given them.
     model = (agent.model if isinstance(agent, ExperimentAgent) else agent).to(device).eval()
     game = parse_game(env_name)
