@@ -9,15 +9,19 @@ import json
 import pickle
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 import torch
 import yaml
 from torch import nn
 
+from fl_saliency.agents import agent_from_module, load_agent
 from fl_saliency.atari_head.gaze import num_maps
 from fl_saliency.atari_head.sample import make_sample_trial
-from fl_saliency.video import read_frames
+from fl_saliency.errors import FlSaliencyError
+from fl_saliency.faithfulness import fresh_weights
+from fl_saliency.video import PerceptionRecorder, read_frames
 from test_agents_cleanrl import PPOAgent
 from test_cli import run_cli, run_main
 
@@ -248,3 +252,58 @@ def test_a_torchscript_agent_with_the_wrong_action_count_is_one_line(tmp_path, a
                                 "--method", "gradient"]),
              "has 3 actions but BreakoutNoFrameskip-v4 has 4 (minimal action set)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["three.pt"]
+
+
+def test_a_video_overlays_maps_on_the_input_grid_as_they_are(tmp_path):
+    scale = 1e-7  # as small as gradients get: float16 would store 0.3 * scale as 0 or 0.5 * scale
+    maps = torch.full((2, 1, 84, 84), -5.0 * scale)  # negative saliency: no heat
+    maps[0, :, :, :42] = scale
+    maps[1, :, :, :42] = 0.3 * scale
+    obs = np.full((1, 4, 84, 84), 100, np.uint8)
+    recorder = PerceptionRecorder(tmp_path / "v.mkv", None, [0], raw=False, processed=True)
+    for step_maps in maps:
+        recorder.add(step_maps, obs, None, np.zeros(1, bool))
+    frames = list(read_frames(recorder.finish()))
+
+    def blended(value):  # JET's colour of the map divided by the recording's maximum, weighted 0.6 * value
+        heat = cv2.cvtColor(cv2.applyColorMap(np.uint8([[int(value * 255)]]), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+        return np.round(100 * (1 - 0.6 * value) + heat[0, 0] * 0.6 * value)
+
+    assert len(frames) == 2 and frames[0].shape == (160, 160, 3)
+    np.testing.assert_allclose(frames[0][:, :70], np.broadcast_to(blended(1.0), (160, 70, 3)), atol=1)
+    np.testing.assert_allclose(frames[1][:, :70], np.broadcast_to(blended(0.3), (160, 70, 3)), atol=1)
+    assert (frames[0][:, 90:] == 100).all() and (frames[1][:, 90:] == 100).all()
+
+
+def test_fresh_weights_redraw_every_layer_under_the_seed(agent_files):
+    agent = load_agent(agent_files["sb3-ppo"])
+    first, second = fresh_weights(agent, 5), fresh_weights(agent, 5)
+    for (name, p), q, r in zip(agent.named_parameters(), first.parameters(), second.parameters()):
+        assert torch.equal(q, r) and not torch.equal(p, q), name
+    bound = 1 / 512 ** 0.5  # PyTorch's default for a Linear: weights uniform within 1 / sqrt(fan_in)
+    assert 0.9 * bound < first.scores.weight.abs().max() <= bound
+
+    class Scaled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gain = nn.Parameter(torch.ones(4))
+
+        def forward(self, x):
+            return x.mean(dim=(2, 3)) * self.gain
+
+    with pytest.raises(FlSaliencyError, match="cannot re-initialise layer '' .Scaled: no reset_parameters"):
+        fresh_weights(agent_from_module(Scaled()).module)
+
+
+@pytest.mark.parametrize("kind, samples", [("sb3-ppo", True), ("cleanrl", True), ("sb3-dqn", False),
+                                           ("torchscript", False)])
+def test_policies_sample_and_q_networks_act_greedily(kind, samples, agent_files, tmp_path, capsys, monkeypatch):
+    import fl_saliency.evaluate
+
+    sampled = []
+    real = fl_saliency.evaluate.sample_actions
+    monkeypatch.setattr(fl_saliency.evaluate, "sample_actions", lambda scores: sampled.append(scores) or real(scores))
+    code, stderr = run_main(capsys, ["evaluate", "--agent", str(agent_files[kind]), "--env-name", GAME, "--num-env",
+                                     "1", "--max-eplen", "3", "--output-dir", str(tmp_path / "e"), "--device", "cpu"])
+    assert code == 0, stderr
+    assert bool(sampled) == samples  # logits: the softmax's samples; Q-values and unnamed scores: the argmax
