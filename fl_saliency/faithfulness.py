@@ -6,13 +6,15 @@
   Deletion starts from the observation and replaces pixels by their blurred version; insertion
   starts from the blurred observation and restores pixels. The blur is a Gaussian of sigma 5
   (RISE's insertion blur, ``gkern(11, 5)``; here scipy's ``gaussian_filter``, radius 4 sigma,
-  each frame on its own). The curve follows the policy's probability of the action the map
-  explains (the most probable one on the original observation); its AUC is the trapezoid over
+  each frame on its own). The curve follows the softmax of the agent's action scores (a policy's
+  probabilities; for a Q-network, the softmax of its Q-values) at the action the map explains
+  (the highest-scoring one on the original observation); its AUC is the trapezoid over
   the fraction of pixels changed. A faithful map has a low deletion and a high insertion AUC.
 - Model-randomisation sanity check (Adebayo et al. 2018, "Sanity Checks for Saliency Maps"):
   the layers with parameters are re-initialised cascading from the top (the heads, then the
   extractor's layers from last to first), each with the weights the network's own initialisation
-  draws (fixed seed); after each layer every method's maps of the same observations (explaining
+  draws (fixed seed; for agents of other libraries, each layer's ``reset_parameters()``, PyTorch's
+  default initialisation; not for TorchScript agents, whose layers forward hooks do not see); after each layer every method's maps of the same observations (explaining
   the same actions) are compared to the original maps by Spearman's rank correlation. A method
   whose mean correlation is still above ``RANDOMISATION_THRESHOLD`` = 0.9 once all layers are
   randomised barely depends on the model, and is flagged. Not 0.5: on an untrained ``cnn`` and

@@ -1,8 +1,10 @@
-"""Scoring a model's saliency maps against Atari-HEAD gaze, trial by trial (protocol.md section 5).
+"""Scoring an agent's saliency maps against Atari-HEAD gaze, trial by trial (protocol.md section 5).
 
-For each trial of the experiment's game: the trial's frames go through the agent's
-preprocessing, each saliency method (fl_saliency.explain; default the network's own attention)
-gives one map per observation the network acts on, explaining the policy's most probable action;
+The agent is one of this project's networks or any agent ``fl_saliency.agents.load_agent`` reads;
+its game is its experiment's, or ``--env-name``. For each trial of the game: the trial's frames go
+through the agent's preprocessing, each saliency method (fl_saliency.explain; default the network's
+own attention) gives one map per observation the network acts on, explaining its highest-scoring
+action (the policy's most probable one);
 the maps are on 84x84 (attention rendered from its grid), divided by the trial's maximum
 (resized to 210x160 for the raw resolution), and each is scored against the fixations of its
 label rows with the original's NSS, KL and shuffled AUC and the MIT/Tuebingen set (AUC-Judd, CC,

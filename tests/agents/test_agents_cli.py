@@ -307,3 +307,33 @@ def test_policies_sample_and_q_networks_act_greedily(kind, samples, agent_files,
                                      "1", "--max-eplen", "3", "--output-dir", str(tmp_path / "e"), "--device", "cpu"])
     assert code == 0, stderr
     assert bool(sampled) == samples  # logits: the softmax's samples; Q-values and unnamed scores: the argmax
+
+
+def test_an_experiment_as_agent_plays_and_records_as_experiment_dir(tmp_path, capsys):
+    from fl_saliency.checkpoint import save_config, save_model
+    from fl_saliency.networks import ActorCritic
+
+    torch.manual_seed(0)
+    save_model(ActorCritic("cnn_sparse_fls", 4), tmp_path / "model.pkl")
+    save_config({"network": "cnn_sparse_fls", "env_name": GAME}, tmp_path / "config.json")
+    common = ["--num-env", "2", "--max-eplen", "40", "--raw-obs", "--device", "cpu"]
+    assert run_main(capsys, ["evaluate", "--experiment-dir", str(tmp_path), "--output-dir", str(tmp_path / "a"),
+                             *common])[0] == 0
+    assert run_main(capsys, ["evaluate", "--agent", str(tmp_path / "model.pkl"), "--output-dir", str(tmp_path / "b"),
+                             *common])[0] == 0
+    a, b = (json.loads((tmp_path / x / "results.json").read_text()) for x in "ab")
+    assert (a["rewards"], a["lengths"], a["done_per_env"]) == (b["rewards"], b["lengths"], b["done_per_env"])
+    video_a, video_b = (list(read_frames(tmp_path / x / "perception.mkv")) for x in "ab")
+    assert len(video_a) == len(video_b) > 0 and all(np.array_equal(x, y) for x, y in zip(video_a, video_b))
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["video_method"] == "attention"
+
+
+def test_damaged_and_unknown_agent_files_are_one_line(agent_files, tmp_path, capsys):
+    truncated = tmp_path / "truncated.zip"
+    truncated.write_bytes(agent_files["sb3-ppo"].read_bytes()[:5000])
+    torch.save({"encoder.weight": torch.zeros(3, 3)}, tmp_path / "unknown.pt")
+    for path, fragment in ((truncated, "damaged"), (tmp_path / "unknown.pt", "state dict of an unknown layout")):
+        one_line(*run_main(capsys, ["inspect", str(path)]), fragment)
+        one_line(*run_main(capsys, ["evaluate", "--agent", str(path), "--env-name", GAME,
+                                    "--output-dir", str(tmp_path / "o")]), fragment)
+    assert not (tmp_path / "o").exists()
