@@ -174,12 +174,16 @@ def model_card(network: str, env_name: str, rewards: dict, saliency: dict | None
     return "\n".join(lines)
 
 
+def videos_of(eval_dir: Path) -> list[Path]:
+    return sorted(eval_dir.glob("perception.*"))
+
+
 def write_replay(eval_dir: Path, settings: ExportSettings, target: Path, env_name: str | None = None) -> None:
     """The evaluation's perception video as H.264; without one, a short evaluation with --raw-obs makes it
     (of ``env_name``, for an agent whose file does not record its game)."""
     from fl_saliency.report_html import browser_copy
 
-    videos = sorted(eval_dir.glob("perception.*"))
+    videos = videos_of(eval_dir)
     if videos:
         browser_copy(videos[0], target)
         return
@@ -236,8 +240,9 @@ def export(settings: ExportSettings, echo=print) -> Path:
         else:
             shutil.copyfile(path, stage / path.name)
         write_replay(eval_dir, settings, stage / REPLAY_FILE, None if experiment else env_name)
-        (stage / CARD_FILE).write_text(model_card(network, env_name, rewards, saliency, agent,
-                                                  evaluated.get("video_method")))
+        # The evaluation's video, or the replay played here with evaluate's default method for the agent.
+        shown = evaluated.get("video_method") if videos_of(eval_dir) else "attention" if experiment else "gradient"
+        (stage / CARD_FILE).write_text(model_card(network, env_name, rewards, saliency, agent, shown))
         if out.exists():
             shutil.rmtree(out)
         stage.rename(out)

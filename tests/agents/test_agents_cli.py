@@ -337,3 +337,24 @@ def test_damaged_and_unknown_agent_files_are_one_line(agent_files, tmp_path, cap
         one_line(*run_main(capsys, ["evaluate", "--agent", str(path), "--env-name", GAME,
                                     "--output-dir", str(tmp_path / "o")]), fragment)
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("agent_file", ["sb3-dqn"], indirect=True)
+def test_export_of_an_agent_takes_its_saliency_and_plays_a_replay(agent_file, atari_head, capsys):
+    eval_dir = agent_file.with_name(f"{agent_file.stem}_eval")
+    assert run_main(capsys, ["evaluate", "--agent", str(agent_file), "--env-name", GAME, "--num-env", "1",
+                             "--max-eplen", "6", "--device", "cpu"])[0] == 0
+    assert run_main(capsys, ["saliency", "--agent", str(agent_file), "--env-name", GAME, "--atari-head-dir",
+                             str(atari_head), "--output-dir", str(eval_dir), "--method", "gradient", "--device",
+                             "cpu"])[0] == 0
+    nss = json.loads((eval_dir / "saliency.json").read_text())["methods"]["gradient"]["overall"]["nss"]
+    out = agent_file.parent / "hf"
+    code, stderr = run_main(capsys, ["export", "--agent", str(agent_file), "--out", str(out), "--replay-steps", "8"])
+    assert code == 0, stderr
+    card = (out / "README.md").read_text()
+    assert f"| NSS | {nss['mean']:.4f} | {nss['std']:.4f} | {nss['count']} |" in card
+    assert "| saliency metric (saliency vs Atari-HEAD gaze) |" in card and "its gradient saliency overlaid" in card
+    gaze = yaml.safe_load(card.split("---\n")[1])["model-index"][0]["results"][1]
+    assert {"type": "nss", "value": round(nss["mean"], 4), "name": "NSS", "verified": False} in gaze["metrics"]
+    replay = list(read_frames(out / "replay.mp4"))  # no perception video in the evaluation: a short one played
+    assert 0 < len(replay) <= 8 and replay[0].shape == (210, 160, 3)
