@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from fl_saliency.agents.base import Agent
-from fl_saliency.agents.choice import agent_label, agent_setting, chosen_path, experiment_dir_setting, game_of, is_experiment, load_chosen
+from fl_saliency.agents.choice import (agent_label, agent_setting, chosen_path, experiment_dir_setting, game_of,
+                                       is_experiment, load_chosen)
 from fl_saliency.checkpoint import Experiment
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting

@@ -136,11 +136,11 @@ def model_card(network: str, env_name: str, rewards: dict, saliency: dict | None
     else:
         file = Path(agent["path"]).name
         title = f"{agent['library']}-{agent['algorithm']}"
-        tags = [agent["library"], agent["algorithm"].lower(), env_name, *([agent["network"]] if agent["network"] else [])]
+        tags = [agent["library"], agent["algorithm"].lower(), env_name, *filter(None, [agent["network"]])]
         network = f" with the `{agent['network']}` network" if agent["network"] else ""
-        about = (f"A {agent['algorithm']} agent{network} trained with {agent['library']}, its saliency scored with fl-saliency. `{file}` is the agent "
-                 f"file as {agent['library']} saved it: {agent['n_actions']} actions ({agent['scores_kind']}), "
-                 f"observations {agent['observation']}.")
+        about = (f"A {agent['algorithm']} agent{network} ({agent['library']}), its saliency scored with fl-saliency. "
+                 f"`{file}` is the agent file as it was given to fl-saliency: {agent['n_actions']} actions "
+                 f"({agent['scores_kind']}), observations {agent['observation']}.")
         usage = f"fl-saliency evaluate --agent THIS_FOLDER/{file} --env-name {env_name} --raw-obs"
     name = f"{title}-{env_name.replace('/', '-')}"
     metadata = {

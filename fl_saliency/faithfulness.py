@@ -14,8 +14,9 @@
   the layers with parameters are re-initialised cascading from the top (the heads, then the
   extractor's layers from last to first), each with the weights the network's own initialisation
   draws (fixed seed; for agents of other libraries, each layer's ``reset_parameters()``, PyTorch's
-  default initialisation; not for TorchScript agents, whose layers forward hooks do not see); after each layer every method's maps of the same observations (explaining
-  the same actions) are compared to the original maps by Spearman's rank correlation. A method
+  default initialisation; not for TorchScript agents, whose layers forward hooks do not see);
+  after each layer every method's maps of the same observations (explaining the same actions)
+  are compared to the original maps by Spearman's rank correlation. A method
   whose mean correlation is still above ``RANDOMISATION_THRESHOLD`` = 0.9 once all layers are
   randomised barely depends on the model, and is flagged. Not 0.5: on an untrained ``cnn`` and
   random inputs, ``gradient`` keeps a correlation of 0.60 and ``integrated-gradients`` 0.55 after
@@ -255,7 +256,8 @@ def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
                      f"{' FLAGGED' if r['randomisation']['flagged'] else ''}")
         echo(line)
     summary = {"experiment_dir": str(settings.experiment_dir) if settings.experiment_dir else None,
-               "agent": agent.describe(), "network": agent.source.network, "env_name": env_name, "maps": len(obs), "step": settings.step, "blur_sigma": BLUR_SIGMA,
+               "agent": agent.describe(), "network": agent.source.network, "env_name": env_name, "maps": len(obs),
+               "step": settings.step, "blur_sigma": BLUR_SIGMA,
                "randomisation_threshold": RANDOMISATION_THRESHOLD, "randomisation_seed": RANDOMISATION_SEED,
                "methods": results}
     atomic_write_json(summary, out)

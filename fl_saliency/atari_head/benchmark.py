@@ -36,7 +36,8 @@ from fl_saliency.atari_head.metrics import SAUC_MODES
 from fl_saliency.atari_head.references import REFERENCES
 from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, render_input, resize
 from fl_saliency.agents.base import Agent
-from fl_saliency.agents.choice import ENV_NAME_HELP, agent_label, agent_setting, chosen_path, experiment_dir_setting, load_chosen, scored_game
+from fl_saliency.agents.choice import (ENV_NAME_HELP, agent_label, agent_setting, chosen_path, experiment_dir_setting,
+                                       load_chosen, scored_game)
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.errors import FlSaliencyError, warn
 from fl_saliency.explain import METHODS, check_agent_methods, check_methods, greedy_actions, parse_methods
