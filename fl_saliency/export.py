@@ -137,7 +137,7 @@ def model_card(network: str, env_name: str, rewards: dict, saliency: dict | None
         file = Path(agent["path"]).name
         title = f"{agent['library']}-{agent['algorithm']}"
         tags = [agent["library"], agent["algorithm"].lower(), env_name, *filter(None, [agent["network"]])]
-        network = f" with the `{agent['network']}` network" if agent["network"] else ""
+        network = f" with the `{agent['network']}` network" if agent["network"] else " with its own network"
         about = (f"A {agent['algorithm']} agent{network} ({agent['library']}), its saliency scored with fl-saliency. "
                  f"`{file}` is the agent file as it was given to fl-saliency: {agent['n_actions']} actions "
                  f"({agent['scores_kind']}), observations {agent['observation']}.")

@@ -109,7 +109,7 @@ def test_evaluate_with_a_gradient_video_then_export(agent_file, capsys):
     meta = yaml.safe_load(card.split("---\n")[1])
     assert {library, algorithm.lower(), GAME} <= set(meta["tags"])
     assert meta["model-index"][0]["results"][0]["dataset"]["name"] == GAME
-    assert f"# {library}-{algorithm} on {GAME}" in card and f"agent ({library})" in card
+    assert f"# {library}-{algorithm} on {GAME}" in card and f"network ({library})" in card
     assert "its gradient saliency overlaid" in card
     assert f"fl-saliency evaluate --agent THIS_FOLDER/{agent_file.name} --env-name {GAME} --raw-obs" in card
     # The command the card suggests works, on the exported folder.
