@@ -41,7 +41,9 @@ def _inspect(args: argparse.Namespace) -> None:
 
     path = Path(args.path)
     if not path.is_dir() and path.suffix != ".pkl":
-        _inspect_agent(path)
+        from fl_saliency.agents.choice import AgentOptions
+
+        _inspect_agent(path, settings_from_args(AgentOptions, args))
         return
     model_path = path / checkpoint.MODEL_FILE if path.is_dir() else path
     config_path = model_path.parent / checkpoint.CONFIG_FILE
@@ -73,11 +75,11 @@ def _inspect(args: argparse.Namespace) -> None:
     print(f"matches:    yes, every parameter of {experiment.network} with the right shape")
 
 
-def _inspect_agent(path: Path) -> None:
-    """What an agent file of another library is, as ``load_agent`` reads it."""
+def _inspect_agent(path: Path, options) -> None:
+    """What an agent file of another library is, as ``load_agent`` reads it with ``options`` (``AgentOptions``)."""
     from fl_saliency.agents import describe_agent
 
-    about = describe_agent(path)
+    about = describe_agent(path, **options.load_options())
     print(f"agent:       {path}")
     print(f"library:     {about['library']}")
     print(f"algorithm:   {about['algorithm']}")
@@ -252,6 +254,7 @@ def _networks_arguments(parser: argparse.ArgumentParser) -> None:
 def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="a model.pkl, or an experiment folder holding model.pkl and config.json; or an "
                                      "agent file: a Stable-Baselines3 zip, a CleanRL state dict, a TorchScript file")
+    settings_arguments("fl_saliency.agents.choice", "AgentOptions")(parser)
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:

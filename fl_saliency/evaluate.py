@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fl_saliency.agents.base import Agent
-from fl_saliency.agents.choice import (agent_label, agent_setting, chosen_path, experiment_dir_setting, game_of,
+from fl_saliency.agents.choice import (AgentOptions, agent_label, agent_setting, chosen_path, experiment_dir_setting, game_of,
                                        is_experiment, load_chosen)
 from fl_saliency.checkpoint import Experiment
 from fl_saliency.device import device_setting, resolve_device
@@ -73,6 +73,7 @@ class EvalSettings:
                                                "(all environments tiled) under OUTPUT_DIR/videos/, a new file every "
                                                "max_eplen + 1 frames")
     agent: Path | None = agent_setting()
+    agent_options: AgentOptions = field(default_factory=AgentOptions)
 
     def __post_init__(self):
         check_settings(self)
@@ -170,7 +171,7 @@ def prepare_output_dir(settings: EvalSettings, echo=print) -> None:
 def evaluate(settings: EvalSettings, echo=print) -> dict:
     """Run the evaluation; writes results.json, summary.json (and the videos) and returns the summary."""
     device = resolve_device(settings.device)
-    agent, experiment = load_chosen(settings.agent_path)
+    agent, experiment = load_chosen(settings.agent_path, settings.agent_options)
     agent.to(device).eval()
     env_name, protocol = settings.protocol(experiment, agent)
     if num_actions(env_name, protocol.full_action_space) != agent.n_actions:

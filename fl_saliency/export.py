@@ -13,14 +13,14 @@ import math
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from fl_saliency.checkpoint import CONFIG_FILE, MODEL_FILE, read_experiment
 from fl_saliency.agents.base import check_action_count
-from fl_saliency.agents.choice import AGENT_HELP, chosen_path, is_experiment
+from fl_saliency.agents.choice import AGENT_HELP, AgentOptions, chosen_path, is_experiment
 from fl_saliency.errors import FlSaliencyError
 from fl_saliency.settings import check_settings, setting
 
@@ -45,6 +45,7 @@ class ExportSettings:
                                                                         "it (evaluate's default)")
     env_name: str | None = setting(None, help="the agent's game where neither its file nor its evaluation's "
                                               "summary.json records it")
+    agent_options: AgentOptions = field(default_factory=AgentOptions)
 
     def __post_init__(self):
         check_settings(self)
@@ -191,7 +192,7 @@ def write_replay(eval_dir: Path, settings: ExportSettings, target: Path, env_nam
 
     with tempfile.TemporaryDirectory(prefix="fl-saliency-replay-") as tmp:
         evaluate(EvalSettings(experiment_dir=settings.experiment_dir, agent=settings.agent, env_name=env_name,
-                              output_dir=Path(tmp), num_env=1, max_eplen=settings.replay_steps, raw_obs=True,
+                              agent_options=settings.agent_options, output_dir=Path(tmp), num_env=1, max_eplen=settings.replay_steps, raw_obs=True,
                               device="cpu"), echo=lambda text: None)
         browser_copy(next(Path(tmp).glob("perception.*")), target)
 
@@ -214,7 +215,8 @@ def export(settings: ExportSettings, echo=print) -> Path:
     else:
         from fl_saliency.agents.loader import load_agent
 
-        agent, network = load_agent(path).describe(), None  # refuses a file that is no agent, in one line
+        # refuses a file that is no agent, in one line
+        agent, network = load_agent(path, **settings.agent_options.load_options()).describe(), None
     eval_dir = evaluation_dir(experiment_dir, experiment)
     from fl_saliency.evaluate import value_statistics
     from fl_saliency.report import read_rewards

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ from fl_saliency.atari_head.benchmark import SaliencySettings
 from fl_saliency.atari_head.dataset import AtariHeadDataset, DatasetError
 from fl_saliency.atari_head.env import agent_observations
 from fl_saliency.atari_head.metrics import bootstrap_ci, nanmean_std_count
-from fl_saliency.agents.choice import chosen_path, load_chosen, scored_game
+from fl_saliency.agents.choice import AgentOptions, chosen_path, load_chosen, scored_game
 from fl_saliency.agents.experiment import ExperimentAgent
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.errors import FlSaliencyError, warn
@@ -187,6 +187,7 @@ class FaithfulnessSettings:
     force: bool = setting(False, help="overwrite a faithfulness.json already in --output-dir")
     agent: Path | None = same_as(SaliencySettings, "agent")
     env_name: str | None = same_as(SaliencySettings, "env_name")
+    agent_options: AgentOptions = field(default_factory=AgentOptions)
 
     def __post_init__(self):
         check_settings(self)
@@ -222,7 +223,7 @@ def run_faithfulness(settings: FaithfulnessSettings, echo=print) -> dict:
     if out.exists() and not settings.force:
         raise FlSaliencyError(f"{out} already exists; pass --force to overwrite it")
     device = resolve_device(settings.device)
-    agent, _ = load_chosen(chosen_path(settings.experiment_dir, settings.agent))
+    agent, _ = load_chosen(chosen_path(settings.experiment_dir, settings.agent), settings.agent_options)
     env_name = scored_game(agent, settings.env_name)
     check_agent_methods(agent, settings.method)
     if settings.randomisation and agent.source.library == "torchscript":

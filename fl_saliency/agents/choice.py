@@ -4,12 +4,14 @@ else the one its file records."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from fl_saliency.agents.base import Agent, check_action_count
+from fl_saliency.agents.cleanrl import CLEANRL_NETWORKS
 from fl_saliency.agents.experiment import experiment_agent
 from fl_saliency.errors import FlSaliencyError
-from fl_saliency.settings import setting
+from fl_saliency.settings import check_settings, setting
 
 AGENT_HELP = ("the agent: an experiment folder or its model.pkl, a Stable-Baselines3 zip (PPO, A2C, DQN, QR-DQN "
               "with CnnPolicy), a CleanRL ppo_atari/dqn_atari state dict or a TorchScript file; instead of "
@@ -28,6 +30,30 @@ def agent_setting():
     return setting(None, metavar="PATH", help=AGENT_HELP)
 
 
+@dataclass
+class AgentOptions:
+    """What an agent file does not say about itself, for ``load_agent``; every command that takes ``--agent``
+    has these flags."""
+
+    cleanrl_network: str | None = setting(None, choices=CLEANRL_NETWORKS,
+                                          help="a CleanRL state dict's network, where its keys do not say")
+    sb3_images: str | None = setting(None, choices=("scaled", "raw"),
+                                     help="an SB3 zip's image normalisation where its policy_kwargs cannot be read: "
+                                          "scaled (/ 255, SB3's default) or raw")
+    module_input: str = setting("pixels", choices=("pixels", "scaled"),
+                                help="what a TorchScript module takes: float frames of 0-255 pixel values, or / 255")
+    channels_last: bool = setting(False, help="a TorchScript module takes frames (N, 84, 84, 4)")
+
+    def __post_init__(self):
+        check_settings(self)
+
+    def load_options(self) -> dict:
+        """``load_agent``'s keyword arguments."""
+        return {"network": self.cleanrl_network,
+                "normalize_images": None if self.sb3_images is None else self.sb3_images == "scaled",
+                "scaled_input": self.module_input == "scaled", "channels_last": self.channels_last}
+
+
 def chosen_path(experiment_dir: Path | None, agent: Path | None) -> Path:
     """The one path given; one line unless exactly one of the two is."""
     if (experiment_dir is None) == (agent is None):
@@ -41,14 +67,15 @@ def is_experiment(path: Path) -> bool:
     return path.is_dir() or (path.suffix == ".pkl" and path.is_file())
 
 
-def load_chosen(path: Path):
+def load_chosen(path: Path, options: AgentOptions | None = None):
     """``(agent, experiment)`` for ``path``: an experiment folder (or its model.pkl) gives its ``ExperimentAgent``
-    and its ``Experiment`` (config.json: game and protocol), any other agent file ``load_agent``'s agent and None."""
+    and its ``Experiment`` (config.json: game and protocol), any other agent file ``load_agent``'s agent (read
+    with ``options``) and None."""
     from fl_saliency.agents.loader import load_agent
 
     if is_experiment(path):
         return experiment_agent(path if path.is_dir() else path.parent)
-    return load_agent(path), None
+    return load_agent(path, **(options or AgentOptions()).load_options()), None
 
 
 def game_of(agent: Agent, env_name: str | None) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -36,7 +36,7 @@ from fl_saliency.atari_head.metrics import SAUC_MODES
 from fl_saliency.atari_head.references import REFERENCES
 from fl_saliency.attention import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, render_input, resize
 from fl_saliency.agents.base import Agent
-from fl_saliency.agents.choice import (ENV_NAME_HELP, agent_label, agent_setting, chosen_path, experiment_dir_setting,
+from fl_saliency.agents.choice import (ENV_NAME_HELP, AgentOptions, agent_label, agent_setting, chosen_path, experiment_dir_setting,
                                        load_chosen, scored_game)
 from fl_saliency.device import device_setting, resolve_device
 from fl_saliency.errors import FlSaliencyError, warn
@@ -79,6 +79,7 @@ class SaliencySettings:
     force: bool = setting(False, help="overwrite a saliency.pkl already in --output-dir")
     agent: Path | None = agent_setting()
     env_name: str | None = setting(None, help=ENV_NAME_HELP)
+    agent_options: AgentOptions = field(default_factory=AgentOptions)
     method: list[str] = setting(default_factory=lambda: ["attention"], parse=parse_methods, metavar="M,M,...",
                                 help="saliency methods, comma-separated, sharing one pass over the frames: "
                                      + ", ".join(METHODS))
@@ -332,7 +333,7 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
     if finished and not settings.force:
         raise FlSaliencyError(f"{out} already holds {finished[0]}; pass --force to overwrite it")
     device = resolve_device(settings.device)
-    model, _ = load_chosen(chosen_path(settings.experiment_dir, settings.agent))
+    model, _ = load_chosen(chosen_path(settings.experiment_dir, settings.agent), settings.agent_options)
     env_name = scored_game(model, settings.env_name)
     check_agent_methods(model, settings.method)
     model.to(device).eval()

@@ -361,3 +361,37 @@ def test_export_of_an_agent_takes_its_saliency_and_plays_a_replay(agent_file, at
     assert {"type": "nss", "value": round(nss["mean"], 4), "name": "NSS", "verified": False} in gaze["metrics"]
     replay = list(read_frames(out / "replay.mp4"))  # no perception video in the evaluation: a short one played
     assert 0 < len(replay) <= 8 and replay[0].shape == (210, 160, 3)
+
+
+class ChannelsLast(nn.Module):
+    """``Tiny`` on frames (N, 84, 84, 4): what a file cannot say about itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = Tiny()
+
+    def forward(self, x: torch.Tensor):
+        return self.inner(x.permute(0, 3, 1, 2))
+
+
+def test_flags_say_what_a_torchscript_file_does_not(tmp_path, capsys):
+    torch.jit.save(torch.jit.script(ChannelsLast()), tmp_path / "last.pt")
+    result = run_cli("inspect", str(tmp_path / "last.pt"), "--channels-last", "--module-input", "scaled")
+    assert result.returncode == 0, result.stderr
+    assert "observation: float32 (84, 84, 4) channels last, / 255" in result.stdout
+    one_line(*run_main(capsys, ["inspect", str(tmp_path / "last.pt")]), "fails on frames (1, 4, 84, 84)")
+    code, stderr = run_main(capsys, ["evaluate", "--agent", str(tmp_path / "last.pt"), "--channels-last", "--env-name",
+                                     GAME, "--num-env", "1", "--max-eplen", "3", "--processed-obs", "--device", "cpu"])
+    assert code == 0, stderr
+    summary = json.loads((tmp_path / "last_eval" / "summary.json").read_text())
+    assert summary["agent"]["observation"] == "float32 (84, 84, 4) channels last (0-255 values)"
+
+
+def test_cleanrl_network_flag_reads_a_state_dict_with_extra_keys(tmp_path, capsys):
+    torch.manual_seed(0)
+    state = {**PPOAgent(4).state_dict(), "obs_rms.mean": torch.zeros(4)}  # e.g. a normaliser saved beside it
+    torch.save(state, tmp_path / "ppo.cleanrl_model")
+    one_line(*run_main(capsys, ["inspect", str(tmp_path / "ppo.cleanrl_model")]), "state dict of an unknown layout")
+    result = run_cli("inspect", str(tmp_path / "ppo.cleanrl_model"), "--cleanrl-network", "ppo_atari")
+    assert result.returncode == 0, result.stderr
+    assert "library:     cleanrl" in result.stdout and "value head:  yes" in result.stdout
