@@ -7,6 +7,7 @@ import dataclasses
 import importlib
 import json
 import sys
+import typing
 from pathlib import Path
 
 from fl_saliency.common.errors import FlSaliencyError
@@ -39,6 +40,11 @@ def _inspect(args: argparse.Namespace) -> None:
     from fl_saliency.envs.protocol import protocol_of_config
 
     path = Path(args.path)
+    if not path.is_dir() and path.suffix != ".pkl":
+        from fl_saliency.agents.choice import AgentOptions
+
+        _inspect_agent(path, settings_from_args(AgentOptions, args))
+        return
     model_path = path / checkpoint.MODEL_FILE if path.is_dir() else path
     config_path = model_path.parent / checkpoint.CONFIG_FILE
     params = checkpoint.load_params(model_path)
@@ -68,6 +74,22 @@ def _inspect(args: argparse.Namespace) -> None:
         raise checkpoint.CheckpointError(f"{model_path} has {n_actions} actions but {experiment.env_name} has {game_actions}")
     checkpoint.check_params(params, ActorCritic(experiment.network, n_actions, initialise=False), str(model_path))
     print(f"matches:    yes, every parameter of {experiment.network} with the right shape")
+
+
+def _inspect_agent(path: Path, options) -> None:
+    """What an agent file of another library is, as ``load_agent`` reads it with ``options`` (``AgentOptions``)."""
+    from fl_saliency.agents import describe_agent
+
+    about = describe_agent(path, **options.load_options())
+    print(f"agent:       {path}")
+    print(f"library:     {about['library']}")
+    print(f"algorithm:   {about['algorithm']}")
+    print(f"network:     {about['network'] or '(not named)'}")
+    print(f"game:        {about['env_name'] or '(not recorded; give the commands --env-name)'}")
+    print(f"actions:     {about['n_actions']} ({about['scores_kind']})")
+    print(f"value head:  {'yes' if about['has_value'] else 'no (the -critic methods are refused)'}")
+    print(f"attention:   {'yes' if about['has_attention'] else 'no (use a post-hoc method, e.g. gradient)'}")
+    print(f"observation: {about['observation']}")
 
 
 def _train(args: argparse.Namespace) -> None:
@@ -183,8 +205,14 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls) -> None:
             action = argparse.BooleanOptionalAction if default else "store_true"
             parser.add_argument(flag_of(field), action=action, default=default, **options)
             continue
+        # A field that allows None but has no default (it keeps its place among the positional fields in Python)
+        # is optional on the command line, None when not given.
+        if default is MISSING and type(None) in typing.get_args(hints[field.name]):
+            default = None
         if not flag_of(field).startswith("-"):  # a positional argument: argparse takes its dest from the name
             del options["dest"]
+            if default is not MISSING:
+                options.update(nargs="?", default=default)
         elif default is MISSING:
             options["required"] = True
         else:
@@ -226,7 +254,9 @@ def _networks_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", help="a model.pkl, or an experiment folder holding model.pkl and config.json")
+    parser.add_argument("path", help="a model.pkl, or an experiment folder holding model.pkl and config.json; or an "
+                                     "agent file: a Stable-Baselines3 zip, a CleanRL state dict, a TorchScript file")
+    settings_arguments("fl_saliency.agents.choice", "AgentOptions")(parser)
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -255,19 +285,20 @@ def _make_sample_trial_arguments(parser: argparse.ArgumentParser) -> None:
 # name: (help, add the arguments, run)
 COMMANDS = {
     "networks": ("list the 15 networks with parameter counts and attention grids", _networks_arguments, _networks),
-    "inspect": ("show a Baselines model.pkl and check it against its network", _inspect_arguments, _inspect),
+    "inspect": ("show a Baselines model.pkl and check it against its network, or what an agent file is",
+                _inspect_arguments, _inspect),
     "train": ("train a PPO agent (the original train_baselines.py)",
               settings_arguments("fl_saliency.ppo.train", "TrainSettings"), _train),
-    "evaluate": ("evaluate a model: results.json and a perception video (run_baselines.py)",
+    "evaluate": ("evaluate an agent: results.json and a perception video (run_baselines.py)",
                  settings_arguments("fl_saliency.evaluation.evaluate", "EvalSettings"), _evaluate),
-    "saliency": ("score attention against Atari-HEAD gaze (benchmark_atari_head.py)",
+    "saliency": ("score an agent's saliency maps against Atari-HEAD gaze (benchmark_atari_head.py)",
                  settings_arguments("fl_saliency.scoring.benchmark", "SaliencySettings"), _saliency),
     "faithfulness": ("deletion/insertion AUC and the model-randomisation check of saliency methods",
                      settings_arguments("fl_saliency.scoring.faithfulness", "FaithfulnessSettings"), _faithfulness),
     "sweep": ("run a grid of games x networks x seeds as Ray tasks",
               settings_arguments("fl_saliency.sweep.grid", "SweepSettings"), _sweep),
     "report": ("report.md and plots of a sweep folder against the paper's tables", _report_arguments, _report),
-    "export": ("a Hugging Face Hub model folder: card with results, model, config, replay MP4 (no upload)",
+    "export": ("a Hugging Face Hub model folder: card with results, the agent, replay MP4 (no upload)",
                settings_arguments("fl_saliency.report.model_card", "ExportSettings"), _export),
     "demo": ("train, evaluate, score and report on built-in defaults (offline)", _demo_arguments, _demo),
     "make-sample-trial": ("write a synthetic Atari-HEAD trial from real emulator frames", _make_sample_trial_arguments,

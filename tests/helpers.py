@@ -1,6 +1,7 @@
 """Helpers that several test files share (fixtures are in conftest.py)."""
 
 import contextlib
+import io
 import json
 import shutil
 import subprocess
@@ -139,3 +140,14 @@ def write_video(path: Path, fmt: str) -> np.ndarray:
         writer.write(frame)
     writer.close()
     return frames
+
+
+def run_cli(*args):
+    """``fl-saliency ARGS`` in this process (a subprocess would spend seconds importing PyTorch)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())

@@ -1,21 +1,8 @@
-import contextlib
-import io
 import json
 import subprocess
 import sys
 
-from helpers import TABLE_2, run_main
-
-
-def run_cli(*args):
-    """``fl-saliency ARGS`` in this process (a subprocess would spend seconds importing PyTorch)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = cli.main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+from helpers import TABLE_2, run_cli, run_main
 
 
 def test_networks_json_lists_all_fifteen_with_table_2_counts():

@@ -69,6 +69,15 @@ class ExperimentAgent(Agent):
         return self.model.forward_scaled(x)
 
 
+def experiment_agent(experiment_dir: str | os.PathLike) -> tuple[ExperimentAgent, object]:
+    """An experiment folder's network as an agent, with its ``Experiment`` (config.json: game and protocol)."""
+    from fl_saliency.agents.checkpoint import load_model
+
+    model, experiment = load_model(experiment_dir)
+    return ExperimentAgent(model, AgentSource("fl-saliency", "PPO", OBSERVATION, str(experiment_dir),
+                                              experiment.network, experiment.env_name)), experiment
+
+
 def load_experiment_agent(experiment_dir: str | os.PathLike, env_name: str | None = None) -> ExperimentAgent:
     """An experiment folder's network as an agent (fl_saliency.agents.checkpoint's loader, the same checks).
 
@@ -82,9 +91,6 @@ def load_experiment_agent(experiment_dir: str | os.PathLike, env_name: str | Non
     Example:
         >>> agent = load_experiment_agent("runs/breakout_cnn_sparse_fls")  # doctest: +SKIP
     """
-    from fl_saliency.agents.checkpoint import load_model
-
-    model, experiment = load_model(experiment_dir)
-    check_action_count(model.n_actions, env_name, str(experiment_dir))
-    return ExperimentAgent(model, AgentSource("fl-saliency", "PPO", OBSERVATION, str(experiment_dir),
-                                             experiment.network, experiment.env_name))
+    agent, _ = experiment_agent(experiment_dir)
+    check_action_count(agent.n_actions, env_name, str(experiment_dir))
+    return agent

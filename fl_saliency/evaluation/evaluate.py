@@ -14,16 +14,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fl_saliency.agents.checkpoint import Experiment, load_model
+from fl_saliency.agents.base import Agent
+from fl_saliency.agents.checkpoint import Experiment
+from fl_saliency.agents.choice import (AgentOptions, agent_label, agent_setting, chosen_path, experiment_dir_setting,
+                                       game_of, is_experiment, load_chosen)
+from fl_saliency.agents.inference import autocast, inference_threads, precision_setting
 from fl_saliency.common.device import device_setting, resolve_device
-from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.common.errors import FlSaliencyError, warn
+from fl_saliency.common.io import TEMPORARY_PATTERNS, atomic_files, locked_output_dir, matching, remove_matching
+from fl_saliency.common.progress import progress_bar
+from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.envs.games import num_actions
 from fl_saliency.evaluation.gameplay_video import VIDEOS_DIR
-from fl_saliency.common.io import TEMPORARY_PATTERNS, atomic_files, locked_output_dir, matching, remove_matching
-from fl_saliency.agents.inference import autocast, inference_threads, precision_setting
+from fl_saliency.methods import METHODS, check_agent_methods
 from fl_saliency.ppo.algorithm import sample_actions
-from fl_saliency.common.progress import progress_bar
 from fl_saliency.envs.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
                                   repeat_action_probability_setting)
 from fl_saliency.common.settings import check_settings, setting
@@ -41,22 +45,28 @@ OUTPUTS = (RESULTS_FILE, SUMMARY_FILE, *(f"perception.{fmt}" for fmt in CODECS),
 class EvalSettings:
     """The original run_baselines.py flags and defaults, plus device, backend, video and policy options."""
 
-    experiment_dir: Path = setting(help="folder with model.pkl and config.json (ours or the paper's)")
-    output_dir: Path | None = setting(None, help="where results.json (and perception.mkv) go; "
-                                                 "default EXPERIMENT_DIR/eval")
+    experiment_dir: Path | None = experiment_dir_setting()
+    output_dir: Path | None = setting(None, help="where results.json (and perception.mkv) go; default "
+                                                 "EXPERIMENT_DIR/eval, or NAME_eval beside an agent file NAME.EXT")
     num_env: int = setting(4, min=1, help="parallel environments (paper: 16)")
     evals_per_env: int = setting(1, min=1, help="full games counted per environment (paper: 512)")
     eval_seed: int = setting(1000, min=0, help="env rank r is seeded eval_seed + r")
     max_eplen: int | None = setting(108_000, min=1, help="truncate a game after this many steps")
-    raw_obs: bool = setting(False, help="video of the 210x160 screens with attention")
-    processed_obs: bool = setting(False, help="video of the 84x84 network input with attention")
+    raw_obs: bool = setting(False, help="video of the 210x160 screens with a saliency map (--video-method)")
+    processed_obs: bool = setting(False, help="video of the 84x84 network input with a saliency map (--video-method)")
+    video_method: str | None = setting(None, choices=tuple(METHODS), metavar="M",
+                                       help="the saliency method the video overlays, explaining the actions taken: "
+                                            f"{', '.join(METHODS)} (default: the network's own attention for this "
+                                            "project's networks, gradient for any other agent)")
     progress: bool = setting(False, help="show a progress bar (without a terminal: a line every 30 s)")
-    deterministic: bool = setting(False, help="argmax actions (the original samples)")
+    deterministic: bool = setting(False, help="argmax actions (the original samples from the policy's softmax; "
+                                              "agents of Q-values or unnamed scores always act greedily)")
     video_format: str = setting("mkv", choices=tuple(CODECS), help="mkv: lossless FFV1; mp4: H.264")
     video_env: int | None = setting(None, min=0, help="record only this environment instead of all, tiled")
     breakout_infinite: bool = setting(False, help="BreakoutInfinite: bricks respawn after 864")
-    env_name: str | None = setting(None, help="play this environment id and its protocol instead of the run's "
-                                              "(e.g. ALE/Breakout-v5 for a v4 model); same number of actions")
+    env_name: str | None = setting(None, help="the game to play: required for an agent whose file does not record "
+                                              "it; for an experiment, this environment id and its protocol instead "
+                                              "of the run's (e.g. ALE/Breakout-v5 for a v4 model)")
     repeat_action_probability: float | None = repeat_action_probability_setting()
     full_action_space: bool = full_action_space_setting()
     env_backend: str = backend_setting()
@@ -67,28 +77,57 @@ class EvalSettings:
     video_recorder: bool = setting(False, help="Baselines' VecVideoRecorder: plain gameplay MP4s of every step "
                                                "(all environments tiled) under OUTPUT_DIR/videos/, a new file every "
                                                "max_eplen + 1 frames")
+    agent: Path | None = agent_setting()
+    agent_options: AgentOptions = field(default_factory=AgentOptions)
 
     def __post_init__(self):
         check_settings(self)
+        path = self.agent_path  # one line unless exactly one of --agent and --experiment-dir is given
         if self.output_dir is None:
-            self.output_dir = self.experiment_dir / "eval"
+            self.output_dir = default_eval_dir(path, self.experiment_dir is not None)
         if self.video_env is not None and self.video_env >= self.num_env:
             raise FlSaliencyError(f"--video-env {self.video_env} is not one of the {self.num_env} environments")
         if self.video_env is not None and not self.video:
             warn(f"--video-env {self.video_env} has no effect without a video (--raw-obs or --processed-obs)")
+        if self.video_method is not None and not self.video:
+            warn(f"--video-method {self.video_method} has no effect without a video (--raw-obs or --processed-obs)")
+
+    @property
+    def agent_path(self) -> Path:
+        return chosen_path(self.experiment_dir, self.agent)
 
     @property
     def video(self) -> bool:
         return self.raw_obs or self.processed_obs
 
-    def protocol(self, experiment: Experiment) -> tuple[str, Protocol]:
-        """The environment id and protocol to play: the run's (config.json), or ``env_name``'s; either with
-        the sticky-action probability or full action set asked for here."""
-        if self.env_name is not None:
-            env_name, protocol = self.env_name, protocol_of(self.env_name)
-        else:
+    def protocol(self, experiment: Experiment | None, agent: Agent | None = None) -> tuple[str, Protocol]:
+        """The environment id and protocol to play: the run's (config.json), or ``env_name``'s (for an agent
+        without an experiment, ``env_name`` or the game its file records); either with the sticky-action
+        probability or full action set asked for here."""
+        if self.env_name is None and experiment is not None:
             env_name, protocol = experiment.env_name, protocol_of_config(experiment.config)
+        else:
+            env_name = game_of(agent, self.env_name)
+            protocol = protocol_of(env_name)
         return env_name, protocol.overridden(self.repeat_action_probability, self.full_action_space)
+
+
+def default_eval_dir(path: Path, experiment_dir: bool = False) -> Path:
+    """Where an agent's evaluation goes by default: EXPERIMENT_DIR/eval (``path`` given as --experiment-dir, or
+    an experiment folder or its model.pkl given as --agent), or NAME_eval beside an agent file NAME.EXT."""
+    if experiment_dir:
+        return path / "eval"
+    if is_experiment(path):
+        return (path if path.is_dir() else path.parent) / "eval"
+    return path.with_name(f"{path.stem}_eval")
+
+
+def video_method_of(settings: EvalSettings, agent: Agent) -> str:
+    """The method the perception video shows: the one asked for, else the network's own attention where it has
+    the geometry to render it (all of this project's networks, ``cnn``'s all zero), else ``gradient``."""
+    method = settings.video_method or ("attention" if agent.geometry is not None else "gradient")
+    check_agent_methods(agent, [method])
+    return method
 
 
 @dataclass
@@ -136,32 +175,44 @@ def prepare_output_dir(settings: EvalSettings, echo=print) -> None:
 def evaluate(settings: EvalSettings, echo=print) -> dict:
     """Run the evaluation; writes results.json, summary.json (and the videos) and returns the summary."""
     device = resolve_device(settings.device)
-    model, experiment = load_model(settings.experiment_dir, device)
-    model.eval()
-    env_name, protocol = settings.protocol(experiment)
-    if num_actions(env_name, protocol.full_action_space) != model.n_actions:
-        raise FlSaliencyError(f"the model has {model.n_actions} actions but {env_name}"
+    agent, experiment = load_chosen(settings.agent_path, settings.agent_options)
+    agent.to(device).eval()
+    env_name, protocol = settings.protocol(experiment, agent)
+    if num_actions(env_name, protocol.full_action_space) != agent.n_actions:
+        raise FlSaliencyError(f"the {'model' if experiment else 'agent'} has {agent.n_actions} actions but {env_name}"
                               f"{' with the full action space' if protocol.full_action_space else ''} has "
                               f"{num_actions(env_name, protocol.full_action_space)}")
+    video_method = video_method_of(settings, agent) if settings.video else None
     with locked_output_dir(settings.output_dir):
         prepare_output_dir(settings, echo)
-        return _play(settings, model, experiment, env_name, protocol, device, echo)
+        return _play(settings, agent, experiment, env_name, protocol, device, video_method, echo)
 
 
-def _play(settings: EvalSettings, model, experiment: Experiment, env_name: str, protocol: Protocol, device,
-          echo) -> dict:
+def _play(settings: EvalSettings, agent: Agent, experiment: Experiment | None, env_name: str, protocol: Protocol,
+          device, video_method: str | None, echo) -> dict:
     screens = settings.raw_obs or settings.video_recorder
     backend = "baselines" if screens else settings.env_backend  # only that chain has RGB screens
     torch.manual_seed(settings.eval_seed)
     log = EpisodeLog(settings.evals_per_env, [[] for _ in range(settings.num_env)], np.zeros(settings.num_env, np.int64))
     total = settings.num_env * settings.evals_per_env
 
-    def act(obs: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+    def act(obs: np.ndarray) -> tuple[np.ndarray, torch.Tensor | None]:
+        """The actions, and the video's maps of them: the network's attention on its grid, or another
+        method's on 84x84 (None without a video)."""
+        frames = torch.from_numpy(obs).to(device)
         with torch.no_grad(), autocast(device, settings.precision):
-            logits, _, attention = model(torch.from_numpy(obs).to(device))
-        logits, attention = logits.float(), attention.float()
-        actions = logits.argmax(1) if settings.deterministic else sample_actions(logits)[0]
-        return actions.cpu().numpy(), attention
+            scores, _, attention = agent(frames)
+        scores = scores.float()
+        sample = agent.scores_kind == "logits" and not settings.deterministic
+        actions = sample_actions(scores)[0] if sample else scores.argmax(1)
+        if video_method is None:
+            maps = None
+        elif video_method == "attention":
+            maps = attention.float()
+        else:  # the actions played do not depend on whether a video is made: the methods' noise has its own stream
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                maps = METHODS[video_method](agent, frames, actions).float()
+        return actions.cpu().numpy(), maps
 
     steps, recorder, gameplay, video_path, gameplay_videos, video_error = 0, None, None, None, [], None
     with interrupt_on_stop_signals():
@@ -176,8 +227,8 @@ def _play(settings: EvalSettings, model, experiment: Experiment, env_name: str, 
 
                 shown = [settings.video_env] if settings.video_env is not None else list(range(settings.num_env))
                 recorder = PerceptionRecorder(settings.output_dir / f"perception.{settings.video_format}",
-                                              model.geometry, shown, settings.raw_obs, settings.processed_obs,
-                                              settings.video_format)
+                                              agent.geometry if video_method == "attention" else None, shown,
+                                              settings.raw_obs, settings.processed_obs, settings.video_format)
             if settings.video_recorder:
                 from fl_saliency.evaluation.gameplay_video import GameplayRecorder
 
@@ -188,16 +239,17 @@ def _play(settings: EvalSettings, model, experiment: Experiment, env_name: str, 
                 rgb = np.stack([info["rgb"] for info in envs.reset_infos]) if screens else None
                 if gameplay:
                     gameplay.reset(rgb)
-                attention = torch.empty(0)
+                groups = []
                 for ranks in envs.turns:
-                    actions, group_attention = act(obs[ranks])
-                    attention = torch.cat([attention, group_attention]) if len(attention) else group_attention
+                    actions, group_maps = act(obs[ranks])
+                    groups.append(group_maps)
                     envs.step_async(actions)
+                maps = torch.cat(groups) if recorder else None
                 t_start = time.perf_counter()  # playing time, without starting the environments
                 while True:
                     if recorder:
                         try:
-                            recorder.add(attention, obs, rgb, log.finished)
+                            recorder.add(maps, obs, rgb, log.finished)
                         except OSError as exc:  # a full disk: the games go on, their results matter more
                             recorder.abort()
                             recorder, video_error = None, exc
@@ -209,7 +261,9 @@ def _play(settings: EvalSettings, model, experiment: Experiment, env_name: str, 
                         for rank, info in enumerate(infos, start=ranks.start):
                             if "episode" in info:
                                 log.add(rank, info["episode"])
-                        actions, attention[ranks] = act(obs[ranks])
+                        actions, group_maps = act(obs[ranks])
+                        if maps is not None:
+                            maps[ranks] = group_maps
                         envs.step_async(actions)
                     steps += 1
                     if gameplay:
@@ -244,8 +298,9 @@ def _play(settings: EvalSettings, model, experiment: Experiment, env_name: str, 
             if gameplay:
                 gameplay.abort()
         summary = {
-            "experiment_dir": str(settings.experiment_dir),
-            "network": experiment.network,
+            "experiment_dir": str(settings.experiment_dir) if settings.experiment_dir else None,
+            "agent": agent.describe(),
+            "network": agent.source.network,
             "env_name": env_name,
             "protocol": protocol.to_config(),
             "rewards": value_statistics(results["rewards"]),
@@ -258,6 +313,7 @@ def _play(settings: EvalSettings, model, experiment: Experiment, env_name: str, 
                 "breakout_infinite": settings.breakout_infinite, "precision": settings.precision,
             },
             "video": str(video_path) if video_path else None,
+            "video_method": video_method,
             "gameplay_videos": [str(p) for p in gameplay_videos],
         }
         with atomic_files(settings.output_dir) as files:
@@ -272,7 +328,7 @@ def _play(settings: EvalSettings, model, experiment: Experiment, env_name: str, 
     if stale:
         echo(f"removed the video of the replaced results: {', '.join(stale)}")
     r = summary["rewards"]
-    echo(f"{experiment.network} on {env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
+    echo(f"{agent_label(agent)} on {env_name}: {r['n']} episodes, score mean {r['mean']:.1f} "
          f"(std {r['std']:.1f}, median {r['median']:.1f}, min {r['min']:.0f}, max {r['max']:.0f}); "
          f"results in {settings.output_dir / RESULTS_FILE}" + (f"; video {video_path}" if video_path else ""))
     if video_error is not None:

@@ -3,7 +3,8 @@
 docs/spec/protocol.md, section 4: one video frame per agent step, all environments tiled as Baselines'
 ``tile_images`` does, finished environments black; the attention of the whole recording is
 divided by one common maximum, so pass 1 stores the plain frames (a lossless temporary
-video) and the small grid maps (a float16 file on disk), and pass 2 composes the overlay
+video) and the small grid maps (a float16 file on disk; the 84x84 maps of the other saliency
+methods as float32, whose gradients float16 would round to 0), and pass 2 composes the overlay
 once that maximum is known.
 """
 
@@ -26,6 +27,7 @@ from fl_saliency.common.errors import FlSaliencyError
 from fl_saliency.agents.networks import AttentionGeometry
 
 CODECS = {"mkv": ("ffv1", "bgr0"), "mp4": ("libx264", "yuv420p")}
+INPUT_SIZE = 84  # the network input's side: maps of methods other than attention lie on it
 HEAT_ALPHA = 0.6  # weight of the heat map where attention is 1; 0 attention leaves the frame as it is
 
 
@@ -97,10 +99,11 @@ class PerceptionRecorder:
 
     ``envs`` picks the environments shown (all by default, tiled); each tile is the raw screen
     (``raw``), the newest processed frame upscaled to the raw width (``processed``), or both
-    stacked, raw on top.
+    stacked, raw on top. ``geometry`` places grid attention maps on the 84x84 input; None takes
+    maps already on it (any saliency method's).
     """
 
-    def __init__(self, path: Path, geometry: AttentionGeometry, envs: list[int], raw: bool, processed: bool,
+    def __init__(self, path: Path, geometry: AttentionGeometry | None, envs: list[int], raw: bool, processed: bool,
                  fmt: str = "mkv"):
         if not (raw or processed):
             raise ValueError("a perception video needs raw or processed observations")
@@ -108,20 +111,23 @@ class PerceptionRecorder:
         self.raw, self.processed, self.fmt = raw, processed, fmt
         self.tile_height = (RAW_HEIGHT if raw else 0) + (RAW_WIDTH if processed else 0)
         self.workdir = tempfile.TemporaryDirectory(dir=path.parent, prefix=".perception.", suffix=".tmp")
+        self.maps_dtype = np.float16 if geometry is not None else np.float32
         self.maps_file = open(Path(self.workdir.name) / "maps.f16", "wb")
         self.maximum = 0.0
-        self.map_shape = (len(envs), geometry.grid, geometry.grid)
+        grid = geometry.grid if geometry is not None else INPUT_SIZE
+        self.map_shape = (len(envs), grid, grid)
         sample = tile_images(np.zeros((len(envs), self.tile_height, RAW_WIDTH, 3), np.uint8))
         self.frames = VideoWriter(Path(self.workdir.name) / "frames.mkv", sample.shape[1], sample.shape[0], "mkv")
 
     def add(self, attention: torch.Tensor, obs: np.ndarray, rgb: np.ndarray | None, finished: np.ndarray) -> None:
-        """One step: grid attention (N, g, g), stacked obs (N, 4, 84, 84), screens (N, 210, 160, 3), finished mask (N,)."""
+        """One step: maps (N, g, g) on the grid (N, 84, 84 without a geometry), stacked obs (N, 4, 84, 84),
+        screens (N, 210, 160, 3), finished mask (N,)."""
         shown = self.envs
         every = attention.float().cpu()
         every[torch.from_numpy(finished)] = 0.0
         # The original's common maximum runs over every environment, shown or not.
-        self.maximum = max(self.maximum, float(render_input(every, self.geometry).max()))
-        self.maps_file.write(every[shown].numpy().astype(np.float16).tobytes())
+        self.maximum = max(self.maximum, float(self._render(every).max()))
+        self.maps_file.write(every[shown].numpy().astype(self.maps_dtype).tobytes())
 
         tiles = np.zeros((len(shown), self.tile_height, RAW_WIDTH, 3), np.uint8)
         if self.raw:
@@ -142,14 +148,13 @@ class PerceptionRecorder:
         try:
             self.frames.close()
             self.maps_file.close()
-            maps_all = np.memmap(self.maps_file.name, dtype=np.float16, mode="r").reshape(-1, *self.map_shape)
+            maps_all = np.memmap(self.maps_file.name, dtype=self.maps_dtype, mode="r").reshape(-1, *self.map_shape)
             first = next(read_frames(self.frames.path), None)
             height, width = (first.shape[:2] if first is not None else (self.tile_height, RAW_WIDTH))
             writer = VideoWriter(self.path, width, height, self.fmt)
             for step, tiled in enumerate(read_frames(self.frames.path)):
-                rendered = normalise_common_max(
-                    render_input(torch.from_numpy(maps_all[step].astype(np.float32)), self.geometry), self.maximum
-                )
+                rendered = normalise_common_max(self._render(torch.from_numpy(maps_all[step].astype(np.float32))),
+                                                self.maximum)
                 writer.write(tile_images(self._overlay(self._untile(tiled), rendered)))
             writer.close()
         except BaseException:
@@ -166,6 +171,11 @@ class PerceptionRecorder:
         with contextlib.suppress(OSError):  # flushing the rest of the maps fails again on a full disk
             self.maps_file.close()
         self.workdir.cleanup()
+
+    def _render(self, maps: torch.Tensor) -> torch.Tensor:
+        """Maps on the 84x84 input: grid attention spread over its receptive fields, other maps as they are
+        (clamped at 0, as rendered attention is: the heat map shows positive saliency)."""
+        return render_input(maps, self.geometry) if self.geometry is not None else maps.clamp_min(0.0)
 
     def _untile(self, tiled: np.ndarray) -> np.ndarray:
         n = len(self.envs)

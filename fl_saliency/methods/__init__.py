@@ -14,9 +14,9 @@ import torch
 
 from fl_saliency.common.errors import FlSaliencyError
 from fl_saliency.common.settings import import_callable
-from fl_saliency.methods.attention import network_attention
-from fl_saliency.methods.gradients import gradcam, gradient, integrated_gradients, smoothgrad
-from fl_saliency.methods.perturbation import perturbation_actor, perturbation_critic
+from fl_saliency.methods.attention import network_attention, require_attention
+from fl_saliency.methods.gradients import gradcam, gradient, integrated_gradients, last_conv, smoothgrad
+from fl_saliency.methods.perturbation import perturbation_actor, perturbation_critic, require_value
 from fl_saliency.methods.rise import rise_saliency
 
 Method = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -94,6 +94,17 @@ def check_methods(names, error: type[Exception] = FlSaliencyError) -> None:
         raise error("no saliency method given")
     if len(set(names)) != len(names):
         raise error(f"a saliency method is named twice in {','.join(names)}")
+
+
+def check_agent_methods(agent, names) -> None:
+    """One line, before any work, for a method the agent cannot give: ``attention`` without attention of its
+    own, ``perturbation-critic`` without a value head, ``gradcam`` without a last convolution to read."""
+    if "attention" in names:
+        require_attention(agent)
+    if "perturbation-critic" in names:
+        require_value(agent)
+    if "gradcam" in names:
+        last_conv(agent)
 
 
 def greedy_actions(logits: torch.Tensor) -> torch.Tensor:

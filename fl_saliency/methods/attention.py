@@ -9,10 +9,15 @@ from fl_saliency.agents.attention_maps import render_input
 from fl_saliency.common.errors import FlSaliencyError
 
 
+def require_attention(model) -> None:
+    """One line unless the model has attention of its own (a grid and its geometry on the input)."""
+    if getattr(model, "geometry", None) is None:
+        raise FlSaliencyError(f"the attention method needs a network with attention of its own, which the "
+                              f"{model.source.library} {model.source.algorithm} agent lacks; choose a post-hoc method")
+
+
 @torch.no_grad()
 def network_attention(model, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
     """(N, 84, 84): each cell of the network's grid map spread over its receptive field; ``actions`` unused."""
-    if getattr(model, "geometry", None) is None:
-        raise FlSaliencyError(f"the attention method needs a network with attention of its own, which the "
-                              f"{model.source.algorithm} agent lacks; choose a post-hoc method")
+    require_attention(model)
     return render_input(model(obs)[2], model.geometry)

@@ -91,6 +91,13 @@ def perturbation_scores(model, obs: torch.Tensor, critic: bool = False, stride: 
     return scores.view(len(x), grid, grid)
 
 
+def require_value(model) -> None:
+    """One line unless the model has a value head (this project's networks all have one)."""
+    if not getattr(model, "has_value", True):
+        raise FlSaliencyError(f"perturbation-critic needs a value head, which the {model.source.library} "
+                              f"{model.source.algorithm} agent lacks; use perturbation")
+
+
 def perturbation_actor(model, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
     """(N, 84, 84) actor perturbation saliency; ``actions`` unused (the score covers all logits)."""
     return upsample_scores(perturbation_scores(model, obs), obs.shape[-1])
@@ -98,7 +105,5 @@ def perturbation_actor(model, obs: torch.Tensor, actions: torch.Tensor | None = 
 
 def perturbation_critic(model, obs: torch.Tensor, actions: torch.Tensor | None = None) -> torch.Tensor:
     """(N, 84, 84) critic perturbation saliency: the same on the value."""
-    if not getattr(model, "has_value", True):
-        raise FlSaliencyError(f"perturbation-critic needs a value head, which the {model.source.library} "
-                              f"{model.source.algorithm} agent lacks; use perturbation")
+    require_value(model)
     return upsample_scores(perturbation_scores(model, obs, critic=True), obs.shape[-1])

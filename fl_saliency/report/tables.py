@@ -189,10 +189,11 @@ def read_faithfulness(path: Path) -> dict:
         for name, result in data["methods"].items():
             for key in ("deletion_auc", "insertion_auc"):
                 _check_stats(result[key])
-            randomisation = result["randomisation"]
+            # None: run with --no-randomisation
+            randomisation = result["randomisation"] or {"spearman": [], "flagged": None}
             spearman = randomisation["spearman"][-1] if randomisation["spearman"] else None
             _check_number(spearman, "Spearman correlation")
-            if not isinstance(randomisation["flagged"], bool):
+            if not isinstance(randomisation["flagged"], bool) and result["randomisation"] is not None:
                 raise TypeError(f"a flagged that is {_describe(randomisation['flagged'])}")
             methods[name] = {"deletion_auc": result["deletion_auc"], "insertion_auc": result["insertion_auc"],
                              "spearman": spearman, "flagged": randomisation["flagged"]}
@@ -537,7 +538,8 @@ def faithfulness_section(runs: list[Run]) -> list[str]:
         for run in (r for r in runs if r.game == game and r.faithfulness):
             summary = run.faithfulness
             for name, result in summary["methods"].items():
-                flagged = f"yes (> {summary['threshold']:g})" if result["flagged"] else "no"
+                flagged = ("not run" if result["flagged"] is None
+                           else f"yes (> {summary['threshold']:g})" if result["flagged"] else "no")
                 spearman = (MISSING if result["spearman"] is None else f"{result['spearman']:.3f}"
                             if math.isfinite(result["spearman"]) else f"{MISSING} {NOT_FINITE}")
                 lines.append(f"| {run.network}/{run.seed} | {name} | {summary['maps']} | "

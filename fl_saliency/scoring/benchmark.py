@@ -1,8 +1,10 @@
-"""Scoring a model's saliency maps against Atari-HEAD gaze, trial by trial (docs/spec/protocol.md, section 5).
+"""Scoring an agent's saliency maps against Atari-HEAD gaze, trial by trial (protocol.md section 5).
 
-For each trial of the experiment's game: the trial's frames go through the agent's
-preprocessing, each saliency method (fl_saliency.methods; default the network's own attention)
-gives one map per observation the network acts on, explaining the policy's most probable action;
+The agent is one of this project's networks or any agent ``fl_saliency.agents.load_agent`` reads;
+its game is its experiment's, or ``--env-name``. For each trial of the game: the trial's frames go
+through the agent's preprocessing, each saliency method (fl_saliency.methods; default the network's
+own attention) gives one map per observation the network acts on, explaining its highest-scoring
+action (the policy's most probable one);
 the maps are on 84x84 (attention rendered from its grid), divided by the trial's maximum
 (resized to 210x160 for the raw resolution), and each is scored against the fixations of its
 label rows with the original's NSS, KL and shuffled AUC and the MIT/Tuebingen set (AUC-Judd, CC,
@@ -18,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -30,18 +32,19 @@ from fl_saliency.scoring.atari_head.dataset import AtariHeadDataset, DatasetErro
 from fl_saliency.scoring.atari_head.env import agent_observations
 from fl_saliency.scoring.atari_head.gaze import (ALIGNMENTS, PROCESSED_SHAPE, RAW_SHAPE, fixation_map, num_maps,
                                         trial_gaze)
-from fl_saliency.scoring.gaze_metrics import METRICS, ORIGINAL_METRICS, SAUC_MODES, parse_metrics
-from fl_saliency.scoring.references import REFERENCES
 from fl_saliency.agents.attention_maps import RAW_HEIGHT, RAW_WIDTH, normalise_common_max, render_input, resize
-from fl_saliency.agents.checkpoint import load_model
+from fl_saliency.agents.base import Agent
+from fl_saliency.agents.choice import (ENV_NAME_HELP, AgentOptions, agent_label, agent_setting, chosen_path,
+                                       experiment_dir_setting, load_chosen, scored_game)
 from fl_saliency.common.device import device_setting, resolve_device
 from fl_saliency.common.errors import FlSaliencyError, warn
-from fl_saliency.methods import METHODS, check_methods, greedy_actions, parse_methods
-from fl_saliency.envs.games import parse_game
 from fl_saliency.common.io import atomic_files, locked_output_dir, read_ahead, remove_matching
-from fl_saliency.agents.networks import ActorCritic
 from fl_saliency.common.progress import progress_bar
 from fl_saliency.common.settings import check_settings, setting
+from fl_saliency.envs.games import parse_game
+from fl_saliency.methods import METHODS, check_agent_methods, check_methods, greedy_actions, parse_methods
+from fl_saliency.scoring.gaze_metrics import METRICS, ORIGINAL_METRICS, SAUC_MODES, parse_metrics
+from fl_saliency.scoring.references import REFERENCES
 
 SALIENCY_FILE = "saliency.pkl"
 SUMMARY_JSON, SUMMARY_CSV = "saliency.json", "saliency.csv"
@@ -55,7 +58,7 @@ SIGMA = {"raw": 5.0, "processed": 2.0}
 class SaliencySettings:
     """The original benchmark_atari_head.py flags, plus alignment, sAUC mode, trial subset and video."""
 
-    experiment_dir: Path = setting(help="folder with model.pkl and config.json")
+    experiment_dir: Path | None = experiment_dir_setting()
     atari_head_dir: Path = setting(help="Atari-HEAD as downloaded (release 2 or 4) or extracted")
     output_dir: Path = setting(help="where saliency.pkl, saliency.json and saliency.csv go")
     eval_seed: int = setting(1000, min=0, help="kept for the original's interface (affects nothing)")
@@ -72,6 +75,9 @@ class SaliencySettings:
     batch_size: int = setting(64, min=1, help="observations per forward pass of the network")
     device: str = device_setting()
     force: bool = setting(False, help="overwrite a saliency.pkl already in --output-dir")
+    agent: Path | None = agent_setting()
+    env_name: str | None = setting(None, help=ENV_NAME_HELP)
+    agent_options: AgentOptions = field(default_factory=AgentOptions)
     method: list[str] = setting(default_factory=lambda: ["attention"], parse=parse_methods, metavar="M,M,...",
                                 help="saliency methods, comma-separated, sharing one pass over the frames: "
                                      + ", ".join(METHODS))
@@ -84,6 +90,7 @@ class SaliencySettings:
 
     def __post_init__(self):
         check_settings(self)
+        chosen_path(self.experiment_dir, self.agent)
         check_methods(self.method)
         if self.video_method is not None and self.video_method not in self.method:
             raise FlSaliencyError(f"--video-method {self.video_method} is not one of --method {','.join(self.method)}")
@@ -99,7 +106,7 @@ def saliency_file(method: str) -> str:
     return SALIENCY_FILE if method == "attention" else f"saliency.{method}.pkl"
 
 
-def trial_maps(model: ActorCritic, frames, methods: Sequence[str], batch_size: int,
+def trial_maps(model: Agent, frames, methods: Sequence[str], batch_size: int,
                device: torch.device) -> dict[str, torch.Tensor]:
     """Each method's maps for every observation of the trial the network acts on, from one pass over
     its frames: the grid attention (K, g, g) for ``attention`` (rendered when scored), (K, 84, 84) else."""
@@ -120,22 +127,21 @@ def trial_maps(model: ActorCritic, frames, methods: Sequence[str], batch_size: i
             flush()
     if batch:
         flush()
-    grid = model.geometry.grid
-    return {method: torch.cat(m) if m else torch.zeros(0, *((grid, grid) if method == "attention" else (84, 84)))
-            for method, m in maps.items()}
+    empty = lambda method: (model.geometry.grid,) * 2 if method == "attention" else (84, 84)
+    return {method: torch.cat(m) if m else torch.zeros(0, *empty(method)) for method, m in maps.items()}
 
 
-def on_input(maps: torch.Tensor, model: ActorCritic, on_grid: bool) -> torch.Tensor:
+def on_input(maps: torch.Tensor, model: Agent, on_grid: bool) -> torch.Tensor:
     return render_input(maps, model.geometry) if on_grid else maps
 
 
-def trial_peak(maps: torch.Tensor, model: ActorCritic, chunk: int = 256, on_grid: bool = True) -> float:
+def trial_peak(maps: torch.Tensor, model: Agent, chunk: int = 256, on_grid: bool = True) -> float:
     """The maximum of all the trial's maps on 84x84 (grid maps rendered): the common scale of the trial."""
     return max((float(on_input(maps[i : i + chunk], model, on_grid).max())
                 for i in range(0, len(maps), chunk)), default=0.0)
 
 
-def saliency_maps(maps: torch.Tensor, model: ActorCritic, peak: float, resolution: str, chunk: int = 256,
+def saliency_maps(maps: torch.Tensor, model: Agent, peak: float, resolution: str, chunk: int = 256,
                   on_grid: bool = True):
     """Yield the trial's maps on 84x84 (grid maps rendered), divided by ``peak``, at the scoring resolution (float64)."""
     for i in range(0, len(maps), chunk):
@@ -145,7 +151,7 @@ def saliency_maps(maps: torch.Tensor, model: ActorCritic, peak: float, resolutio
         yield from rendered.double().numpy()
 
 
-def score_trial(model: ActorCritic, dataset: AtariHeadDataset, trial: Trial, settings: SaliencySettings,
+def score_trial(model: Agent, dataset: AtariHeadDataset, trial: Trial, settings: SaliencySettings,
                 device: torch.device, baseline: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
     """Per method, per-map metrics (float64, NaN where undefined) for one trial; ``baseline`` the
     centre bias of the information gain.
@@ -316,17 +322,19 @@ def _score(settings: SaliencySettings, echo) -> dict:
     if finished and not settings.force:
         raise FlSaliencyError(f"{out} already holds {finished[0]}; pass --force to overwrite it")
     device = resolve_device(settings.device)
-    model, experiment = load_model(settings.experiment_dir, device)
-    model.eval()
+    model, _ = load_chosen(chosen_path(settings.experiment_dir, settings.agent), settings.agent_options)
+    env_name = scored_game(model, settings.env_name)
+    check_agent_methods(model, settings.method)
+    model.to(device).eval()
     dataset = AtariHeadDataset(settings.atari_head_dir)
-    game_trials = trials = dataset.trials(parse_game(experiment.env_name))
+    game_trials = trials = dataset.trials(parse_game(env_name))
     if settings.trials:
         trials = [t for t in trials if t.number in settings.trials]
         if not trials:
-            raise FlSaliencyError(f"none of trials {settings.trials} is a {experiment.env_name} trial in {settings.atari_head_dir}")
+            raise FlSaliencyError(f"none of trials {settings.trials} is a {env_name} trial in {settings.atari_head_dir}")
         absent = [n for n in dict.fromkeys(settings.trials) if n not in {t.number for t in trials}]
         if absent:
-            warn(f"trials {','.join(map(str, absent))} are not {experiment.env_name} trials in "
+            warn(f"trials {','.join(map(str, absent))} are not {env_name} trials in "
                  f"{settings.atari_head_dir}: scoring {','.join(str(t.number) for t in trials)}")
     leftovers = remove_matching(out, LEFTOVERS)
     if leftovers:
@@ -356,7 +364,8 @@ def _score(settings: SaliencySettings, echo) -> dict:
                for method, method_records in records.items()}
     # The top level holds the first method's scores (attention's by default), as before methods existed.
     summary = {
-        "experiment_dir": str(settings.experiment_dir), "network": experiment.network, "env_name": experiment.env_name,
+        "experiment_dir": str(settings.experiment_dir) if settings.experiment_dir else None,
+        "agent": model.describe(), "network": model.source.network, "env_name": env_name,
         "resolution": settings.resolution, "gaze_alignment": settings.gaze_alignment, "sauc_mode": settings.sauc_mode,
         "confidence_interval": {"level": CONFIDENCE, "method": "percentile bootstrap over maps",
                                 "resamples": BOOTSTRAP_RESAMPLES, "seed": BOOTSTRAP_SEED},
@@ -382,7 +391,7 @@ def _score(settings: SaliencySettings, echo) -> dict:
     if stale:
         echo(f"removed the scores of the replaced run: {', '.join(path.name for path in stale)}")
     for method, method_summary in methods.items():
-        echo(f"{experiment.network} on {experiment.env_name}, {method}, {len(records[method])} trials "
+        echo(f"{agent_label(model)} on {env_name}, {method}, {len(records[method])} trials "
              f"({settings.resolution}): " + overall_line(method_summary["overall"])
              + (f"; {len(failures)} trials failed" if failures else "") + f"; results in {out / saliency_file(method)}")
     for name, result in summary["references"].items():

@@ -6,14 +6,17 @@
   Deletion starts from the observation and replaces pixels by their blurred version; insertion
   starts from the blurred observation and restores pixels. The blur is a Gaussian of sigma 5
   (RISE's insertion blur, ``gkern(11, 5)``; here scipy's ``gaussian_filter``, radius 4 sigma,
-  each frame on its own). The curve follows the policy's probability of the action the map
-  explains (the most probable one on the original observation); its AUC is the trapezoid over
+  each frame on its own). The curve follows the softmax of the agent's action scores (a policy's
+  probabilities; for a Q-network, the softmax of its Q-values) at the action the map explains
+  (the highest-scoring one on the original observation); its AUC is the trapezoid over
   the fraction of pixels changed. A faithful map has a low deletion and a high insertion AUC.
 - Model-randomisation sanity check (Adebayo et al. 2018, "Sanity Checks for Saliency Maps"):
   the layers with parameters are re-initialised cascading from the top (the heads, then the
   extractor's layers from last to first), each with the weights the network's own initialisation
-  draws (fixed seed); after each layer every method's maps of the same observations (explaining
-  the same actions) are compared to the original maps by Spearman's rank correlation. A method
+  draws (fixed seed; for agents of other libraries, each layer's ``reset_parameters()``, PyTorch's
+  default initialisation; not for TorchScript agents, whose layers forward hooks do not see);
+  after each layer every method's maps of the same observations (explaining the same actions)
+  are compared to the original maps by Spearman's rank correlation. A method
   whose mean correlation is still above ``RANDOMISATION_THRESHOLD`` = 0.9 once all layers are
   randomised barely depends on the model, and is flagged. Not 0.5: on an untrained ``cnn`` and
   random inputs, ``gradient`` keeps a correlation of 0.60 and ``integrated-gradients`` 0.55 after
@@ -26,26 +29,27 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from fl_saliency.scoring.benchmark import SaliencySettings
-from fl_saliency.scoring.atari_head.dataset import AtariHeadDataset, DatasetError
-from fl_saliency.scoring.atari_head.env import agent_observations
-from fl_saliency.scoring.gaze_metrics import bootstrap_ci, nanmean_std_count
-from fl_saliency.agents.checkpoint import load_model
+from fl_saliency.agents.choice import AgentOptions, chosen_path, load_chosen, scored_game
+from fl_saliency.agents.experiment import ExperimentAgent
+from fl_saliency.agents.networks import ActorCritic, scale_observation
 from fl_saliency.common.device import device_setting, resolve_device
 from fl_saliency.common.errors import FlSaliencyError, warn
-from fl_saliency.methods import METHODS, check_methods, greedy_actions
-from fl_saliency.methods.perturbation import gaussian_filter
-from fl_saliency.envs.games import parse_game
 from fl_saliency.common.io import atomic_write_json, locked_output_dir
-from fl_saliency.agents.networks import ActorCritic, scale_observation
 from fl_saliency.common.settings import check_settings, same_as, setting
+from fl_saliency.envs.games import parse_game
+from fl_saliency.methods import METHODS, check_agent_methods, check_methods, greedy_actions
+from fl_saliency.methods.perturbation import gaussian_filter
+from fl_saliency.scoring.atari_head.dataset import AtariHeadDataset, DatasetError
+from fl_saliency.scoring.atari_head.env import agent_observations
+from fl_saliency.scoring.benchmark import SaliencySettings
+from fl_saliency.scoring.gaze_metrics import bootstrap_ci, nanmean_std_count
 
 STEP = 84
 BLUR_SIGMA = 5.0
@@ -117,13 +121,28 @@ def parameter_layers(model: torch.nn.Module, obs: torch.Tensor) -> list[str]:
     return list(dict.fromkeys(called))[::-1]
 
 
-def cascading_randomisation(model: ActorCritic, obs: torch.Tensor, actions: torch.Tensor,
-                            methods: dict[str, callable], seed: int = RANDOMISATION_SEED) -> dict[str, dict]:
-    """Per method: {layers, spearman (mean correlation with the original maps after each layer is
-    randomised, cumulatively), flagged}. ``model`` is left as it was."""
+def fresh_weights(model: torch.nn.Module, seed: int = RANDOMISATION_SEED) -> torch.nn.Module:
+    """A copy of ``model`` with weights drawn anew under ``seed``: one of the 15 networks by its own
+    initialisation, any other agent by each layer's ``reset_parameters()`` (PyTorch's default initialisation)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        fresh = ActorCritic(model.network, model.n_actions).to(next(model.parameters()).device)
+        if isinstance(model, ActorCritic):
+            return ActorCritic(model.network, model.n_actions).to(next(model.parameters()).device)
+        fresh = copy.deepcopy(model).cpu()  # drawn on the CPU, as the 15 networks are: the same weights on any device
+        for name, module in fresh.named_modules():
+            if any(True for _ in module.parameters(recurse=False)):
+                if not hasattr(module, "reset_parameters"):
+                    raise FlSaliencyError(f"the randomisation check cannot re-initialise layer {name!r} "
+                                          f"({type(module).__name__}: no reset_parameters()); pass --no-randomisation")
+                module.reset_parameters()
+        return fresh.to(next(model.parameters()).device)
+
+
+def cascading_randomisation(model: torch.nn.Module, obs: torch.Tensor, actions: torch.Tensor,
+                            methods: dict[str, callable], seed: int = RANDOMISATION_SEED) -> dict[str, dict]:
+    """Per method: {layers, spearman (mean correlation with the original maps after each layer is
+    randomised, cumulatively), flagged}. ``model`` (one of the 15 networks or an agent) is left as it was."""
+    fresh = fresh_weights(model, seed)
     randomised = copy.deepcopy(model)
     original = {name: method(model, obs, actions).double().cpu().numpy() for name, method in methods.items()}
     layers = parameter_layers(model, obs)
@@ -156,17 +175,23 @@ def mean_spearman(a: np.ndarray, b: np.ndarray) -> float:
 class FaithfulnessSettings:
     """Deletion/insertion AUC and the randomisation check of saliency methods on Atari-HEAD observations."""
 
-    experiment_dir: Path = same_as(SaliencySettings, "experiment_dir")
-    atari_head_dir: Path = setting(help="Atari-HEAD dataset whose frames of the experiment's game give the observations")
+    experiment_dir: Path | None = same_as(SaliencySettings, "experiment_dir")
+    atari_head_dir: Path = setting(help="Atari-HEAD dataset whose frames of the agent's game give the observations")
     output_dir: Path = setting(help="where faithfulness.json goes")
     method: list[str] = same_as(SaliencySettings, "method")
     max_maps: int = setting(32, min=1, help="observations explained: the first ones of the game's trials")
     step: int = setting(STEP, min=1, max=84 * 84, help="pixels changed per step of the deletion and insertion curves")
+    randomisation: bool = setting(True, help="also run the model-randomisation check (not on TorchScript agents, "
+                                             "whose layers cannot be re-initialised one by one)")
     device: str = device_setting()
     force: bool = setting(False, help="overwrite a faithfulness.json already in --output-dir")
+    agent: Path | None = same_as(SaliencySettings, "agent")
+    env_name: str | None = same_as(SaliencySettings, "env_name")
+    agent_options: AgentOptions = field(default_factory=AgentOptions)
 
     def __post_init__(self):
         check_settings(self)
+        chosen_path(self.experiment_dir, self.agent)
         check_methods(self.method)
 
 
@@ -204,9 +229,15 @@ def _score(settings: FaithfulnessSettings, echo) -> dict:
     if out.exists() and not settings.force:
         raise FlSaliencyError(f"{out} already exists; pass --force to overwrite it")
     device = resolve_device(settings.device)
-    model, experiment = load_model(settings.experiment_dir, device)
-    model.eval()
-    game = parse_game(experiment.env_name)
+    agent, _ = load_chosen(chosen_path(settings.experiment_dir, settings.agent), settings.agent_options)
+    env_name = scored_game(agent, settings.env_name)
+    check_agent_methods(agent, settings.method)
+    if settings.randomisation and agent.source.library == "torchscript":
+        raise FlSaliencyError(f"the randomisation check cannot run on the TorchScript agent {agent.source.path} "
+                              "(its layers cannot be hooked and re-initialised one by one); pass --no-randomisation")
+    # The 15 networks as themselves: their layers keep the names faithfulness.json has always given them.
+    model = (agent.model if isinstance(agent, ExperimentAgent) else agent).to(device).eval()
+    game = parse_game(env_name)
     obs = torch.from_numpy(first_observations(AtariHeadDataset(settings.atari_head_dir), game, settings.max_maps,
                                               echo)).to(device)
     if len(obs) < settings.max_maps:
@@ -215,19 +246,24 @@ def _score(settings: FaithfulnessSettings, echo) -> dict:
     with torch.no_grad():
         actions = greedy_actions(model(obs)[0])
     methods = {name: METHODS[name] for name in settings.method}
-    randomisation = cascading_randomisation(model, obs, actions, methods)
+    randomisation = cascading_randomisation(model, obs, actions, methods) if settings.randomisation else None
     results = {}
     for name, method in methods.items():
         deletion, insertion = deletion_insertion_curves(model, obs, actions, method(model, obs, actions), settings.step)
         results[name] = {"deletion_auc": auc_summary(curve_auc(deletion, settings.step)),
                          "insertion_auc": auc_summary(curve_auc(insertion, settings.step)),
-                         "randomisation": randomisation[name]}
-        r, last = results[name], randomisation[name]["spearman"][-1]
-        echo(f"{name}: deletion AUC {r['deletion_auc']['mean']:.3f} (lower is better), insertion AUC "
-             f"{r['insertion_auc']['mean']:.3f} (higher is better), Spearman after all layers randomised "
-             f"{'undefined' if last is None else f'{last:.3f}'}{' FLAGGED' if r['randomisation']['flagged'] else ''}")
-    summary = {"experiment_dir": str(settings.experiment_dir), "network": experiment.network,
-               "env_name": experiment.env_name, "maps": len(obs), "step": settings.step, "blur_sigma": BLUR_SIGMA,
+                         "randomisation": randomisation[name] if randomisation else None}
+        r = results[name]
+        line = (f"{name}: deletion AUC {r['deletion_auc']['mean']:.3f} (lower is better), insertion AUC "
+                f"{r['insertion_auc']['mean']:.3f} (higher is better)")
+        if randomisation:
+            last = randomisation[name]["spearman"][-1]
+            line += (f", Spearman after all layers randomised {'undefined' if last is None else f'{last:.3f}'}"
+                     f"{' FLAGGED' if r['randomisation']['flagged'] else ''}")
+        echo(line)
+    summary = {"experiment_dir": str(settings.experiment_dir) if settings.experiment_dir else None,
+               "agent": agent.describe(), "network": agent.source.network, "env_name": env_name, "maps": len(obs),
+               "step": settings.step, "blur_sigma": BLUR_SIGMA,
                "randomisation_threshold": RANDOMISATION_THRESHOLD, "randomisation_seed": RANDOMISATION_SEED,
                "methods": results}
     atomic_write_json(summary, out)
