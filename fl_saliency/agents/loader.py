@@ -65,7 +65,11 @@ def load_agent(path: str | os.PathLike, *, env_name: str | None = None, full_act
     if path.suffix == ".pkl" and path.is_file():  # a model.pkl: the experiment folder it lies in
         return load_experiment_agent(path.parent, env_name)
     if not path.is_file():
-        raise FlSaliencyError(f"agent not found: {path}")
+        if not os.path.lexists(path):
+            raise FlSaliencyError(f"agent not found: {path}")
+        from fl_saliency.agents.checkpoint import open_regular
+
+        open_regular(path, "checkpoint").close()  # says what it is instead: a loop, a FIFO, a device
     agent = _load_file(path, what, network, normalize_images, scaled_input, channels_last)
     check_action_count(agent.n_actions, env_name, what, full_action_space)
     return agent

@@ -172,7 +172,7 @@ def model_card(network: str, env_name: str, rewards: dict, saliency: dict | None
         f'<video src="{REPLAY_FILE}" controls muted></video>', "",
         f"The agent playing, its {shown} overlaid as a heat map.", "",
         "## Usage", "",
-        "In this folder, to play the agent and record what it sees (results.json and perception.mkv in eval/):",
+        "In this folder, to play the agent and record what it sees (results.json and perception.mkv):",
         "", "```bash", usage, "```", "",
     ]
     return "\n".join(lines)
