@@ -120,7 +120,7 @@ def test_a_job_failing_on_bad_input_is_reported_once_not_retried(cluster, tmp_pa
     Storage(location).write_bytes("Breakout.cnn/01/model.pkl", b"released weights, no checkpoint")
     result = run(cluster, sweep_command(cluster, location, "--networks", "cnn", "--num-timesteps", "64"), tmp_path)
     assert result.returncode == 2
-    assert "already holds a run (model.pkl)" in result.stdout
+    assert "holds a run without a checkpoint.pt to continue from (model.pkl)" in result.stdout
     assert result.stderr.strip().endswith("some jobs failed (see above); run the same command again to retry them")
     entry = manifest(Storage(location))["jobs"]["Breakout.cnn/01"]
     assert entry["status"] == "failed" and entry["attempts"] == 1
