@@ -39,6 +39,7 @@ def test_the_package_docstring_example_runs():
     assert runner.failures == 0 and runner.tries >= 6
 
 
+@pytest.mark.slow
 def test_importing_the_package_loads_neither_torch_nor_the_commands():
     code = ("import sys, fl_saliency; print(sorted(m for m in ('torch', 'fl_saliency.methods', 'fl_saliency.agents') "
             "if m in sys.modules)); import fl_saliency.methods; print(callable(fl_saliency.explain), "

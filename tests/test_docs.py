@@ -84,6 +84,7 @@ def site(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # builds the site
 def test_the_site_has_every_page_of_the_nav(site):
     pages = sorted(p.stem for p in (ROOT / "docs").glob("*.md"))
     assert {"index", "commands", "api", "benchmarks", "architecture"} <= set(pages)
@@ -102,6 +103,7 @@ def public_names() -> list[str]:
     return []
 
 
+@pytest.mark.slow  # builds the site
 def test_the_api_page_is_rendered_from_the_package(site):
     ids = html_ids(site / "api" / "index.html")
     assert "fl_saliency" in ids
@@ -109,6 +111,7 @@ def test_the_api_page_is_rendered_from_the_package(site):
     assert not missing, f"not on the API page: {missing}"
 
 
+@pytest.mark.slow  # builds the site
 def test_the_readmes_links_into_docs_reach_the_sites_headings(site):
     for path, anchor in local_links(README.read_text()):
         if path.startswith("docs/") and path.endswith(".md") and anchor:
@@ -117,6 +120,7 @@ def test_the_readmes_links_into_docs_reach_the_sites_headings(site):
             assert anchor in html_ids(page), f"{path}#{anchor}"
 
 
+@pytest.mark.slow  # builds the site
 def test_a_broken_anchor_fails_the_strict_build(tmp_path):
     pytest.importorskip("mkdocs", reason="the docs extra is not installed (pip install -e '.[docs]')")
     docs = tmp_path / "docs"

@@ -144,6 +144,7 @@ def test_missing_checkpoint(tmp_path):
         load_params(tmp_path / "nope.pkl")
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_network_names_first_offending_parameter():
     params = random_baselines_params("cnn", 4, np.random.default_rng(0))
     with pytest.raises(CheckpointError, match="network cnn_sparse_fls: missing parameter ppo2_model/pi/h1/w:0"):
@@ -576,6 +577,7 @@ def test_pickled_results_declaring_more_bytes_than_the_bound_are_refused_unread(
     assert peak < 2**20
 
 
+@pytest.mark.slow
 def test_loading_a_model_imports_neither_ppo_nor_the_environments():
     """The model loader sits below training and the environments: a notebook that explains a released model
     does not load them (the game's action count comes from ale-py's ROM list, not from an environment)."""

@@ -85,6 +85,7 @@ def one_line(code, stderr, *fragments):
         assert fragment in stderr, stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("agent_file", KINDS, indirect=True)
 def test_evaluate_with_a_gradient_video_then_export(agent_file, capsys, monkeypatch):
     library, algorithm, _ = ABOUT[kind_of(agent_file)]
@@ -135,6 +136,7 @@ def test_inspect_says_what_the_file_is(agent_file):
     assert "not recorded" in lines["game"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("agent_file", KINDS, indirect=True)
 def test_saliency_scores_post_hoc_methods_and_references(agent_file, atari_head, capsys):
     _, _, has_value = ABOUT[kind_of(agent_file)]
@@ -179,6 +181,7 @@ def test_every_method_and_metric_on_an_sb3_ppo(agent_files, atari_head, tmp_path
     assert len(counts) == 1 and 0 < counts.pop() <= num_maps(TRIAL_FRAMES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("agent_file", KINDS, indirect=True)
 def test_faithfulness_deletion_insertion_and_randomisation(agent_file, atari_head, capsys):
     kind = kind_of(agent_file)
@@ -314,6 +317,7 @@ def test_policies_sample_and_q_networks_act_greedily(kind, samples, agent_files,
     assert bool(sampled) == samples  # logits: the softmax's samples; Q-values and unnamed scores: the argmax
 
 
+@pytest.mark.slow
 def test_an_experiment_as_agent_plays_and_records_as_experiment_dir(tmp_path, capsys):
     from fl_saliency.agents.checkpoint import save_config, save_model
     from fl_saliency.agents.networks import ActorCritic
@@ -344,6 +348,7 @@ def test_damaged_and_unknown_agent_files_are_one_line(agent_files, tmp_path, cap
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("agent_file", ["sb3-dqn"], indirect=True)
 def test_export_of_an_agent_takes_its_saliency_and_plays_a_replay(agent_file, atari_head, capsys):
     eval_dir = agent_file.with_name(f"{agent_file.stem}_eval")

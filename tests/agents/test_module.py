@@ -100,6 +100,7 @@ def experiment_folder(folder, network: str):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network", ["cnn_sparse_fls", "cnn"])
 def test_an_experiment_folder_is_its_network(network, frames, tmp_path):
     model = experiment_folder(tmp_path / "run", network)
@@ -123,6 +124,7 @@ def test_an_experiment_folder_is_its_network(network, frames, tmp_path):
         load_agent(tmp_path / "run" / "model.pkl")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", ["base", "experiment", "loader", "module", "nature", "cleanrl"])
 def test_docstring_examples_run(module):
     result = doctest.testmod(importlib.import_module(f"fl_saliency.agents.{module}"), optionflags=doctest.ELLIPSIS)

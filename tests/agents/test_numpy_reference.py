@@ -159,6 +159,7 @@ def test_param_layout_and_slots():
 # --------------------------------------------------------------------------- forward, random weights
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("network", R.NETWORK_NAMES)
 def test_forward_shapes(network):
     out = _forward(network)

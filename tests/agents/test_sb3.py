@@ -65,6 +65,7 @@ def test_dqn_q_values_equal_sb3s(sb3_models, sb3_observations, sb3_frames):
     np.testing.assert_array_equal(scores.argmax(1).numpy(), model.predict(sb3_observations, deterministic=True)[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["a2c", "separate-value", "no-normalisation", "qrdqn"])
 def test_untrained_variants_equal_sb3s(variant, sb3, sb3_env, sb3_observations, sb3_frames, tmp_path):
     if variant == "qrdqn":
@@ -213,6 +214,7 @@ def test_a_corrupt_policy_in_a_whole_zip_is_one_line(untrained_zips, tmp_path):
     one_line_error(lambda: load_agent(tmp_path / "corrupt.zip"), "corrupt.zip is a damaged Stable-Baselines3 zip")
 
 
+@pytest.mark.slow
 def test_loading_a_zip_imports_neither_sb3_nor_training(untrained_zips):
     code = ("import sys; from fl_saliency.agents import load_agent; load_agent(sys.argv[1]); "
             "print(sorted(m for m in ('stable_baselines3', 'sb3_contrib', 'fl_saliency.ppo.algorithm', 'fl_saliency.envs') "

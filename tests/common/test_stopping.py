@@ -52,6 +52,7 @@ def sweep_with_a_video(root: Path) -> Path:
     return root
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("signum, delays", [(signal.SIGINT, (0.4, 1.5, 3.0, 4.5)), (signal.SIGTERM, (0.8, 2.5, 4.0))])
 def test_report_interrupted_at_several_moments_ends_in_one_line_and_no_partial_file(tmp_path, signum, delays):
     sweep = sweep_with_a_video(tmp_path / "sweep")
@@ -74,6 +75,7 @@ def test_report_interrupted_at_several_moments_ends_in_one_line_and_no_partial_f
         assert "report.html" not in written, (delay, written)  # the last file: the report did not complete
 
 
+@pytest.mark.cluster
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_sweep_interrupted_with_its_job_running_ends_in_one_line(tmp_path, signum):
     """ray.init installs its own SIGTERM handlers (Python's: exit 15 without a word; C's: a stack dump, abort)."""

@@ -288,6 +288,7 @@ def fill(disk, leave: int) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_results_and_summary_appear_together_and_the_advice_after_a_full_disk_works(experiment, small_disk):
     out = small_disk / "ev"
     filler = fill(small_disk, 8192)  # the lock file and one of results.json and summary.json fit, not both

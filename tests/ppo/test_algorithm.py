@@ -137,6 +137,7 @@ def fake_groups(*sizes) -> PipelinedVecEnv:
     return PipelinedVecEnv([FakeEnv(size, base=100 * i) for i, size in enumerate(sizes)])
 
 
+@pytest.mark.slow
 def test_rollout_shapes_dones_convention_and_returns():
     torch.manual_seed(0)
     c = PPOConfig(num_envs=2, nsteps=5, nminibatches=2, noptepochs=1)
@@ -263,6 +264,7 @@ def test_gumbel_max_sampling_follows_the_softmax_and_reports_its_neglogp():
     assert (sure == 1).all()
 
 
+@pytest.mark.slow
 def test_bf16_precision_runs_the_network_in_bfloat16_and_hands_back_float32():
     from fl_saliency.agents.inference import autocast
 
@@ -316,6 +318,7 @@ def _learner_and_rollout():
     return ppo, rollout
 
 
+@pytest.mark.slow
 def test_nan_weights_are_named_as_a_nonfinite_loss_not_a_categorical_traceback():
     ppo, rollout = _learner_and_rollout()
     with torch.no_grad():
@@ -325,6 +328,7 @@ def test_nan_weights_are_named_as_a_nonfinite_loss_not_a_categorical_traceback()
     assert raised.value.quantity == "the loss (policy_loss, policy_entropy, approxkl)"
 
 
+@pytest.mark.slow
 def test_a_step_that_makes_the_weights_infinite_names_the_first_weight():
     ppo, rollout = _learner_and_rollout()
     with pytest.raises(NonFiniteError) as raised:

@@ -27,6 +27,7 @@ def nan_experiment(folder, value=float("nan")):
     return folder
 
 
+@pytest.mark.slow
 def test_a_diverging_run_is_one_line_naming_the_update_and_the_loss(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--output-dir", str(out), "--network", "cnn", "--lr", "1000", "--num-timesteps", "64",
@@ -42,6 +43,7 @@ def test_a_diverging_run_is_one_line_naming_the_update_and_the_loss(tmp_path, ca
     assert np.isfinite(load_params(out / "model.pkl")["ppo2_model/pi/w:0"]).all()
 
 
+@pytest.mark.slow
 def test_weights_going_nan_after_a_checkpoint_keep_that_checkpoint(tmp_path, monkeypatch):
     real_update = ppo_module.PPO.update
     calls = []
@@ -98,6 +100,7 @@ def test_every_command_refuses_a_nonfinite_model_in_one_line_and_writes_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
 
 
+@pytest.mark.slow
 def test_resuming_a_checkpoint_with_nan_weights_is_one_line(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, updates=2), echo=lambda text: None)

@@ -179,6 +179,7 @@ def test_ctrl_c_saves_a_checkpoint_and_stops_cleanly(tmp_path):
     assert int(read_progress(out)[-1]["nupdates"]) == saved
 
 
+@pytest.mark.slow
 def test_resume_restores_exactly_what_was_saved(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, "cnn_sparse_fls", updates=2), echo=lambda text: None)
@@ -206,6 +207,7 @@ def test_resume_restores_exactly_what_was_saved(tmp_path):
     np.testing.assert_array_equal(params["ppo2_model/pi/c1/w:0"], w)
 
 
+@pytest.mark.slow
 def test_checkpoint_that_does_not_fit_is_one_line(tmp_path):
     out = tmp_path / "run"
     train(tiny_settings(out, updates=1), echo=lambda text: None)
@@ -230,6 +232,7 @@ def test_bf16_run_records_its_precision_and_resumes_with_it(tmp_path):
     assert TrainSettings.from_config(out, config).precision == "fp32"
 
 
+@pytest.mark.slow
 def test_log_interval_keeps_the_first_and_the_last_update(tmp_path):
     train(tiny_settings(tmp_path / "run", updates=5, log_interval=2), echo=lambda text: None)
     assert [int(r["nupdates"]) for r in read_progress(tmp_path / "run")] == [1, 2, 4, 5]

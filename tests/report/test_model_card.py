@@ -158,6 +158,7 @@ def test_the_cards_usage_command_runs_in_the_exported_folder(evaluated, tmp_path
     assert (out / "eval" / "perception.mkv").is_file()
 
 
+@pytest.mark.slow
 def test_the_hint_of_an_unevaluated_run_works(evaluated, tmp_path, capsys):
     run = tmp_path / "my run"  # a space: the hint must quote it
     run.mkdir()

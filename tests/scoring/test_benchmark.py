@@ -323,6 +323,7 @@ def saliency_command(folder, dataset, out, *flags):
             "--atari-head-dir", str(dataset), "--output-dir", str(out), "--device", "cpu", *flags]
 
 
+@pytest.mark.slow
 def test_a_full_disk_leaves_no_scores_and_the_advice_works(dataset, tmp_path, small_disk):
     folder, _ = write_experiment(tmp_path / "exp")
     out = small_disk / "out"
@@ -343,6 +344,7 @@ def test_a_full_disk_leaves_no_scores_and_the_advice_works(dataset, tmp_path, sm
     assert list(json.loads((out / "saliency.json").read_text())["methods"]) == ["attention", "gradient"]
 
 
+@pytest.mark.slow
 def test_scores_of_another_method_are_not_overwritten_and_force_replaces_the_whole_set(dataset, tmp_path):
     folder, _ = write_experiment(tmp_path / "exp")
     out = tmp_path / "out"

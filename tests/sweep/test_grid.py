@@ -181,6 +181,7 @@ def _training_span(folder: Path) -> tuple[float, float]:
     return json.loads(header.lstrip("#"))["t_start"], (folder / "model.pkl").stat().st_mtime
 
 
+@pytest.mark.slow
 def test_two_cpus_run_one_two_cpu_job_at_a_time_and_progress_shows_without_a_terminal(tmp_path, capsys):
     import ray
 
@@ -250,6 +251,7 @@ def test_address_auto_without_a_cluster_on_this_machine_is_one_line(tmp_path, ca
     assert "--address auto: Ray could not join a cluster there (Could not find any running Ray instance" in stderr
 
 
+@pytest.mark.slow
 def test_a_job_whose_worker_dies_past_its_retries_is_a_failed_job(tmp_path):
     import psutil
 
