@@ -126,10 +126,10 @@ def _make_sample_trial(args: argparse.Namespace) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> None:
-    from fl_saliency.sweep.grid import SweepSettings, sweep
+    from fl_saliency.sweep.grid import SweepSettings, plan, sweep
 
     settings = settings_from_args(SweepSettings, args)
-    results = sweep(settings.jobs(), address=settings.address, max_retries=settings.max_retries,
+    results = sweep(plan(settings), address=settings.address, max_retries=settings.max_retries,
                     connect_timeout=settings.connect_timeout)
     if any(r["status"] == "failed" for r in results):
         raise FlSaliencyError("some jobs failed (see above); run the same command again to retry them")
