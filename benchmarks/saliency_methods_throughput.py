@@ -20,19 +20,19 @@ import time
 import torch
 
 from fl_saliency.methods import METHODS, greedy_actions, perturbation, rise
-from fl_saliency.methods.gradients import CHUNK as GRADIENT_CHUNK, IG_STEPS, SMOOTHGRAD_SAMPLES
+from fl_saliency.methods.gradients import INPUTS_PER_PASS as GRADIENT_INPUTS_PER_PASS, IG_STEPS, SMOOTHGRAD_SAMPLES
 from fl_saliency.agents.networks import NETWORKS, ActorCritic, PlainCNN
 
 # method: (passes per map, backward too, observations per measured call, batch size of its passes)
 COST = {
     "attention": (1, False, 256, 256),
-    "perturbation": (len(perturbation.masks()) + 1, False, 2, perturbation.CHUNK),
-    "perturbation-critic": (len(perturbation.masks()) + 1, False, 2, perturbation.CHUNK),
+    "perturbation": (len(perturbation.masks()) + 1, False, 2, perturbation.PERTURBED_INPUTS_PER_PASS),
+    "perturbation-critic": (len(perturbation.masks()) + 1, False, 2, perturbation.PERTURBED_INPUTS_PER_PASS),
     "gradient": (1, True, 256, 256),
-    "smoothgrad": (SMOOTHGRAD_SAMPLES, True, 5, GRADIENT_CHUNK),
-    "integrated-gradients": (IG_STEPS, True, 5, GRADIENT_CHUNK),
+    "smoothgrad": (SMOOTHGRAD_SAMPLES, True, 5, GRADIENT_INPUTS_PER_PASS),
+    "integrated-gradients": (IG_STEPS, True, 5, GRADIENT_INPUTS_PER_PASS),
     "gradcam": (1, True, 256, 256),
-    "rise": (rise.NUM_MASKS, False, 1, rise.CHUNK),
+    "rise": (rise.NUM_MASKS, False, 1, rise.MASKED_INPUTS_PER_PASS),
 }
 
 

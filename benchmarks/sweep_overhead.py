@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fl_saliency.ppo.algorithm import PPOConfig  # noqa: E402
-from fl_saliency.sweep.grid import plan, run_job  # noqa: E402
+from fl_saliency.sweep.grid import SweepSettings, plan, run_job  # noqa: E402
 from ray_cluster import start_cluster  # noqa: E402
 
 TINY = PPOConfig(num_envs=2, nsteps=16, nminibatches=2, noptepochs=1)
@@ -37,8 +37,9 @@ NETWORKS, SEEDS, UPDATES, SAVE_INTERVAL = ["cnn", "cnn_sparse_fls"], [1, 2], 8, 
 
 
 def jobs(root):
-    return plan(["Breakout"], NETWORKS, SEEDS, UPDATES * TINY.batch_size, root, ppo=TINY,
-                save_interval=SAVE_INTERVAL, evaluate=(1, 1), max_eplen=30, cpus_per_job=1, device="cpu")
+    return plan(SweepSettings(games=["Breakout"], networks=NETWORKS, seeds=SEEDS, num_timesteps=UPDATES * TINY.batch_size,
+                              output_dir=root, ppo=TINY, save_interval=SAVE_INTERVAL, evaluate=(1, 1), max_eplen=30,
+                              cpus_per_job=1, device="cpu"))
 
 
 def sweep_command(storage: str, *args: str) -> list[str]:

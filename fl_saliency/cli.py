@@ -35,7 +35,7 @@ def _networks(args: argparse.Namespace) -> None:
 
 def _inspect(args: argparse.Namespace) -> None:
     from fl_saliency.agents import checkpoint
-    from fl_saliency.envs.games import num_actions
+    from fl_saliency.agents.base import check_action_count
     from fl_saliency.agents.networks import ActorCritic
     from fl_saliency.envs.protocol import protocol_of_config
 
@@ -69,9 +69,8 @@ def _inspect(args: argparse.Namespace) -> None:
         if not matches:
             raise checkpoint.CheckpointError(f"{model_path} matches none of the 15 networks")
         return
-    game_actions = num_actions(experiment.env_name, protocol_of_config(experiment.config).full_action_space)
-    if game_actions != n_actions:
-        raise checkpoint.CheckpointError(f"{model_path} has {n_actions} actions but {experiment.env_name} has {game_actions}")
+    check_action_count(n_actions, experiment.env_name, str(model_path),
+                       protocol_of_config(experiment.config).full_action_space, name_the_set=False)
     checkpoint.check_params(params, ActorCritic(experiment.network, n_actions, initialise=False), str(model_path))
     print(f"matches:    yes, every parameter of {experiment.network} with the right shape")
 
@@ -126,10 +125,10 @@ def _make_sample_trial(args: argparse.Namespace) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> None:
-    from fl_saliency.sweep.grid import SweepSettings, sweep
+    from fl_saliency.sweep.grid import SweepSettings, plan, sweep
 
     settings = settings_from_args(SweepSettings, args)
-    results = sweep(settings.jobs(), address=settings.address, max_retries=settings.max_retries,
+    results = sweep(plan(settings), address=settings.address, max_retries=settings.max_retries,
                     connect_timeout=settings.connect_timeout)
     if any(r["status"] == "failed" for r in results):
         raise FlSaliencyError("some jobs failed (see above); run the same command again to retry them")

@@ -130,13 +130,23 @@ def check_observations(obs: torch.Tensor) -> None:
         raise FlSaliencyError(f"an agent takes uint8 frames (N, 4, 84, 84), got {got}")
 
 
-def check_action_count(n_actions: int, env_name: str | None, what: str, full_action_space: bool = False) -> None:
-    """One line when an agent's ``n_actions`` is not the size of ``env_name``'s action set."""
+def check_action_count(n_actions: int, env_name: str | None, what: str, full_action_space: bool = False,
+                       name_the_set: bool = True) -> None:
+    """One line when ``what`` (an agent, a model file) has ``n_actions`` actions and ``env_name``'s action set (all 18
+    with ``full_action_space``, else the game's minimal set) has another size; nothing without ``env_name``.
+
+    ``name_the_set``: the line ends with the set, "(minimal action set)" or "(full action set)"; without it, as
+    where a run's protocol or a command's flag chose the set, the line names only a full set, after the game.
+    """
     if env_name is None:
         return
     from fl_saliency.envs.games import num_actions
 
     expected = num_actions(env_name, full_action_space)
-    if n_actions != expected:
+    if n_actions == expected:
+        return
+    if name_the_set:
         kind = "full" if full_action_space else "minimal"
         raise FlSaliencyError(f"{what} has {n_actions} actions but {env_name} has {expected} ({kind} action set)")
+    game = f"{env_name} with the full action space" if full_action_space else env_name
+    raise FlSaliencyError(f"{what} has {n_actions} actions but {game} has {expected}")

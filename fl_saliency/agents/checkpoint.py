@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from joblib import numpy_pickle
 
+from fl_saliency.agents.base import check_action_count
 from fl_saliency.common.errors import FlSaliencyError
 from fl_saliency.common.io import atomic_write, atomic_write_json
 from fl_saliency.agents.networks import NETWORKS, ActorCritic, check_network_name
@@ -437,17 +438,14 @@ def save_config(config: dict, path: str | os.PathLike) -> None:
 
 def read_experiment(experiment_dir: str | os.PathLike) -> tuple[Experiment, dict, ActorCritic]:
     """An experiment folder's config, its ``model.pkl`` dict (ours or the paper's) and its network with those weights."""
-    from fl_saliency.envs.games import num_actions
     from fl_saliency.envs.protocol import protocol_of_config
 
     experiment_dir = Path(experiment_dir)
     experiment = load_config(experiment_dir / CONFIG_FILE)
     params = load_params(experiment_dir / MODEL_FILE)
-    n_actions = num_actions(experiment.env_name, protocol_of_config(experiment.config).full_action_space)
-    if n_actions_of(params) != n_actions:
-        raise CheckpointError(
-            f"{experiment_dir / MODEL_FILE} has {n_actions_of(params)} actions but {experiment.env_name} has {n_actions}"
-        )
+    n_actions = n_actions_of(params)
+    check_action_count(n_actions, experiment.env_name, str(experiment_dir / MODEL_FILE),
+                       protocol_of_config(experiment.config).full_action_space, name_the_set=False)
     model = ActorCritic(experiment.network, n_actions, initialise=False)
     load_into(model, params, source=str(experiment_dir / MODEL_FILE))
     return experiment, params, model

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fl_saliency.agents.base import Agent
+from fl_saliency.agents.base import Agent, check_action_count
 from fl_saliency.agents.checkpoint import Experiment
 from fl_saliency.agents.choice import (AgentOptions, agent_label, agent_setting, chosen_path, experiment_dir_setting,
                                        game_of, is_experiment, load_chosen)
@@ -24,7 +24,6 @@ from fl_saliency.common.errors import FlSaliencyError, warn
 from fl_saliency.common.io import TEMPORARY_PATTERNS, atomic_files, locked_output_dir, matching, remove_matching
 from fl_saliency.common.progress import progress_bar
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
-from fl_saliency.envs.games import num_actions
 from fl_saliency.evaluation.gameplay_video import VIDEOS_DIR
 from fl_saliency.methods import METHODS, check_agent_methods
 from fl_saliency.ppo.algorithm import sample_actions
@@ -178,10 +177,8 @@ def evaluate(settings: EvalSettings, echo=print) -> dict:
     agent, experiment = load_chosen(settings.agent_path, settings.agent_options)
     agent.to(device).eval()
     env_name, protocol = settings.protocol(experiment, agent)
-    if num_actions(env_name, protocol.full_action_space) != agent.n_actions:
-        raise FlSaliencyError(f"the {'model' if experiment else 'agent'} has {agent.n_actions} actions but {env_name}"
-                              f"{' with the full action space' if protocol.full_action_space else ''} has "
-                              f"{num_actions(env_name, protocol.full_action_space)}")
+    check_action_count(agent.n_actions, env_name, f"the {'model' if experiment else 'agent'}",
+                       protocol.full_action_space, name_the_set=False)
     video_method = video_method_of(settings, agent) if settings.video else None
     with locked_output_dir(settings.output_dir):
         prepare_output_dir(settings, echo)

@@ -3,10 +3,10 @@
 - ``gradient``: |d logit(action) / d input| (Simonyan et al. 2014), captum ``Saliency``.
 - ``smoothgrad``: the mean of that over 50 noisy copies, noise N(0, 0.15^2) on inputs in [0, 1]
   (Smilkov et al. 2017: noise of 10-20% of the input range, 50 samples): captum
-  ``NoiseTunnel(Saliency)``'s result, the same noise for the same seed, in passes of ``CHUNK`` inputs.
+  ``NoiseTunnel(Saliency)``'s result, the same noise for the same seed, in passes of ``INPUTS_PER_PASS`` inputs.
 - ``integrated-gradients``: Sundararajan et al. 2017, zero (black) baseline, 50 steps of the
   paper's right Riemann sum, |attribution|: captum ``IntegratedGradients(method='riemann_right')``'s
-  result, the steps x observations inputs in passes of ``CHUNK``.
+  result, the steps x observations inputs in passes of ``INPUTS_PER_PASS``.
 - ``gradcam``: Selvaraju et al. 2017 on the last convolution ``c3``, captum ``LayerGradCam``:
   ReLU(sum_k mean(d logit / d A_k) A_k) with A the convolution's output (captum's hook point:
   the networks apply the ReLU after it as a function), bilinear (half-pixel centres) to 84x84.
@@ -27,7 +27,7 @@ from fl_saliency.agents.networks import scale_observation
 SMOOTHGRAD_SAMPLES = 50
 SMOOTHGRAD_STDEV = 0.15
 IG_STEPS = 50
-CHUNK = 256  # inputs per forward and backward pass
+INPUTS_PER_PASS = 256  # inputs per forward and backward pass
 
 
 def _logits(model):
@@ -50,7 +50,7 @@ def smoothgrad(model, obs: torch.Tensor, actions: torch.Tensor, samples: int = S
                stdev: float = SMOOTHGRAD_STDEV) -> torch.Tensor:
     x = scale_observation(obs).contiguous()  # channels-first, as the noise is drawn
     n, shape = len(x), x.shape[1:]
-    per_pass = min(samples, max(1, CHUNK // n))
+    per_pass = min(samples, max(1, INPUTS_PER_PASS // n))
     total = torch.zeros(n, shape.numel(), device=x.device)
     for first in range(0, samples, per_pass):
         count = min(per_pass, samples - first)
@@ -66,12 +66,12 @@ def integrated_gradients(model, obs: torch.Tensor, actions: torch.Tensor, steps:
     x = scale_observation(obs)
     alphas = torch.linspace(1 / steps, 1, steps, device=x.device)  # captum's riemann_right points, step 1 / steps
     total = torch.zeros_like(x)
-    for first in range(0, len(x), CHUNK):
-        chunk, chunk_actions = x[first:first + CHUNK], actions[first:first + CHUNK]
-        for alpha in alphas.split(max(1, CHUNK // len(chunk))):
+    for first in range(0, len(x), INPUTS_PER_PASS):
+        chunk, chunk_actions = x[first:first + INPUTS_PER_PASS], actions[first:first + INPUTS_PER_PASS]
+        for alpha in alphas.split(max(1, INPUTS_PER_PASS // len(chunk))):
             path = (alpha.view(-1, 1, 1, 1, 1) * chunk).view(-1, *x.shape[1:])  # alpha-major, channels-last
             grads = _input_gradients(model, path, chunk_actions.repeat(len(alpha)))
-            total[first:first + CHUNK] += grads.view(len(alpha), *chunk.shape).sum(dim=0)
+            total[first:first + INPUTS_PER_PASS] += grads.view(len(alpha), *chunk.shape).sum(dim=0)
     return (total * (1 / steps) * x).abs().amax(dim=1)
 
 

@@ -27,7 +27,7 @@ SIZE = 84
 STRIDE = 5
 MASK_SIGMA = 5.0
 BLUR_SIGMA = 3.0
-CHUNK = 289  # perturbed inputs per forward pass: one observation's masks
+PERTURBED_INPUTS_PER_PASS = 289  # perturbed inputs per forward pass: one observation's masks
 
 
 def gaussian_filter(images: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -72,7 +72,7 @@ def upsample_scores(scores: torch.Tensor, size: int = SIZE) -> torch.Tensor:
 
 @torch.no_grad()
 def perturbation_scores(model, obs: torch.Tensor, critic: bool = False, stride: int = STRIDE,
-                        chunk: int = CHUNK) -> torch.Tensor:
+                        chunk: int = PERTURBED_INPUTS_PER_PASS) -> torch.Tensor:
     """(N, g, g): each grid point's 1/2 ||out(I) - out(I')||^2, out the logits or (critic) the value."""
     x = scale_observation(obs)
     # Channels-last (N, 84, 84, 4) views: the perturbed batch is written once, in the layout the network reads.

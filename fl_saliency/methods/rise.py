@@ -21,7 +21,7 @@ CELLS = 8
 KEEP_PROBABILITY = 0.5
 NUM_MASKS = 1000
 SEED = 0
-CHUNK = 250
+MASKED_INPUTS_PER_PASS = 250  # the observation under this many masks a forward pass
 
 
 @lru_cache(maxsize=4)
@@ -38,7 +38,7 @@ def rise_masks(n: int = NUM_MASKS, cells: int = CELLS, p: float = KEEP_PROBABILI
 
 @torch.no_grad()
 def rise_saliency(model, obs: torch.Tensor, actions: torch.Tensor, n_masks: int = NUM_MASKS, cells: int = CELLS,
-         p: float = KEEP_PROBABILITY, chunk: int = CHUNK) -> torch.Tensor:
+         p: float = KEEP_PROBABILITY, chunk: int = MASKED_INPUTS_PER_PASS) -> torch.Tensor:
     """(N, 84, 84): the masks weighted by the policy's probability of ``actions`` on the masked input."""
     x = scale_observation(obs)
     m = rise_masks(n_masks, cells, p, x.shape[-1]).to(x.device)

@@ -30,6 +30,7 @@ from fl_saliency.methods import METHODS
 from fl_saliency.common.io import TEMPORARY_PATTERNS, atomic_write, is_disk_full, locked_output_dir, matching, remove_matching
 from fl_saliency.ppo.logger import MonitorCSV, ProgressLogger
 from fl_saliency.agents.networks import ActorCritic, check_network_name
+from fl_saliency.agents.base import check_action_count
 from fl_saliency.agents.checkpoint import AdamState
 from fl_saliency.agents.inference import first_nonfinite_parameter, precision_setting
 from fl_saliency.ppo.algorithm import (LOSS_NAMES, PPO, EpisodeStats, NonFiniteError, PPOConfig, explained_variance,
@@ -145,9 +146,8 @@ def read_initialisation(settings: TrainSettings) -> tuple[dict[str, torch.Tensor
     if experiment.network != settings.network:
         raise FlSaliencyError(f"--init-from {source} holds a {experiment.network} model, "
                               f"not the --network {settings.network} of this run")
-    if model.n_actions != num_actions(settings.env_name):
-        raise FlSaliencyError(f"--init-from {source} was trained on {experiment.env_name} ({model.n_actions} actions), "
-                              f"which does not fit {settings.env_name} ({num_actions(settings.env_name)} actions)")
+    check_action_count(model.n_actions, settings.env_name, f"--init-from {source} (trained on {experiment.env_name})",
+                       settings.full_action_space, name_the_set=False)
     return model.state_dict(), adam_from_baselines(params, model, str(source / MODEL_FILE))
 
 

@@ -55,7 +55,7 @@ STEP = 84
 BLUR_SIGMA = 5.0
 RANDOMISATION_THRESHOLD = 0.9
 RANDOMISATION_SEED = 2018  # not 0: a model initialised with seed 0 and never trained would be re-drawn as itself
-CHUNK = 256  # perturbed inputs per forward pass
+PERTURBED_INPUTS_PER_PASS = 256
 FAITHFULNESS_FILE = "faithfulness.json"
 
 
@@ -77,8 +77,9 @@ def fractions(pixels: int = 84 * 84, step: int = STEP) -> np.ndarray:
 
 
 def action_probabilities(model, x: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """The policy's probability of ``actions`` on scaled inputs ``x``, ``CHUNK`` inputs a forward pass."""
-    probs = [torch.softmax(model.forward_scaled(x[i : i + CHUNK])[0], dim=1) for i in range(0, len(x), CHUNK)]
+    """The policy's probability of ``actions`` on scaled inputs ``x``, in forward passes of PERTURBED_INPUTS_PER_PASS."""
+    n = PERTURBED_INPUTS_PER_PASS
+    probs = [torch.softmax(model.forward_scaled(x[i : i + n])[0], dim=1) for i in range(0, len(x), n)]
     return torch.cat(probs).gather(1, actions[:, None])[:, 0]
 
 

@@ -8,12 +8,12 @@ is missing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from fl_saliency.common.io import ensure_output_dir
-from fl_saliency.ppo.algorithm import PPOConfig
 from fl_saliency.report.tables import require_report_extra, write_report
-from fl_saliency.sweep.grid import Job, run_job
+from fl_saliency.sweep.grid import SweepSettings, run_job
 
 # 8 updates: about 75 s of training at the ~110 agent steps/s of a quiet 2-core machine (README: Quick start).
 DEMO_TIMESTEPS = 8 * 1024
@@ -24,7 +24,6 @@ DEMO_METHODS, DEMO_REFERENCES = ["attention", "gradient"], ["uniform", "center-b
 
 
 def run_demo(output_dir: Path, echo=print) -> Path:
-    from fl_saliency.scoring.benchmark import SALIENCY_FILE, SaliencySettings, run_benchmark
     from fl_saliency.scoring.atari_head.sample import make_sample_trial
 
     require_report_extra("fl-saliency demo (it ends with the report)")
@@ -34,8 +33,12 @@ def run_demo(output_dir: Path, echo=print) -> Path:
         if not any(sample_dir.glob(f"{number}_*.txt")):
             echo(f"[1/4] recording sample Atari-HEAD trial {number} ({SAMPLE_FRAMES} Breakout frames, synthetic gaze)")
             make_sample_trial("Breakout", SAMPLE_FRAMES, sample_dir, layout="release2", seed=seed, trial_number=number)
-    job = Job(game="Breakout", network="cnn_sparse_fls", seed=1, num_timesteps=DEMO_TIMESTEPS, root=output_dir,
-              ppo=PPOConfig(), evaluate=(2, 1), max_eplen=5000, video=True)
+    # The job a one-job sweep would run, with a perception video and the demo's methods and references.
+    job = SweepSettings(games=["Breakout"], networks=["cnn_sparse_fls"], output_dir=str(output_dir),
+                        num_timesteps=DEMO_TIMESTEPS, evaluate=(2, 1), max_eplen=5000,
+                        saliency=sample_dir).job("Breakout", "cnn_sparse_fls", 1)
+    job = replace(job, evaluation=replace(job.evaluation, raw_obs=True, processed_obs=True),
+                  saliency=replace(job.saliency, method=DEMO_METHODS, references=DEMO_REFERENCES))
     echo(f"[2/4] training {job.network} on {job.game} for {DEMO_TIMESTEPS} steps (progress below), then evaluating "
          f"and scoring")
     result = run_job(job)
@@ -47,9 +50,6 @@ def run_demo(output_dir: Path, echo=print) -> Path:
     import json
 
     run = job.folder
-    if not (run / SALIENCY_FILE).exists():
-        run_benchmark(SaliencySettings(experiment_dir=run, atari_head_dir=sample_dir, output_dir=run,
-                                       method=DEMO_METHODS, references=DEMO_REFERENCES), echo=lambda text: None)
     scores = json.loads((run / "summary.json").read_text())["rewards"]
     saliency = json.loads((run / "saliency.json").read_text())
     echo(f"      evaluation: mean score {scores['mean']:.1f} over {scores['n']} games (the paper's agents train "

@@ -15,9 +15,9 @@ import socket
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from fl_saliency.common.device import device_setting
 from fl_saliency.envs import backend_setting
@@ -35,6 +35,9 @@ from fl_saliency.common.io import is_uri
 from fl_saliency.sweep.storage import Storage, scratch_folder
 from fl_saliency.sweep.manifest import Manifest, read_manifest
 from fl_saliency.ppo.train import TrainSettings, check_num_timesteps
+
+if TYPE_CHECKING:
+    from fl_saliency.scoring.benchmark import SaliencySettings
 
 
 def parse_evaluate(text: str) -> tuple[int, int]:
@@ -83,69 +86,88 @@ class SweepSettings:
         if self.gpus_per_job == 0 and self.device == "cuda":
             raise FlSaliencyError("--device cuda needs --gpus-per-job above 0")
 
-    def jobs(self) -> list["Job"]:
-        return plan(self.games, self.networks, self.seeds, self.num_timesteps, self.output_dir, ppo=self.ppo,
-                    save_interval=self.save_interval, evaluate=self.evaluate, max_eplen=self.max_eplen, atari_head_dir=self.saliency,
-                    repeat_action_probability=self.repeat_action_probability, full_action_space=self.full_action_space,
-                    cpus_per_job=self.cpus_per_job, gpus_per_job=self.gpus_per_job,
-                    env_backend=self.env_backend, precision=self.precision, device=self.device)
+    def job(self, game: str, network: str, seed: int) -> Job:
+        """The job of one ``--games`` entry, network and seed: the settings of the commands it runs, made from these."""
+        from fl_saliency.scoring.benchmark import SaliencySettings
+
+        game, version = parse_env_id(game)
+        folder = job_folder(self.output_dir, job_name(game, network, seed))
+        train = TrainSettings(output_dir=folder, network=network,
+                              env_name=v5_id(game) if version == "v5" else f"{game}NoFrameskip-v4",
+                              repeat_action_probability=self.repeat_action_probability,
+                              full_action_space=self.full_action_space, train_seed=seed,
+                              num_timesteps=self.num_timesteps, ppo=self.ppo, save_interval=self.save_interval,
+                              env_backend=self.env_backend, env_workers=self.cpus_per_job,
+                              precision=self.precision, device=self.device)
+        evaluation = None
+        if self.evaluate:
+            num_env, evals_per_env = self.evaluate
+            evaluation = EvalSettings(experiment_dir=folder, output_dir=folder, num_env=num_env,
+                                      evals_per_env=evals_per_env, max_eplen=self.max_eplen,
+                                      precision=self.precision, device=self.device)
+        saliency = None if self.saliency is None else SaliencySettings(
+            experiment_dir=folder, atari_head_dir=self.saliency, output_dir=folder, device=self.device)
+        return Job(game, self.output_dir, train, evaluation, saliency, gpus_per_job=self.gpus_per_job)
+
+
+def job_name(game: str, network: str, seed: int) -> str:
+    """A job's name, and its folder in the sweep's storage: ``<Game>.<network>/<seed:02d>``."""
+    return f"{game}.{network}/{seed:02d}"
+
+
+def job_folder(root: str | Path, name: str) -> Path:
+    """Where a job works on this node: its folder in the sweep folder, or in this node's scratch for a storage URI."""
+    return scratch_folder(str(root), name) if is_uri(root) else Path(root) / name
 
 
 @dataclass(frozen=True)
 class Job:
-    """One (game, network, seed) of a sweep and what to do with it."""
+    """One (game, network, seed) of a sweep: the settings of the commands it runs (``evaluation`` and
+    ``saliency`` only when given), made by :meth:`SweepSettings.job`.
+
+    The commands' folders are the job's ``folder`` on the node that runs it (:meth:`settings` fills them in
+    there): a job whose storage is a URI works in that node's scratch folder.
+    """
 
     game: str
-    network: str
-    seed: int
-    num_timesteps: int
     root: str | Path  # the sweep's storage: a folder, or a URI (see fl_saliency.sweep.storage)
-    ppo: PPOConfig = field(default_factory=PPOConfig)
-    save_interval: int = same_as(TrainSettings, "save_interval")  # updates between uploaded checkpoints
-    evaluate: tuple[int, int] | None = None  # (num_env, evals_per_env)
-    max_eplen: int | None = same_as(EvalSettings, "max_eplen")
-    version: str = "v4"  # the protocol: v4 (<Game>NoFrameskip-v4) or v5 (ALE/<Game>-v5)
-    repeat_action_probability: float | None = None  # None: the protocol's
-    full_action_space: bool = False
-    video: bool = False  # a perception.mkv (raw and processed) with the evaluation
-    atari_head_dir: Path | None = None
-    cpus_per_job: int | None = None  # None: min(num_env, 2)
+    train: TrainSettings
+    evaluation: EvalSettings | None = None
+    saliency: SaliencySettings | None = None
     gpus_per_job: float | None = None  # None: a quarter GPU where the cluster has GPUs (see job_resources)
-    env_backend: str = backend_setting()
-    precision: str = precision_setting()
-    device: str = device_setting()
 
     @property
-    def env_name(self) -> str:
-        return v5_id(self.game) if self.version == "v5" else f"{self.game}NoFrameskip-v4"
+    def network(self) -> str:
+        return self.train.network
 
     @property
-    def relative(self) -> str:
-        return f"{self.game}.{self.network}/{self.seed:02d}"
+    def seed(self) -> int:
+        return self.train.train_seed
+
+    @property
+    def name(self) -> str:
+        return job_name(self.game, self.network, self.seed)
 
     @property
     def folder(self) -> Path:
-        """Where the job works: its folder in the sweep folder, or in this node's scratch for a storage URI."""
-        if is_uri(self.root):
-            return scratch_folder(str(self.root), self.relative)
-        return Path(self.root) / f"{self.game}.{self.network}" / f"{self.seed:02d}"
+        return job_folder(self.root, self.name)
 
     @property
     def cpus(self) -> int:
         """Ray CPUs for the job, and as many env worker processes: jobs side by side must not oversubscribe."""
-        return self.cpus_per_job or min(self.ppo.num_envs, 2)
+        return self.train.env_workers or min(self.train.ppo.num_envs, 2)
 
     @property
-    def name(self) -> str:
-        return self.relative
+    def device(self) -> str:
+        return self.train.device
 
-    def train_settings(self, resume: bool = False, force: bool = False, device: str | None = None) -> TrainSettings:
-        return TrainSettings(output_dir=self.folder, network=self.network, env_name=self.env_name,
-                             repeat_action_probability=self.repeat_action_probability,
-                             full_action_space=self.full_action_space, train_seed=self.seed, num_timesteps=self.num_timesteps, ppo=self.ppo,
-                             save_interval=self.save_interval,
-                             env_backend=self.env_backend, env_workers=self.cpus, precision=self.precision,
-                             device=device or self.device, resume=resume, force=force)
+    def settings(self, device: str) -> tuple[TrainSettings, EvalSettings | None, SaliencySettings | None]:
+        """The commands' settings in the job's folder on this node, on ``device``, with ``cpus`` env workers."""
+        folder = self.folder
+        return (replace(self.train, output_dir=folder, env_workers=self.cpus, device=device),
+                self.evaluation and replace(self.evaluation, experiment_dir=folder, output_dir=folder,
+                                            env_workers=self.cpus, device=device),
+                self.saliency and replace(self.saliency, experiment_dir=folder, output_dir=folder, device=device))
 
 
 def job_device(job: Job, gpu_ids: list | None) -> str:
@@ -165,7 +187,7 @@ def run_job(job: Job, on_stage: Callable[[dict], None] | None = None, gpu_ids: l
     storage (so a job rerun on another node resumes from the last uploaded checkpoint) and uploads it after
     every checkpoint and stage. ``on_stage`` hears of each finished stage (its seconds; agent steps/s for training).
     """
-    from fl_saliency.scoring.benchmark import SALIENCY_FILE, SaliencySettings, run_benchmark
+    from fl_saliency.scoring.benchmark import SALIENCY_FILE, run_benchmark
     from fl_saliency.agents.checkpoint import MODEL_FILE
     from fl_saliency.evaluation.evaluate import RESULTS_FILE, evaluate
     from fl_saliency.ppo.train import CHECKPOINT_FILE, load_checkpoint, train
@@ -177,22 +199,22 @@ def run_job(job: Job, on_stage: Callable[[dict], None] | None = None, gpu_ids: l
     folder = job.folder
     storage = Storage(job.root) if is_uri(job.root) else None
     try:
-        device = job_device(job, gpu_ids)
+        train_settings, eval_settings, saliency_settings = job.settings(job_device(job, gpu_ids))
         if storage is not None:
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
-            storage.download(job.relative, folder)
+            storage.download(job.name, folder)
 
         def upload(*_) -> None:
             if storage is not None:  # the checkpoint last: a storage never holds one ahead of its logs
-                storage.upload(folder, job.relative, last=(CHECKPOINT_FILE,))
+                storage.upload(folder, job.name, last=(CHECKPOINT_FILE,))
 
         def stage(name: str, began: float, **extra) -> None:
             upload()
             done.append(name)
             report({"stage": name, "seconds": round(time.perf_counter() - began, 1), **extra})
 
-        n_updates = job.num_timesteps // job.ppo.batch_size
+        n_updates = train_settings.n_updates
         checkpoint = folder / CHECKPOINT_FILE
         first = load_checkpoint(checkpoint)["update"] if checkpoint.exists() else 0
         if first < n_updates:
@@ -200,23 +222,17 @@ def run_job(job: Job, on_stage: Callable[[dict], None] | None = None, gpu_ids: l
             # Killed before its first save: nothing to keep (a model.pkl without a checkpoint is not ours to delete).
             start_over = not resume and not (folder / MODEL_FILE).exists()
             began = time.perf_counter()
-            train(job.train_settings(resume, force=start_over, device=device), echo=quiet, on_checkpoint=upload)
-            steps = (n_updates - first) * job.ppo.batch_size
+            train(replace(train_settings, resume=resume, force=start_over), echo=quiet, on_checkpoint=upload)
+            steps = (n_updates - first) * train_settings.ppo.batch_size
             stage("resumed training" if resume else "trained", began, agent_steps=steps,
                   agent_steps_per_s=round(steps / max(time.perf_counter() - began, 1e-9), 1))
-        if job.evaluate and not (folder / RESULTS_FILE).exists():
-            num_env, evals_per_env = job.evaluate
+        if eval_settings and not (folder / RESULTS_FILE).exists():
             began = time.perf_counter()
-            evaluate(EvalSettings(experiment_dir=folder, output_dir=folder, num_env=num_env,
-                                  evals_per_env=evals_per_env, max_eplen=job.max_eplen, raw_obs=job.video,
-                                  processed_obs=job.video, env_workers=job.cpus, precision=job.precision,
-                                  device=device),
-                     echo=quiet)
+            evaluate(eval_settings, echo=quiet)
             stage("evaluated", began)
-        if job.atari_head_dir and not (folder / SALIENCY_FILE).exists():
+        if saliency_settings and not (folder / SALIENCY_FILE).exists():
             began = time.perf_counter()
-            run_benchmark(SaliencySettings(experiment_dir=folder, atari_head_dir=job.atari_head_dir,
-                                           output_dir=folder, device=device), echo=quiet)
+            run_benchmark(saliency_settings, echo=quiet)
             stage("scored", began)
         status = "done" if done else "skipped"
         message = ", ".join(done) if done else "already finished"
@@ -244,34 +260,32 @@ def refuse_duplicates(flag: str, keys: list, given: list) -> None:
         first[key] = value
 
 
-def plan(games: list[str], networks: list[str], seeds: list[int], num_timesteps: int, root: str | Path,
-         **job_options) -> list[Job]:
+def plan(settings: SweepSettings) -> list[Job]:
     """The jobs of the grid, their settings checked here, before any job (or Ray) starts."""
     from fl_saliency.ppo.train import validate
 
     require_extra("sweep", "fl-saliency sweep", "ray", "pyarrow")
-    if is_uri(root):
-        read_manifest(Storage(root))  # an unknown scheme, an unreachable store, a foreign sweep.json: one line, now
-    parsed = [parse_env_id(g) for g in games]
-    refuse_duplicates("--games", [rom_id(game) + version for game, version in parsed], games)
-    refuse_duplicates("--networks", networks, networks)
-    refuse_duplicates("--seeds", seeds, seeds)
-    games = parsed
+    if is_uri(settings.output_dir):
+        # An unknown scheme, an unreachable store, a foreign sweep.json: one line, now.
+        read_manifest(Storage(settings.output_dir))
+    parsed = [parse_env_id(g) for g in settings.games]
+    refuse_duplicates("--games", [rom_id(game) + version for game, version in parsed], settings.games)
+    refuse_duplicates("--networks", settings.networks, settings.networks)
+    refuse_duplicates("--seeds", settings.seeds, settings.seeds)
     versions = {}
-    for game, version in games:
+    for game, version in parsed:
         versions.setdefault(game, set()).add(version)
     repeated = sorted(game for game, seen in versions.items() if len(seen) > 1)
     if repeated:
         raise FlSaliencyError(f"--games names {', '.join(repeated)} under two protocols; their runs would share a folder")
-    jobs = [Job(game, network, seed, num_timesteps, root, version=version, **job_options)
-            for game, version in games for network in networks for seed in seeds]
+    jobs = [settings.job(game, network, seed)
+            for game in settings.games for network in settings.networks for seed in settings.seeds]
     for job in jobs:
-        validate(job.train_settings())
-    atari_head_dir = job_options.get("atari_head_dir")
-    if atari_head_dir is not None:
+        validate(job.train)
+    if settings.saliency is not None:
         from fl_saliency.scoring.atari_head.dataset import AtariHeadDataset
 
-        dataset = AtariHeadDataset(atari_head_dir)
+        dataset = AtariHeadDataset(settings.saliency)
         for game in sorted(versions):
             dataset.trials(game)
     return jobs

@@ -22,7 +22,7 @@ from fl_saliency.common.errors import FlSaliencyError
 from fl_saliency.common.io import TEMPORARY_PATTERNS, atomic_write, is_uri
 
 SCRATCH_ENV = "FL_SALIENCY_SCRATCH"
-_CHUNK = 1 << 20
+COPY_BUFFER_BYTES = 1 << 20
 
 
 def scratch_root() -> Path:
@@ -132,7 +132,7 @@ class Storage:
             if self._uploaded.get(key) == (stat.st_size, stat.st_mtime_ns):
                 continue
             with open(path, "rb") as source:
-                self._write(key, lambda out: shutil.copyfileobj(source, out, _CHUNK))
+                self._write(key, lambda out: shutil.copyfileobj(source, out, COPY_BUFFER_BYTES))
             self._uploaded[key] = (stat.st_size, stat.st_mtime_ns)
         if not mirror:
             return
@@ -150,7 +150,7 @@ class Storage:
             key = _join(relative, name)
             with self._io("read", key, self.fs.open_input_stream, self._path(key)) as stream, \
                     atomic_write(Path(local) / name, "wb") as out:
-                shutil.copyfileobj(stream, out, _CHUNK)
+                shutil.copyfileobj(stream, out, COPY_BUFFER_BYTES)
             stat = (Path(local) / name).stat()
             self._uploaded[key] = (stat.st_size, stat.st_mtime_ns)
         return names

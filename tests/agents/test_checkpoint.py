@@ -396,6 +396,19 @@ def test_fine_tuning_another_network_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_fine_tuning_for_another_action_set_is_one_line(tmp_path, capsys):
+    from fl_saliency.cli import main
+
+    source = ORIGINAL / "cnn_daqn"  # Breakout's 4 actions
+    for args, game in [(["--env-name", "MsPacman"], "MsPacman has 9"),
+                       (["--full-action-space"], "BreakoutNoFrameskip-v4 with the full action space has 18")]:
+        code = main(["train", "--output-dir", str(tmp_path / "run"), "--network", "cnn_daqn", "--init-from", str(source),
+                     "--num-timesteps", "64", "--num-env", "2", "--nsteps", "16", *args])
+        assert code == 2 and capsys.readouterr().err == (
+            f"fl-saliency: error: --init-from {source} (trained on BreakoutNoFrameskip-v4) has 4 actions but {game}\n")
+    assert not (tmp_path / "run").exists()
+
+
 def test_partial_or_misshapen_adam_state_is_named(tmp_path):
     model = ActorCritic("cnn", 4)
     learner = PPO(model, PPOConfig(), seed=0, device=torch.device("cpu"))

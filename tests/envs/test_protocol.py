@@ -215,15 +215,16 @@ def test_scripts_train_and_evaluate_a_v5_run(tmp_path):
 
 
 def test_sweep_jobs_train_under_the_protocol_of_their_ids(tmp_path, monkeypatch):
-    from fl_saliency.sweep.grid import plan, run_job
+    from fl_saliency.sweep.grid import SweepSettings, plan, run_job
 
-    ppo = tiny_ppo()
-    jobs = plan(["ALE/Breakout-v5", "MsPacman"], ["cnn"], [1], 32, tmp_path, ppo=ppo, full_action_space=True)
-    assert [(job.env_name, job.folder.relative_to(tmp_path).as_posix()) for job in jobs] == [
+    grid = lambda games, **kw: SweepSettings(games=games, networks=["cnn"], output_dir=tmp_path, num_timesteps=32,
+                                             ppo=tiny_ppo(), **kw)
+    jobs = plan(grid(["ALE/Breakout-v5", "MsPacman"], full_action_space=True))
+    assert [(job.train.env_name, job.folder.relative_to(tmp_path).as_posix()) for job in jobs] == [
         ("ALE/Breakout-v5", "Breakout.cnn/01"), ("MsPacmanNoFrameskip-v4", "MsPacman.cnn/01")]
     seen = []
     monkeypatch.setattr("fl_saliency.ppo.train.train", lambda settings, echo, **_: seen.append(settings.protocol()))
     assert run_job(jobs[0])["status"] == "done"
     assert seen == [Protocol("v5", 0.25, True, 108_000)]
     with pytest.raises(FlSaliencyError, match="^--games names Breakout under two protocols"):
-        plan(["ALE/Breakout-v5", "Breakout"], ["cnn"], [1], 32, tmp_path, ppo=ppo)
+        plan(grid(["ALE/Breakout-v5", "Breakout"]))

@@ -105,7 +105,7 @@ def test_smoothgrad_equals_captum_noise_tunnel_for_a_seed(n, chunk, monkeypatch)
     # chunk 3 with 5 observations: one sample a pass, 5 inputs each
     from captum.attr import NoiseTunnel, Saliency
 
-    monkeypatch.setattr(gradients, "CHUNK", chunk)
+    monkeypatch.setattr(gradients, "INPUTS_PER_PASS", chunk)
     model, obs, actions = sparse_model_and_observations(n)
     torch.manual_seed(7)
     ours = gradients.smoothgrad(model, obs, actions, samples=7)
@@ -123,7 +123,7 @@ def test_integrated_gradients_equals_captum(n, chunk, monkeypatch):
     # chunk 5 with 2 observations: passes of 2 steps; chunk 3 with 5 observations: chunks of 3 and 2, a step a pass
     from captum.attr import IntegratedGradients
 
-    monkeypatch.setattr(gradients, "CHUNK", chunk)
+    monkeypatch.setattr(gradients, "INPUTS_PER_PASS", chunk)
     model, obs, actions = sparse_model_and_observations(n)
     ours = gradients.integrated_gradients(model, obs, actions, steps=7)
     x = obs.float().div(255).requires_grad_()

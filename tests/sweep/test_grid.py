@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fl_saliency.report.tables import write_report
-from fl_saliency.sweep.grid import Job, plan, run_job, sweep
+from fl_saliency.sweep.grid import Job, SweepSettings, plan, run_job, sweep
 from fl_saliency.ppo.train import load_checkpoint
 from helpers import TINY_FLAGS, run_main, tiny_ppo
 
@@ -19,10 +19,20 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = tiny_ppo()
 
 
+def grid(games: list[str], networks: list[str], seeds: list[int], num_timesteps: int, root, **options) -> SweepSettings:
+    return SweepSettings(games=games, networks=networks, seeds=seeds, num_timesteps=num_timesteps, output_dir=root,
+                         **{"ppo": TINY, **options})
+
+
+def one_job(seed: int, num_timesteps: int, root, **options) -> Job:
+    """Breakout, cnn, ``seed``: the job a sweep of ``options`` runs (planned without the sweep's checks)."""
+    return grid(["Breakout"], ["cnn"], [seed], num_timesteps, root, **options).job("Breakout", "cnn", seed)
+
+
 @pytest.mark.cluster
 def test_sweep_on_local_ray_makes_the_layout_and_a_report_and_skips_on_rerun(tmp_path):
-    jobs = plan(["Breakout"], ["cnn", "cnn_sparse_fls_pool"], [1], 64, tmp_path, ppo=TINY, evaluate=(1, 1), max_eplen=30,
-                device="cpu")
+    jobs = plan(grid(["Breakout"], ["cnn", "cnn_sparse_fls_pool"], [1], 64, tmp_path, evaluate=(1, 1), max_eplen=30,
+                     device="cpu"))
     lines = []
     results = sweep(jobs, progress=False, echo=lines.append)
     assert sorted(r["status"] for r in results) == ["done", "done"], results
@@ -46,9 +56,9 @@ def test_sweep_on_local_ray_makes_the_layout_and_a_report_and_skips_on_rerun(tmp
 
 @pytest.mark.subprocess
 def test_a_killed_job_resumes_from_its_checkpoint(tmp_path):
-    job = Job("Breakout", "cnn", 1, 12 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    job = one_job(1, 12 * TINY.batch_size, tmp_path, device="cpu")
     args = ["--output-dir", str(job.folder), "--network", "cnn", "--env-name", "BreakoutNoFrameskip-v4",
-            "--train-seed", "1", "--num-timesteps", str(job.num_timesteps), *TINY_FLAGS, "--save-interval", "1", "--device", "cpu"]
+            "--train-seed", "1", "--num-timesteps", str(job.train.num_timesteps), *TINY_FLAGS, "--save-interval", "1", "--device", "cpu"]
     proc = subprocess.Popen([sys.executable, str(ROOT / "train_baselines.py"), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 60
@@ -66,8 +76,7 @@ def test_a_killed_job_resumes_from_its_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_a_failing_job_is_reported_without_raising(tmp_path):
-    job = Job("Breakout", "cnn", 1, 64, tmp_path, ppo=TINY, evaluate=(1, 1), max_eplen=30, device="cpu",
-              atari_head_dir=tmp_path / "no-such-dataset")
+    job = one_job(1, 64, tmp_path, evaluate=(1, 1), max_eplen=30, device="cpu", saliency=tmp_path / "no-such-dataset")
     result = run_job(job)
     assert result["status"] == "failed" and "no-such-dataset" in result["message"]
     assert (job.folder / "results.json").exists()  # the stages before the failure are kept
@@ -83,20 +92,42 @@ def test_bad_sweep_arguments_are_one_line(tmp_path):
 def test_jobs_ask_ray_for_the_cpus_their_env_workers_use(tmp_path, monkeypatch):
     from fl_saliency.sweep.grid import job_resources
 
-    job = Job("Breakout", "cnn", 1, 64, tmp_path, ppo=TINY)
+    job = one_job(1, 64, tmp_path)
     assert job_resources(job, gpus_available=False) == {"num_cpus": 2}
     assert job_resources(job, gpus_available=True) == {"num_cpus": 2, "num_gpus": 0.25}
-    single = Job("Breakout", "cnn", 1, 16, tmp_path, ppo=tiny_ppo(num_envs=1, nminibatches=1))
+    single = one_job(1, 16, tmp_path, ppo=tiny_ppo(num_envs=1, nminibatches=1))
     assert job_resources(single, gpus_available=False) == {"num_cpus": 1}
     seen = []
     monkeypatch.setattr("fl_saliency.ppo.train.train", lambda settings, echo, **_: seen.append(settings.env_workers))
     assert run_job(job)["status"] == "done" and seen == [2]
 
 
+def test_a_job_carries_the_commands_settings_and_works_in_the_scratch_of_the_node_it_is_sent_to(tmp_path, monkeypatch):
+    import hashlib
+    import pickle
+
+    monkeypatch.setenv("FL_SALIENCY_SCRATCH", str(tmp_path / "driver"))
+    job = one_job(3, 64, "s3://bucket/sweep", evaluate=(4, 5), max_eplen=30, saliency=tmp_path / "gaze",
+                  cpus_per_job=3, precision="bf16", repeat_action_probability=0.25)
+    monkeypatch.setenv("FL_SALIENCY_SCRATCH", str(tmp_path / "node"))  # Ray unpickles it on another node
+    train, evaluation, saliency = pickle.loads(pickle.dumps(job)).settings("cuda")
+    folder = tmp_path / "node" / hashlib.sha1(b"s3://bucket/sweep").hexdigest()[:12] / "Breakout.cnn" / "03"
+    assert (train.output_dir, evaluation.experiment_dir, evaluation.output_dir, saliency.experiment_dir,
+            saliency.output_dir) == (folder,) * 5
+    assert (train.env_name, train.train_seed, train.num_timesteps, train.repeat_action_probability) == (
+        "BreakoutNoFrameskip-v4", 3, 64, 0.25)
+    assert (evaluation.num_env, evaluation.evals_per_env, evaluation.max_eplen, saliency.atari_head_dir) == (
+        4, 5, 30, tmp_path / "gaze")
+    assert (train.env_workers, evaluation.env_workers) == (3, 3)
+    assert (train.precision, evaluation.precision) == ("bf16", "bf16")
+    assert (train.device, evaluation.device, saliency.device) == ("cuda",) * 3
+    assert one_job(1, 64, tmp_path).settings("cpu")[1:] == (None, None)  # no --evaluate, no --saliency
+
+
 def test_resources_per_job_and_the_device_ray_gives_a_job(tmp_path):
     from fl_saliency.sweep.grid import infeasible, job_device, job_resources
 
-    job = lambda **kw: Job("Breakout", "cnn", 1, 64, tmp_path, ppo=TINY, **kw)
+    job = lambda **kw: one_job(1, 64, tmp_path, **kw)
     assert job_resources(job(cpus_per_job=3), gpus_available=False) == {"num_cpus": 3}
     assert job_resources(job(gpus_per_job=1.0), gpus_available=True) == {"num_cpus": 2, "num_gpus": 1.0}
     assert job_resources(job(gpus_per_job=0.125), gpus_available=False) == {"num_cpus": 2, "num_gpus": 0.125}
@@ -136,7 +167,7 @@ def test_sweep_settings_are_checked_before_ray_starts(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_a_job_killed_before_its_first_checkpoint_starts_over(tmp_path):
-    job = Job("Breakout", "cnn", 1, 2 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    job = one_job(1, 2 * TINY.batch_size, tmp_path, device="cpu")
     (job.folder / "logs").mkdir(parents=True)
     (job.folder / "config.json").write_text("{}")
     (job.folder / "logs" / "progress.csv").write_text("nupdates\n")
@@ -144,7 +175,7 @@ def test_a_job_killed_before_its_first_checkpoint_starts_over(tmp_path):
     assert result["status"] == "done" and result["message"] == "trained", result
     assert load_checkpoint(job.folder / "checkpoint.pt")["update"] == 2
     # A model.pkl without a checkpoint (the paper's released runs) is never deleted: the job fails instead.
-    other = Job("Breakout", "cnn", 2, 2 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    other = one_job(2, 2 * TINY.batch_size, tmp_path, device="cpu")
     other.folder.mkdir(parents=True)
     (other.folder / "model.pkl").write_bytes(b"released weights")
     result = run_job(other)
@@ -165,7 +196,7 @@ def test_a_job_whose_fitting_nodes_are_gone_is_reported_not_awaited(tmp_path, mo
         return real_nodes() if len(calls) == 1 else [{**n, "Alive": False} for n in real_nodes()]
 
     monkeypatch.setattr(ray, "nodes", nodes_then_none)
-    job = Job("Breakout", "cnn", 1, 500 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    job = one_job(1, 500 * TINY.batch_size, tmp_path, device="cpu")
     lines = []
     started = time.monotonic()
     [result] = sweep([job], progress=False, echo=lines.append, feasibility_interval=0.5)
@@ -186,7 +217,7 @@ def test_two_cpus_run_one_two_cpu_job_at_a_time_and_progress_shows_without_a_ter
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    jobs = plan(["Breakout"], ["cnn"], [1, 2, 3], 4 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    jobs = plan(grid(["Breakout"], ["cnn"], [1, 2, 3], 4 * TINY.batch_size, tmp_path, device="cpu"))
     lines = []
     results = sweep(jobs, echo=lines.append)  # joins (then shuts down) the Ray started here
     assert sorted(r["status"] for r in results) == ["done"] * 3, results
@@ -255,7 +286,7 @@ def test_address_auto_without_a_cluster_on_this_machine_is_one_line(tmp_path, ca
 def test_a_job_whose_worker_dies_past_its_retries_is_a_failed_job(tmp_path):
     import psutil
 
-    job = Job("Breakout", "cnn", 1, 500 * TINY.batch_size, tmp_path, ppo=TINY, device="cpu")
+    job = one_job(1, 500 * TINY.batch_size, tmp_path, device="cpu")
     lines = []
 
     def kill_the_worker(line: str) -> None:  # the process the local Ray runs the job in, named after the task
