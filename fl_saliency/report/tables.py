@@ -10,10 +10,7 @@ and in the report, and the rest of the sweep is reported.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import numbers
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -21,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fl_saliency.agents.checkpoint import CheckpointError, load_restricted
+from fl_saliency.common import rundir
 from fl_saliency.common.errors import FlSaliencyError, require_extra
 from fl_saliency.common.io import atomic_write, ensure_output_dir
+from fl_saliency.common.rundir import (SALIENCY_METRICS, UnreadableFile, read_benchmark, read_curve,
+                                       read_faithfulness, read_rewards, read_saliency)
 
 # docs/spec/protocol.md, section 6.
 PAPER_TABLE_2 = {"cnn": 1_686_693, "cnn_daqn": 130_726, "cnn_rsppo": 1_720_999, "cnn_sparse_fls": 1_836_710,
@@ -46,12 +45,7 @@ PAPER_TABLE_4_NSS = {network: dict(zip(_T4_GAMES, values)) for network, values i
     "cnn_sparse_fls_pool": (0.747, 0.251, 0.621, 0.286, 1.569),
     "cnn_dense_fls": (1.385, 0.629, -0.136, 0.797, -0.230),
 }.items()}
-SALIENCY_METRICS = ("nss", "kldiv", "sauc")
 MISSING = "—"
-
-
-class UnreadableFile(FlSaliencyError):
-    """A run's file that is not what its name says (shown as missing in the report)."""
 
 
 @dataclass
@@ -69,213 +63,6 @@ class Run:
     problems: list[str] = field(default_factory=list)  # one line per unreadable file
 
 
-def _describe(value) -> str:
-    if isinstance(value, (list, tuple)) and value:
-        return f"a {type(value).__name__} of {type(value[0]).__name__}"
-    return f"a {type(value).__name__}"
-
-
-def _episode_rewards(values, path: Path) -> list[float]:
-    """A 1-D list (or array) of finite numbers, at least one, else UnreadableFile naming what it is."""
-    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iuf":
-        rewards = values.astype(np.float64).tolist()
-    elif isinstance(values, (list, tuple)) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
-        rewards = [float(v) for v in values]
-    else:
-        raise UnreadableFile(f"{path}: its rewards are {_describe(values)}, not a list of episode rewards")
-    if not rewards:
-        raise UnreadableFile(f"{path}: holds no episode rewards (an evaluation plays at least one game)")
-    if not np.isfinite(rewards).all():
-        bad = sorted({str(r) for r in rewards if not np.isfinite(r)})
-        raise UnreadableFile(f"{path}: its rewards include {', '.join(bad)}, not scores of played games")
-    return rewards
-
-
-def read_rewards(folder: Path) -> list[float] | None:
-    """Episode rewards from ``results.json`` (ours and run_baselines.py's) or the released runs' ``eval.pkl``.
-
-    No code of the original writes ``eval.pkl``; it is read as a dict with ``rewards`` (as
-    results.json) or as the list of episode rewards itself.
-    """
-    results = folder / "results.json"
-    if results.exists():
-        try:
-            data = json.loads(results.read_bytes())
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise UnreadableFile(f"{results}: not JSON ({exc})") from None
-        if not isinstance(data, dict) or "rewards" not in data:
-            raise UnreadableFile(f"{results}: holds {_describe(data)}, not an evaluation result (an object with 'rewards')")
-        return _episode_rewards(data["rewards"], results)
-    pickled = folder / "eval.pkl"
-    if pickled.exists():
-        try:
-            data = load_restricted(pickled, "evaluation file")
-        except CheckpointError as exc:
-            raise UnreadableFile(str(exc)) from None
-        if isinstance(data, dict):
-            if "rewards" not in data:
-                raise UnreadableFile(f"{pickled}: a dict without 'rewards' (keys: {', '.join(map(str, data))})")
-            data = data["rewards"]
-        return _episode_rewards(data, pickled)
-    return None
-
-
-def read_saliency(path: Path) -> list[dict]:
-    """The records of a ``saliency.pkl`` as ``{trial_number, metrics}``, from either of the original's formats.
-
-    benchmark_atari_head.py writes a list of ``{trial_number, metrics}``; its first version wrote
-    ``{TrialNumber, Game, model, network, metrics}`` records. ``metrics`` maps nss, kldiv and sauc
-    to per-map arrays (NaN where undefined).
-    """
-    try:
-        records = load_restricted(path, "saliency file")
-    except CheckpointError as exc:
-        raise UnreadableFile(str(exc)) from None
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise UnreadableFile(f"{path}: holds {_describe(records)}, not a list of per-trial saliency records")
-    normalised = []
-    for record in records:
-        number = record.get("trial_number", record.get("TrialNumber"))
-        metrics = record.get("metrics")
-        if not isinstance(number, numbers.Integral) or not isinstance(metrics, dict) \
-                or not all(m in metrics for m in SALIENCY_METRICS):
-            raise UnreadableFile(f"{path}: a record without a trial number and {'/'.join(SALIENCY_METRICS)} metrics "
-                                 f"(keys: {', '.join(map(str, record))})")
-        try:
-            arrays = {m: np.asarray(metrics[m], np.float64).reshape(-1) for m in SALIENCY_METRICS}
-        except (TypeError, ValueError) as exc:
-            raise UnreadableFile(f"{path}: trial {number}'s metrics are not numbers ({exc})") from None
-        normalised.append({"trial_number": int(number), "metrics": arrays})
-    return normalised
-
-
-def _check_number(value, what: str) -> None:
-    """A number or null (JSON's undefined), else TypeError naming ``what``."""
-    if not isinstance(value, (numbers.Real, type(None))) or isinstance(value, bool):
-        raise TypeError(f"a {what} that is {_describe(value)}")
-
-
-def _check_stats(stats: dict) -> None:
-    for key in ("mean", "ci_low", "ci_high"):
-        _check_number(stats.get(key), key)
-
-
-def read_benchmark(path: Path) -> dict[str, dict[str, dict]]:
-    """The overall scores of each method and reference of a ``saliency.json`` (run_benchmark's layout;
-    one written before methods existed holds its single method's scores at the top level)."""
-    try:
-        data = json.loads(path.read_bytes())
-        methods = data.get("methods") or {data.get("method", "attention"): {"overall": data["overall"]}}
-        scored = {kind: {name: result["overall"] for name, result in group.items()}
-                  for kind, group in (("methods", methods), ("references", data.get("references") or {}))}
-        for group in scored.values():
-            for overall in group.values():
-                for stats in overall.values():
-                    _check_stats(stats)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnreadableFile(f"{path}: not JSON ({exc})") from None
-    except (AttributeError, KeyError, TypeError) as exc:
-        raise UnreadableFile(f"{path}: not the saliency command's summary ({type(exc).__name__}: {exc})") from None
-    return scored
-
-
-def read_faithfulness(path: Path) -> dict:
-    """What the report shows of a ``faithfulness.json`` (fl_saliency/scoring/faithfulness.py): {maps, threshold,
-    methods: {name: {deletion_auc, insertion_auc (mean and CI), spearman (after every layer is
-    randomised; None where undefined), flagged}}}."""
-    try:
-        data = json.loads(path.read_bytes())
-        methods = {}
-        for name, result in data["methods"].items():
-            for key in ("deletion_auc", "insertion_auc"):
-                _check_stats(result[key])
-            # None: run with --no-randomisation
-            randomisation = result["randomisation"] or {"spearman": [], "flagged": None}
-            spearman = randomisation["spearman"][-1] if randomisation["spearman"] else None
-            _check_number(spearman, "Spearman correlation")
-            if not isinstance(randomisation["flagged"], bool) and result["randomisation"] is not None:
-                raise TypeError(f"a flagged that is {_describe(randomisation['flagged'])}")
-            methods[name] = {"deletion_auc": result["deletion_auc"], "insertion_auc": result["insertion_auc"],
-                             "spearman": spearman, "flagged": randomisation["flagged"]}
-        summary = {"maps": data["maps"], "threshold": data["randomisation_threshold"], "methods": methods}
-        _check_number(summary["maps"], "maps")
-        _check_number(summary["threshold"], "randomisation_threshold")
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnreadableFile(f"{path}: not JSON ({exc})") from None
-    except (AttributeError, KeyError, TypeError) as exc:
-        raise UnreadableFile(f"{path}: not the faithfulness command's summary ({type(exc).__name__}: {exc})") from None
-    return summary
-
-
-def read_progress(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(total_timesteps, eprewmean) of every row of a Baselines ``progress.csv``; an empty eprewmean is NaN."""
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UnreadableFile(f"{path}: not a CSV file ({exc})") from None
-    if rows and not {"total_timesteps", "eprewmean"} <= rows[0].keys():
-        raise UnreadableFile(f"{path}: no total_timesteps and eprewmean columns")
-
-    def number(row: dict, key: str) -> float:
-        cell = row[key]
-        try:
-            return math.nan if cell in (None, "") else float(cell)
-        except ValueError:
-            raise UnreadableFile(f"{path}: {key} {cell!r} is not a number") from None
-
-    return (np.array([number(r, "total_timesteps") for r in rows], np.float64),
-            np.array([number(r, "eprewmean") for r in rows], np.float64))
-
-
-def _scalar(value) -> float:
-    if value.HasField("tensor"):  # TF2-style summaries keep scalars as tensors
-        from tensorboard.util import tensor_util
-
-        return float(tensor_util.make_ndarray(value.tensor))
-    return float(value.simple_value)
-
-
-def read_events(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """(total_timesteps, eprewmean) from TensorBoard event files, later files first where they overlap.
-
-    The x-axis is the ``total_timesteps`` scalar logged with each row, not the event's step: the
-    original's logger numbers its rows (the update), ours uses the agent steps.
-    """
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-
-    points: dict[float, float] = {}
-    for path in paths:
-        rows: dict[int, dict[str, float]] = {}
-        try:
-            for event in EventFileLoader(str(path)).Load():
-                for value in event.summary.value:
-                    tag = value.tag.rsplit("/", 1)[-1]
-                    if tag in ("total_timesteps", "eprewmean"):
-                        rows.setdefault(event.step, {})[tag] = _scalar(value)
-        except Exception as exc:  # a corrupt file of a run is reported, not raised
-            raise UnreadableFile(f"{path}: not a TensorBoard event file ({type(exc).__name__}: {exc})") from None
-        if any("eprewmean" in r for r in rows.values()) and not any("total_timesteps" in r for r in rows.values()):
-            raise UnreadableFile(f"{path}: eprewmean without a total_timesteps scalar, so no agent-step axis")
-        points.update((r["total_timesteps"], r["eprewmean"]) for r in rows.values() if len(r) == 2)
-    steps = np.array(sorted(points), np.float64)
-    return steps, np.array([points[s] for s in steps], np.float64)
-
-
-def read_curve(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """The run's learning curve (agent steps, eprewmean) without the rows before its first game, or None."""
-    progress = folder / "logs" / "progress.csv"
-    if progress.exists():
-        steps, values = read_progress(progress)
-    else:
-        events = sorted(folder.glob("events.out.tfevents.*")) + sorted((folder / "tb").glob("events.out.tfevents.*"))
-        if not events:
-            return None
-        steps, values = read_events(events)
-    played = ~np.isnan(values) & ~np.isnan(steps)
-    return (steps[played], values[played]) if played.any() else None
-
-
 def read_run(game: str, network: str, folder: Path) -> Run:
     """What one run folder holds; each unreadable file is one line in ``problems``, its piece missing."""
     run = Run(game, network, folder.name, folder)
@@ -284,24 +71,22 @@ def read_run(game: str, network: str, folder: Path) -> Run:
         run.mean_score = float(np.mean(rewards)) if rewards else None
     except UnreadableFile as exc:
         run.problems.append(str(exc))
-    if (folder / "saliency.pkl").exists():
+    if (folder / rundir.SALIENCY_FILE).exists():
         from fl_saliency.scoring.benchmark import metric_summary
 
         try:
-            overall = metric_summary(read_saliency(folder / "saliency.pkl"))["overall"]
+            overall = metric_summary(read_saliency(folder / rundir.SALIENCY_FILE))["overall"]
             run.saliency = {metric: stats["mean"] for metric, stats in overall.items() if stats["count"]}
         except UnreadableFile as exc:
             run.problems.append(str(exc))
-    if (folder / "saliency.json").exists():
+    if (folder / rundir.SALIENCY_JSON).exists():
         try:
-            run.benchmark = read_benchmark(folder / "saliency.json")
+            run.benchmark = read_benchmark(folder / rundir.SALIENCY_JSON)
         except UnreadableFile as exc:
             run.problems.append(str(exc))
-    from fl_saliency.scoring.faithfulness import FAITHFULNESS_FILE
-
-    if (folder / FAITHFULNESS_FILE).exists():
+    if (folder / rundir.FAITHFULNESS_FILE).exists():
         try:
-            run.faithfulness = read_faithfulness(folder / FAITHFULNESS_FILE)
+            run.faithfulness = read_faithfulness(folder / rundir.FAITHFULNESS_FILE)
         except UnreadableFile as exc:
             run.problems.append(str(exc))
     try:
@@ -314,13 +99,14 @@ def read_run(game: str, network: str, folder: Path) -> Run:
 def read_train_run(folder: Path) -> Run:
     """One ``train`` output folder (config.json at its top); its evaluation, saliency and faithfulness
     summaries may also be in ``eval/``, evaluate's default output folder."""
-    from fl_saliency.agents.checkpoint import CONFIG_FILE, load_config
+    from fl_saliency.agents.checkpoint import load_config
     from fl_saliency.envs.games import parse_game
 
-    experiment = load_config(folder / CONFIG_FILE)
+    experiment = load_config(folder / rundir.CONFIG_FILE)
     run = read_run(parse_game(experiment.env_name), experiment.network, folder)
-    if (folder / "eval").is_dir():
-        evaluated = read_run(run.game, run.network, folder / "eval")
+    eval_dir = rundir.evaluation_folders(folder)[1]
+    if eval_dir.is_dir():
+        evaluated = read_run(run.game, run.network, eval_dir)
         run.mean_score = run.mean_score if run.mean_score is not None else evaluated.mean_score
         run.saliency = run.saliency or evaluated.saliency
         run.benchmark = run.benchmark or evaluated.benchmark
@@ -337,7 +123,7 @@ def read_sweep(root: Path) -> list[Run]:
     runs = [read_run(*group.name.split(".", 1), folder)
             for group in sorted(p for p in root.iterdir() if p.is_dir() and "." in p.name)
             for folder in sorted(p for p in group.iterdir() if p.is_dir())]
-    if not runs and (root / "config.json").is_file():
+    if not runs and (root / rundir.CONFIG_FILE).is_file():
         runs = [read_train_run(root)]
     if not runs:
         raise FlSaliencyError(f"{root} is neither a train run folder (config.json) nor a sweep folder "
@@ -650,7 +436,7 @@ def report_location(location: str, out: Path | None = None, echo=print) -> str:
     storage = Storage(location)
     with tempfile.TemporaryDirectory(prefix="fl-saliency-report.") as tmp:
         local = Path(tmp) / "sweep"
-        if not storage.download("", local, skip=("checkpoint.pt", "model.pkl", "*.mkv", "*.mp4")):
+        if not storage.download("", local, skip=(rundir.CHECKPOINT_FILE, rundir.MODEL_FILE, "*.mkv", "*.mp4")):
             raise FlSaliencyError(f"sweep storage {location} is empty or does not exist")
         if out is not None:
             return str(write_report(local, out, echo, title=location))

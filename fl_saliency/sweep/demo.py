@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fl_saliency.common import rundir
 from fl_saliency.common.io import ensure_output_dir
 from fl_saliency.ppo.algorithm import PPOConfig
 from fl_saliency.report.tables import require_report_extra, write_report
@@ -24,7 +25,7 @@ DEMO_METHODS, DEMO_REFERENCES = ["attention", "gradient"], ["uniform", "center-b
 
 
 def run_demo(output_dir: Path, echo=print) -> Path:
-    from fl_saliency.scoring.benchmark import SALIENCY_FILE, SaliencySettings, run_benchmark
+    from fl_saliency.scoring.benchmark import SaliencySettings, run_benchmark
     from fl_saliency.scoring.atari_head.sample import make_sample_trial
 
     require_report_extra("fl-saliency demo (it ends with the report)")
@@ -47,11 +48,11 @@ def run_demo(output_dir: Path, echo=print) -> Path:
     import json
 
     run = job.folder
-    if not (run / SALIENCY_FILE).exists():
+    if not (run / rundir.SALIENCY_FILE).exists():
         run_benchmark(SaliencySettings(experiment_dir=run, atari_head_dir=sample_dir, output_dir=run,
                                        method=DEMO_METHODS, references=DEMO_REFERENCES), echo=lambda text: None)
-    scores = json.loads((run / "summary.json").read_text())["rewards"]
-    saliency = json.loads((run / "saliency.json").read_text())
+    scores = json.loads((run / rundir.SUMMARY_FILE).read_text())["rewards"]
+    saliency = json.loads((run / rundir.SALIENCY_JSON).read_text())
     echo(f"      evaluation: mean score {scores['mean']:.1f} over {scores['n']} games (the paper's agents train "
          f"for 5e7 steps)")
     for kind in ("methods", "references"):
@@ -61,9 +62,10 @@ def run_demo(output_dir: Path, echo=print) -> Path:
     echo("[3/4] writing the report")
     report = write_report(output_dir)
     echo("[4/4] outputs:")
-    for label, path in [("model (Baselines format)", run / "model.pkl"), ("training logs", run / "logs"),
-                        ("TensorBoard", run / "tb"), ("evaluation", run / "results.json"),
-                        ("attention video", run / "perception.mkv"), ("saliency scores", run / "saliency.json"),
+    for label, path in [("model (Baselines format)", run / rundir.MODEL_FILE), ("training logs", run / rundir.LOGS_DIR),
+                        ("TensorBoard", run / rundir.TB_DIR), ("evaluation", run / rundir.RESULTS_FILE),
+                        ("attention video", run / rundir.perception_file("mkv")),
+                        ("saliency scores", run / rundir.SALIENCY_JSON),
                         ("report", report), ("report page (browser)", report.with_name("report.html"))]:
         echo(f"      {label:<26} {path}")
     return report

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from fl_saliency.ppo.logger import ProgressLogger
-from fl_saliency.report.tables import read_progress, read_saliency, read_sweep, write_report
+from fl_saliency.common.rundir import read_saliency
+from fl_saliency.report.tables import read_sweep, write_report
 from helpers import CONFIG, FORK, SWEEP_SCORES, fake_sweep, run_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,15 +180,6 @@ def test_missing_sweep_folder_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "fl_saliency.cli", "report", str(tmp_path / "nothing")],
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2 and "sweep folder not found" in result.stderr
-
-
-def test_progress_csv_as_baselines_writes_it(tmp_path):
-    """Baselines' CSVOutputFormat leaves a cell empty when a row lacks a key; rows may be ragged."""
-    path = tmp_path / "progress.csv"
-    path.write_text("total_timesteps,eprewmean,fps\n1024,,900\n2048,1.5,900\n3072,2.5\n")
-    steps, values = read_progress(path)
-    assert steps.tolist() == [1024.0, 2048.0, 3072.0]
-    np.testing.assert_array_equal(values, [np.nan, 1.5, 2.5])
 
 
 def one_run_sweep(root):
