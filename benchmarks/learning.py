@@ -25,7 +25,7 @@ import numpy as np
 
 from fl_saliency.ppo.algorithm import PPOConfig
 from fl_saliency.common.rundir import read_progress
-from fl_saliency.report.tables import plot_learning_curves
+from fl_saliency.report.plots import plot_learning_curves
 
 ENV = "BreakoutNoFrameskip-v4"
 

@@ -137,7 +137,7 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from fl_saliency.report.tables import report_location
+    from fl_saliency.report import report_location
     from fl_saliency.common.io import reject_uri
 
     if args.output_dir:

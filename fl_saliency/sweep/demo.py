@@ -13,7 +13,8 @@ from pathlib import Path
 from fl_saliency.common import rundir
 from fl_saliency.common.io import ensure_output_dir
 from fl_saliency.ppo.algorithm import PPOConfig
-from fl_saliency.report.tables import require_report_extra, write_report
+from fl_saliency.report import require_report_extra
+from fl_saliency.report.markdown import write_report
 from fl_saliency.sweep.grid import Job, run_job
 
 # 8 updates: about 75 s of training at the ~110 agent steps/s of a quiet 2-core machine (README: Quick start).
