@@ -12,7 +12,7 @@ from fl_saliency.ppo.logger import ProgressLogger
 from fl_saliency.common.rundir import read_saliency
 from fl_saliency.report.markdown import write_report
 from fl_saliency.report.runs import read_sweep
-from helpers import CONFIG, FORK, SWEEP_SCORES, fake_sweep, run_folder
+from helpers import CONFIG, FORK, SWEEP_RANDOM_HUMAN, SWEEP_SCORES, fake_sweep, run_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 FORK_EVENTS, = FORK.glob("events.out.tfevents.*")
@@ -192,12 +192,12 @@ def test_report_onto_a_full_disk_is_one_line(tmp_path, small_disk):
 
 
 # Aggregates across games (rliable): three games, two networks, three seeds each.
-TABLE = {"Breakout": (1.7, 30.5), "Enduro": (0.0, 860.5), "SpaceInvaders": (148.0, 1668.7)}  # atari_scores, by hand
 def rliable_reference(seed: int = 0):
     from rliable import library as rly, metrics
 
-    matrices = {network: np.array([[(s - TABLE[g][0]) / (TABLE[g][1] - TABLE[g][0]) for s in SWEEP_SCORES[g, network]]
-                                   for g in TABLE]).T for network in ("cnn", "cnn_sparse_fls")}
+    table = SWEEP_RANDOM_HUMAN
+    matrices = {network: np.array([[(s - table[g][0]) / (table[g][1] - table[g][0]) for s in SWEEP_SCORES[g, network]]
+                                   for g in table]).T for network in ("cnn", "cnn_sparse_fls")}
 
     def four(x):
         return np.array([metrics.aggregate_iqm(x), metrics.aggregate_median(x), metrics.aggregate_mean(x),
@@ -209,11 +209,6 @@ def rliable_reference(seed: int = 0):
     improvement = rly.get_interval_estimates({"cnn_sparse_fls": (matrices["cnn_sparse_fls"], matrices["cnn"])},
                                              metrics.probability_of_improvement, reps=200)
     return matrices, aggregates, improvement
-
-
-@pytest.fixture
-def few_reps(monkeypatch):
-    monkeypatch.setattr("fl_saliency.report.aggregate.REPS", 200)
 
 
 @pytest.mark.slow
@@ -239,7 +234,7 @@ def test_aggregates_are_rliables_on_the_same_score_matrix(tmp_path, few_reps):
             assert estimates[network][name].point == pytest.approx(points[network][i], rel=1e-12)
             assert estimates[network][name].interval == pytest.approx(tuple(intervals[network][:, i]), rel=1e-12)
     games, improvement = aggregate.improvement_over(ours)["cnn_sparse_fls"]
-    assert games == list(TABLE) and improvement.point == pytest.approx(pi_point["cnn_sparse_fls"])
+    assert games == list(SWEEP_RANDOM_HUMAN) and improvement.point == pytest.approx(pi_point["cnn_sparse_fls"])
     assert improvement.interval == pytest.approx(tuple(pi_interval["cnn_sparse_fls"][:, 0]))
     # Probability of improvement by hand: P(X > Y) + P(X = Y) / 2 over the 9 run pairs of each game.
     x, y = matrices["cnn_sparse_fls"], matrices["cnn"]
@@ -262,25 +257,6 @@ def test_aggregates_are_rliables_on_the_same_score_matrix(tmp_path, few_reps):
     assert f"| cnn_sparse_fls | Breakout, Enduro, SpaceInvaders | 3 | {nss:.3g} [{nss:.3g}, {nss:.3g}] |" in text
 
 
-def test_intervals_are_reproducible_with_a_fixed_seed(few_reps):
-    from fl_saliency.report import aggregate
-
-    cells = {key: [(s - TABLE[key[0]][0]) / (TABLE[key[0]][1] - TABLE[key[0]][0]) for s in values]
-             for key, values in SWEEP_SCORES.items()}
-    matrices = aggregate.build_matrices(cells)
-    first = aggregate.aggregates(matrices)
-    np.random.rand(5)  # whatever the global state was left at
-    again, other = aggregate.aggregates(matrices), aggregate.aggregates(matrices, seed=1)
-    assert first == again and first != other
-    profiles = aggregate.performance_profiles(matrices)
-    np.testing.assert_array_equal(profiles["cnn"][1], aggregate.performance_profiles(matrices)["cnn"][1])
-    # rliable's own profile function gives the same profile.
-    from rliable import library as rly
-
-    reference, _ = rly.create_performance_profile({"cnn": matrices["cnn"].scores}, aggregate.PROFILE_TAUS, reps=10)
-    np.testing.assert_array_equal(profiles["cnn"][0], reference["cnn"])
-
-
 @pytest.mark.slow
 def test_too_few_seeds_give_no_interval_and_say_so(tmp_path, few_reps):
     few = {key: values[:2] for key, values in SWEEP_SCORES.items()}
@@ -294,16 +270,6 @@ def test_too_few_seeds_give_no_interval_and_say_so(tmp_path, few_reps):
     rows = [line for line in section.splitlines() if line.startswith("| cnn")]
     assert len(rows) == 3 and all("[" not in row for row in rows)  # two aggregate rows, one improvement row
     assert section.count("no interval: 2 run(s) per game, 3 needed") == 2
-
-
-def test_human_normalised_score_is_0_for_random_and_1_for_human():
-    from fl_saliency.report.atari_scores import human_normalised
-    from fl_saliency.common.errors import FlSaliencyError
-
-    assert human_normalised("Breakout", 1.7) == 0.0 and human_normalised("Breakout", 30.5) == pytest.approx(1.0)
-    assert human_normalised("Pong", -20.7 + 2 * 35.3) == pytest.approx(2.0)  # random -20.7, human 14.6
-    with pytest.raises(FlSaliencyError, match="no random and human scores for 'Breakout-v5'"):
-        human_normalised("Breakout-v5", 1.0)
 
 
 @pytest.fixture(scope="module")
