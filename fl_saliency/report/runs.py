@@ -14,7 +14,8 @@ import numpy as np
 
 from fl_saliency.common import rundir
 from fl_saliency.common.errors import FlSaliencyError
-from fl_saliency.common.rundir import UnreadableFile, read_benchmark, read_curve, read_faithfulness, read_rewards, read_saliency
+from fl_saliency.common.rundir import (UnreadableFile, read_benchmark, read_curve, read_faithfulness, read_rewards,
+                                       read_saliency)
 
 
 @dataclass

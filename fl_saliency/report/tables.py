@@ -11,7 +11,6 @@ from fl_saliency.common.errors import FlSaliencyError
 from fl_saliency.common.rundir import SALIENCY_METRICS
 from fl_saliency.report.runs import Run
 
-
 # docs/spec/protocol.md, section 6.
 PAPER_TABLE_2 = {"cnn": 1_686_693, "cnn_daqn": 130_726, "cnn_rsppo": 1_720_999, "cnn_sparse_fls": 1_836_710,
                  "cnn_sparse_fls_pool": 263_846, "cnn_dense_fls": 280_358, "cnn_sparse_fls_h1": 1_762_982,
@@ -66,8 +65,6 @@ METRIC_LABELS = {"nss": "NSS ↑", "kldiv": "KL ↓", "sauc": "sAUC ↑", "auc_j
 
 
 NOT_FINITE = "†"
-
-
 NOT_FINITE_NOTE = (f"{NOT_FINITE} The file holds NaN or Infinity here (a metric undefined on every map, or an "
                    f"overflow): shown as {MISSING}, or as the mean alone when only its interval is not finite.")
 

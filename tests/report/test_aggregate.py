@@ -8,8 +8,10 @@ from helpers import SWEEP_RANDOM_HUMAN, SWEEP_SCORES
 def test_intervals_are_reproducible_with_a_fixed_seed(few_reps):
     from fl_saliency.report import aggregate
 
-    normalised = lambda game, s: (s - SWEEP_RANDOM_HUMAN[game][0]) / (SWEEP_RANDOM_HUMAN[game][1] - SWEEP_RANDOM_HUMAN[game][0])
-    cells = {key: [normalised(key[0], s) for s in values] for key, values in SWEEP_SCORES.items()}
+    cells = {}
+    for (game, network), values in SWEEP_SCORES.items():
+        random, human = SWEEP_RANDOM_HUMAN[game]
+        cells[game, network] = [(s - random) / (human - random) for s in values]
     matrices = aggregate.build_matrices(cells)
     first = aggregate.aggregates(matrices)
     np.random.rand(5)  # whatever the global state was left at

@@ -26,4 +26,5 @@ def test_paper_tables_beside_ours():
     groups = {("Breakout", "cnn_sparse_fls"): runs}
     assert score_table(groups)[-1] == "| Breakout | cnn_sparse_fls | 2 | 1 | 600 | 624 |"
     assert saliency_table(groups)[-1] == "| Breakout | cnn_sparse_fls | 1 | 1 | 2 | 0.5 | 0.51 |"
-    assert parameter_table(["cnn", "nonsense"])[-2:] == ["| cnn | 1,686,693 | 1,686,693 |", f"| nonsense | {MISSING} | {MISSING} |"]
+    assert parameter_table(["cnn", "nonsense"])[-2:] == ["| cnn | 1,686,693 | 1,686,693 |",
+                                                         f"| nonsense | {MISSING} | {MISSING} |"]
