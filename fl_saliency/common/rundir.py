@@ -91,10 +91,15 @@ def run_outputs() -> tuple[str, ...]:
               for pattern in TEMPORARY_PATTERNS))
 
 
+def eval_folder(run: Path) -> Path:
+    """A run folder's ``eval/``: evaluate's default output folder for it."""
+    return run / EVAL_DIR
+
+
 def evaluation_folders(run: Path) -> tuple[Path, Path]:
     """Where a run folder's evaluation, saliency and faithfulness summaries may be: the folder itself (a sweep's
     layout), then its ``eval/`` (evaluate's default output folder)."""
-    return run, run / EVAL_DIR
+    return run, eval_folder(run)
 
 
 class UnreadableFile(FlSaliencyError):

@@ -21,7 +21,7 @@ from fl_saliency.agents.choice import (AgentOptions, agent_label, agent_setting,
 from fl_saliency.agents.inference import autocast, inference_threads, precision_setting
 from fl_saliency.common.device import device_setting, resolve_device
 from fl_saliency.common.errors import FlSaliencyError, warn
-from fl_saliency.common.rundir import (EVAL_DIR, RESULTS_FILE, SUMMARY_FILE, VIDEOS_DIR, evaluation_outputs,
+from fl_saliency.common.rundir import (RESULTS_FILE, SUMMARY_FILE, VIDEOS_DIR, eval_folder, evaluation_outputs,
                                        perception_file, value_statistics)
 from fl_saliency.common.io import TEMPORARY_PATTERNS, atomic_files, locked_output_dir, matching, remove_matching
 from fl_saliency.common.progress import progress_bar
@@ -112,9 +112,9 @@ def default_eval_dir(path: Path, experiment_dir: bool = False) -> Path:
     """Where an agent's evaluation goes by default: EXPERIMENT_DIR/eval (``path`` given as --experiment-dir, or
     an experiment folder or its model.pkl given as --agent), or NAME_eval beside an agent file NAME.EXT."""
     if experiment_dir:
-        return path / EVAL_DIR
+        return eval_folder(path)
     if is_experiment(path):
-        return (path if path.is_dir() else path.parent) / EVAL_DIR
+        return eval_folder(path if path.is_dir() else path.parent)
     return path.with_name(f"{path.stem}_eval")
 
 

@@ -74,7 +74,7 @@ def read_train_run(folder: Path) -> Run:
 
     experiment = load_config(folder / rundir.CONFIG_FILE)
     run = read_run(parse_game(experiment.env_name), experiment.network, folder)
-    eval_dir = rundir.evaluation_folders(folder)[1]
+    eval_dir = rundir.eval_folder(folder)
     if eval_dir.is_dir():
         evaluated = read_run(run.game, run.network, eval_dir)
         run.mean_score = run.mean_score if run.mean_score is not None else evaluated.mean_score

@@ -41,6 +41,7 @@ def test_run_outputs_name_what_train_evaluate_and_saliency_write():
         assert name in outputs
     assert rundir.saliency_file("attention") == "saliency.pkl" and rundir.saliency_file("rise") == "saliency.rise.pkl"
     assert rundir.monitor_file(3) == "0.3.monitor.csv" and rundir.trial_video_file(101) == "trial_101.mp4"
+    assert rundir.eval_folder(Path("run")) == Path("run/eval")
     assert rundir.evaluation_folders(Path("run")) == (Path("run"), Path("run/eval"))
 
 
