@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from fl_saliency.ppo.algorithm import PPOConfig
-from fl_saliency.report.tables import plot_learning_curves, read_progress
+from fl_saliency.common.rundir import read_progress
+from fl_saliency.report.plots import plot_learning_curves
 
 ENV = "BreakoutNoFrameskip-v4"
 

@@ -36,6 +36,7 @@ def _networks(args: argparse.Namespace) -> None:
 def _inspect(args: argparse.Namespace) -> None:
     from fl_saliency.agents import checkpoint
     from fl_saliency.agents.base import check_action_count
+    from fl_saliency.common import rundir
     from fl_saliency.agents.networks import ActorCritic
     from fl_saliency.envs.protocol import protocol_of_config
 
@@ -45,8 +46,8 @@ def _inspect(args: argparse.Namespace) -> None:
 
         _inspect_agent(path, settings_from_args(AgentOptions, args))
         return
-    model_path = path / checkpoint.MODEL_FILE if path.is_dir() else path
-    config_path = model_path.parent / checkpoint.CONFIG_FILE
+    model_path = path / rundir.MODEL_FILE if path.is_dir() else path
+    config_path = model_path.parent / rundir.CONFIG_FILE
     params = checkpoint.load_params(model_path)
     experiment = checkpoint.load_config(config_path) if config_path.exists() else None
     n_actions = checkpoint.n_actions_of(params, str(model_path))
@@ -135,7 +136,7 @@ def _sweep(args: argparse.Namespace) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from fl_saliency.report.tables import report_location
+    from fl_saliency.report import report_location
     from fl_saliency.common.io import reject_uri
 
     if args.output_dir:

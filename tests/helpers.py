@@ -118,6 +118,8 @@ SWEEP_SCORES = {("Breakout", "cnn"): [10.0, 20.0, 31.0], ("Enduro", "cnn"): [300
                 ("SpaceInvaders", "cnn"): [400.0, 700.0, 1000.0],
                 ("Breakout", "cnn_sparse_fls"): [25.0, 40.0, 12.0], ("Enduro", "cnn_sparse_fls"): [800.0, 200.0, 650.0],
                 ("SpaceInvaders", "cnn_sparse_fls"): [1200.0, 2000.0, 900.0]}
+# The random and human scores of SWEEP_SCORES' games (report/atari_scores.py), by hand.
+SWEEP_RANDOM_HUMAN = {"Breakout": (1.7, 30.5), "Enduro": (0.0, 860.5), "SpaceInvaders": (148.0, 1668.7)}
 
 
 def fake_sweep(root: Path, scores: dict, saliency: bool = False) -> None:

@@ -24,13 +24,12 @@ import torch
 from joblib import numpy_pickle
 
 from fl_saliency.agents.base import check_action_count
+from fl_saliency.common.rundir import CONFIG_FILE, MODEL_FILE
 from fl_saliency.common.errors import FlSaliencyError
 from fl_saliency.common.io import atomic_write, atomic_write_json
 from fl_saliency.agents.networks import NETWORKS, ActorCritic, check_network_name
 from fl_saliency.agents.inference import first_nonfinite_parameter
 
-MODEL_FILE = "model.pkl"
-CONFIG_FILE = "config.json"
 NETWORK_SCOPE = "ppo2_model/pi/"
 VALUE_SCOPE = "ppo2_model/vf/"
 BETA_POWERS = ("beta1_power:0", "beta2_power:0")  # root scope: the fork creates its Adam outside ppo2_model

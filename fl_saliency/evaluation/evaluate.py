@@ -21,10 +21,11 @@ from fl_saliency.agents.choice import (AgentOptions, agent_label, agent_setting,
 from fl_saliency.agents.inference import autocast, inference_threads, precision_setting
 from fl_saliency.common.device import device_setting, resolve_device
 from fl_saliency.common.errors import FlSaliencyError, warn
+from fl_saliency.common.rundir import (RESULTS_FILE, SUMMARY_FILE, VIDEOS_DIR, eval_folder, evaluation_outputs,
+                                       perception_file, value_statistics)
 from fl_saliency.common.io import TEMPORARY_PATTERNS, atomic_files, locked_output_dir, matching, remove_matching
 from fl_saliency.common.progress import progress_bar
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
-from fl_saliency.evaluation.gameplay_video import VIDEOS_DIR
 from fl_saliency.methods import METHODS, check_agent_methods
 from fl_saliency.ppo.algorithm import sample_actions
 from fl_saliency.envs.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
@@ -33,11 +34,6 @@ from fl_saliency.common.settings import check_settings, setting
 from fl_saliency.common.stopping import interrupt_on_stop_signals
 from fl_saliency.evaluation.perception_video import CODECS
 
-RESULTS_FILE = "results.json"
-SUMMARY_FILE = "summary.json"
-# What an evaluation writes into its output folder, by name (train --force removes these and nothing else).
-OUTPUTS = (RESULTS_FILE, SUMMARY_FILE, *(f"perception.{fmt}" for fmt in CODECS),
-           *(f"{VIDEOS_DIR}/vecenv.video.*.video*{suffix}" for suffix in (".mp4", ".meta.json")))
 
 
 @dataclass
@@ -115,9 +111,9 @@ def default_eval_dir(path: Path, experiment_dir: bool = False) -> Path:
     """Where an agent's evaluation goes by default: EXPERIMENT_DIR/eval (``path`` given as --experiment-dir, or
     an experiment folder or its model.pkl given as --agent), or NAME_eval beside an agent file NAME.EXT."""
     if experiment_dir:
-        return path / "eval"
+        return eval_folder(path)
     if is_experiment(path):
-        return (path if path.is_dir() else path.parent) / "eval"
+        return eval_folder(path if path.is_dir() else path.parent)
     return path.with_name(f"{path.stem}_eval")
 
 
@@ -152,13 +148,6 @@ class EpisodeLog:
         column = lambda key: np.array([e[key] for e in flat], np.float32).tolist()
         return {"rewards": column("r"), "lengths": column("l"), "elapsed_time": column("t"),
                 "done_per_env": self.done_per_env.tolist()}
-
-
-def value_statistics(values: list[float]) -> dict:
-    """Count, mean, std, median, min and max of one results.json column."""
-    r = np.asarray(values, np.float64)
-    return {"n": int(r.size), "mean": float(r.mean()), "std": float(r.std()), "median": float(np.median(r)),
-            "min": float(r.min()), "max": float(r.max())}
 
 
 def prepare_output_dir(settings: EvalSettings, echo=print) -> None:
@@ -223,7 +212,7 @@ def _play(settings: EvalSettings, agent: Agent, experiment: Experiment | None, e
                 from fl_saliency.evaluation.perception_video import PerceptionRecorder
 
                 shown = [settings.video_env] if settings.video_env is not None else list(range(settings.num_env))
-                recorder = PerceptionRecorder(settings.output_dir / f"perception.{settings.video_format}",
+                recorder = PerceptionRecorder(settings.output_dir / perception_file(settings.video_format),
                                               agent.geometry if video_method == "attention" else None, shown,
                                               settings.raw_obs, settings.processed_obs, settings.video_format)
             if settings.video_recorder:
@@ -320,7 +309,7 @@ def _play(settings: EvalSettings, agent: Agent, experiment: Experiment | None, e
     out = settings.output_dir
     kept = {out / RESULTS_FILE, out / SUMMARY_FILE, video_path, *gameplay_videos,
             *(path.with_suffix(".meta.json") for path in gameplay_videos)}
-    stale = remove_matching(out, [path.relative_to(out).as_posix() for path in matching(out, OUTPUTS)
+    stale = remove_matching(out, [path.relative_to(out).as_posix() for path in matching(out, evaluation_outputs())
                                   if path not in kept])
     if stale:
         echo(f"removed the video of the replaced results: {', '.join(stale)}")

@@ -21,7 +21,6 @@ import numpy as np
 from fl_saliency.common.io import atomic_write_json
 from fl_saliency.evaluation.perception_video import VideoWriter, tile_images
 
-VIDEOS_DIR = "videos"
 FPS = 30  # gym's VideoRecorder default: VecEnv.metadata has no video.frames_per_second
 
 

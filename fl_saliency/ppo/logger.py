@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from fl_saliency.common.rundir import (EVENTS_PATTERN, LOG_TEXT_FILE, LOGS_DIR, PROGRESS_FILE, TB_DIR,
+                                       monitor_file)
 from fl_saliency.common.errors import FlSaliencyError
 from fl_saliency.common.io import atomic_write
 
@@ -31,7 +33,7 @@ class MonitorCSV:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.files = []
         for rank in range(num_envs):
-            path = log_dir / f"0.{rank}.monitor.csv"
+            path = log_dir / monitor_file(rank)
             is_new = not (append and path.exists())
             if not is_new:
                 drop_partial_line(path)
@@ -139,12 +141,12 @@ class ProgressLogger:
 
     def __init__(self, output_dir: Path, keys: tuple[str, ...], step_key: str, resume_after: int | None = None,
                  echo: Callable[[str], None] = print):
-        logs = output_dir / "logs"
+        logs = output_dir / LOGS_DIR
         logs.mkdir(parents=True, exist_ok=True)
         self.keys = keys
         self.step_key = step_key
         self.echo = echo
-        progress, text = logs / "progress.csv", logs / "log.txt"
+        progress, text = logs / PROGRESS_FILE, logs / LOG_TEXT_FILE
         resume = resume_after is not None
         if resume:
             _truncate_tables(text, _truncate_progress(progress, step_key, resume_after))
@@ -156,8 +158,8 @@ class ProgressLogger:
         self.text = open(text, "a" if resume else "w")
         from torch.utils.tensorboard import SummaryWriter
 
-        earlier_events = sorted((output_dir / "tb").glob("events.out.tfevents.*"))
-        self.tb = SummaryWriter(log_dir=str(output_dir / "tb"))
+        earlier_events = sorted((output_dir / TB_DIR).glob(EVENTS_PATTERN))
+        self.tb = SummaryWriter(log_dir=str(output_dir / TB_DIR))
         if resume:
             _carry_over_events(earlier_events, self.tb, resume_after)
 

@@ -18,15 +18,13 @@ import torch
 from tqdm import tqdm
 
 from fl_saliency import __version__
-from fl_saliency.scoring.benchmark import saliency_file
-from fl_saliency.agents.checkpoint import (CONFIG_FILE, MODEL_FILE, adam_from_baselines, load_config, read_experiment,
+from fl_saliency.agents.checkpoint import (adam_from_baselines, load_config, read_experiment,
                                    save_config, save_model)
 from fl_saliency.common.device import device_setting, resolve_device
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
 from fl_saliency.common.errors import FlSaliencyError
 from fl_saliency.envs.games import num_actions, parse_game
-from fl_saliency.evaluation.evaluate import OUTPUTS as EVALUATION_OUTPUTS
-from fl_saliency.methods import METHODS
+from fl_saliency.common.rundir import CHECKPOINT_FILE, CONFIG_FILE, LOGS_DIR, MODEL_FILE, run_outputs
 from fl_saliency.common.io import TEMPORARY_PATTERNS, atomic_write, is_disk_full, locked_output_dir, matching, remove_matching
 from fl_saliency.ppo.logger import MonitorCSV, ProgressLogger
 from fl_saliency.agents.networks import ActorCritic, check_network_name
@@ -41,16 +39,6 @@ from fl_saliency.envs.protocol import (Protocol, full_action_space_setting, prot
 from fl_saliency.common.settings import check_settings, setting
 from fl_saliency.common.stopping import StopRequest
 
-CHECKPOINT_FILE = "checkpoint.pt"
-LOG_OUTPUTS = ("logs/0.*.monitor.csv", "logs/progress.csv", "logs/log.txt", "tb/events.out.tfevents.*")
-SALIENCY_OUTPUTS = (*(saliency_file(method) for method in METHODS), "saliency.json", "saliency.csv", "trial_*.mp4")
-# What the commands write into a run folder, by name (the sweep's layout puts the evaluation and the saliency scores
-# beside the model; evaluate's default output is eval/), and what killed writes leave: --force removes these and
-# the subfolders they leave empty; a user's own files stay.
-RUN_OUTPUTS = (CONFIG_FILE, MODEL_FILE, CHECKPOINT_FILE, *LOG_OUTPUTS, *EVALUATION_OUTPUTS, *SALIENCY_OUTPUTS,
-               *(f"eval/{name}" for name in EVALUATION_OUTPUTS),
-               *(f"{folder}{pattern}" for folder in ("", "logs/", "tb/", "eval/", "videos/", "eval/videos/")
-                 for pattern in TEMPORARY_PATTERNS))
 PROGRESS_KEYS = (
     "nupdates", "total_timesteps", "serial_timesteps", "fps", "time_elapsed", "eprewmean", "eplenmean",
     *LOSS_NAMES, "explained_variance",
@@ -203,8 +191,8 @@ def resumed_settings(settings: TrainSettings) -> TrainSettings:
 
 
 def run_files(out: Path) -> list[str]:
-    """The files and folders of ``out`` that hold what a run wrote (RUN_OUTPUTS)."""
-    return sorted({path.relative_to(out).parts[0] for path in matching(out, RUN_OUTPUTS)})
+    """The files and folders of ``out`` that hold what a run wrote (rundir.run_outputs)."""
+    return sorted({path.relative_to(out).parts[0] for path in matching(out, run_outputs())})
 
 
 def prepare_output_dir(settings: TrainSettings, echo=print) -> TrainSettings:
@@ -213,7 +201,7 @@ def prepare_output_dir(settings: TrainSettings, echo=print) -> TrainSettings:
     out = settings.output_dir
     if settings.resume:
         settings = resumed_settings(settings)
-        leftovers = remove_matching(out, TEMPORARY_PATTERNS) + remove_matching(out / "logs", TEMPORARY_PATTERNS)
+        leftovers = remove_matching(out, TEMPORARY_PATTERNS) + remove_matching(out / LOGS_DIR, TEMPORARY_PATTERNS)
         if leftovers:
             echo(f"removed the unfinished files of the interrupted run from {out}: {', '.join(leftovers)}")
         return settings
@@ -226,7 +214,7 @@ def prepare_output_dir(settings: TrainSettings, echo=print) -> TrainSettings:
             f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue it or --force to start over"
         )
     if existing:
-        echo(f"--force: removed {', '.join(remove_matching(out, RUN_OUTPUTS))} from {out}")
+        echo(f"--force: removed {', '.join(remove_matching(out, run_outputs()))} from {out}")
     return settings
 
 
@@ -311,7 +299,7 @@ def _train(settings: TrainSettings, initialisation: tuple[dict, AdamState | None
 
     env = make_pipelined_vec_env(settings.env_name, c.num_envs, env_seed, backend=settings.env_backend,
                                  workers=settings.env_workers, protocol=settings.protocol())
-    monitor = MonitorCSV(out / "logs", settings.env_name, c.num_envs, append=settings.resume)
+    monitor = MonitorCSV(out / LOGS_DIR, settings.env_name, c.num_envs, append=settings.resume)
     bar = progress_bar(n_updates * c.batch_size, "step", initial=start_update * c.batch_size)
     logger = ProgressLogger(out, PROGRESS_KEYS, step_key="total_timesteps",
                             resume_after=start_update * c.batch_size if settings.resume else None,

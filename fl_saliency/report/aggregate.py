@@ -13,12 +13,10 @@ its "interval" is the range of the data, so fewer runs give the point estimate a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from fl_saliency.report.atari_scores import RANDOM_HUMAN, human_normalised
-from fl_saliency.common.io import atomic_write
 
 MIN_RUNS = 3
 REPS = 2000
@@ -155,77 +153,3 @@ def performance_profiles(matrices: dict[str, Matrix], taus: np.ndarray = PROFILE
     return {n: (profile(m.scores), intervals.get(n)) for n, m in matrices.items()}
 
 
-def plot_profiles(profiles: dict[str, tuple[np.ndarray, np.ndarray | None]], path: Path,
-                  taus: np.ndarray = PROFILE_TAUS) -> Path:
-    """One PNG: the performance profiles with their 95% bands (rliable.plot_utils)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from rliable import plot_utils
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    with_band = {n: p for n, (p, ci) in profiles.items() if ci is not None}
-    plot_utils.plot_performance_profiles(with_band or {n: p for n, (p, _) in profiles.items()}, taus,
-                                         performance_profile_cis={n: profiles[n][1] for n in with_band} or None,
-                                         xlabel=r"human-normalised score $(\tau)$", ax=ax, legend=True,
-                                         **PLOT_FONTS)
-    for network, (profile, ci) in profiles.items():  # networks without an interval: the line alone
-        if with_band and ci is None:
-            ax.plot(taus, profile, linestyle="--", label=f"{network} (no interval)")
-    ax.legend(fontsize=8)
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-# rliable's defaults (x-large) against matplotlib's 10-point ticks and the other plots' 9-point labels.
-PLOT_FONTS = {"labelsize": 9, "ticklabelsize": 10, "legendsize": 8}
-
-
-def _tick(value: float, _position=None) -> str:
-    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-
-
-def _readable_x_axis(ax, values: list[float]) -> None:
-    """At most 5 ticks, labelled in full (no offset or exponent text under the axis) on a span of at least 10% of
-    the values' size, so that a narrow interval or a point estimate alone does not give ticks a digit apart."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
-    low, high = min(values), max(values)
-    span = max(high - low, 0.1 * max(abs(low), abs(high)), 0.01)
-    middle = (low + high) / 2
-    ax.set_xlim(middle - 0.6 * span, middle + 0.6 * span)
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
-    ax.xaxis.set_major_formatter(FuncFormatter(_tick))
-
-
-def plot_aggregates(estimates: dict[str, dict[str, Estimate]], title: str, path: Path) -> Path:
-    """One PNG: per aggregate, each network's point estimate and 95% interval (a dot alone: no interval)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    networks = sorted(estimates)
-    names = list(next(iter(estimates.values())))
-    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 0.45 * len(networks) + 1.4), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        for row, network in enumerate(networks):
-            estimate = estimates[network][name]
-            if estimate.interval is not None:
-                ax.barh(row, estimate.interval[1] - estimate.interval[0], left=estimate.interval[0], height=0.6,
-                        color=f"C{row}", alpha=0.6)
-            ax.plot([estimate.point], [row], "k|", markersize=14)
-        _readable_x_axis(ax, [v for network in networks for v in (estimates[network][name].point,
-                                                               *(estimates[network][name].interval or ()))])
-        ax.set_yticks(range(len(networks)), networks if ax is axes[0][0] else [""] * len(networks))
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel(title, fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path

@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 from urllib.parse import quote
 
+from fl_saliency.common import rundir
 from fl_saliency.common.io import atomic_write
 
 MEDIA = "media"
@@ -130,10 +131,11 @@ def run_section(run, out: Path, echo=print) -> list[str]:
              '<p class="files">' + " ".join(f'<a href="{_url(p, out)}">{html.escape(p.name)}{"/" if p.is_dir() else ""}</a>'
                                             for p in files) + "</p>", '<div class="videos">']
     # A train run folder reported alone has its evaluation in eval/.
-    perception = next((f / "perception.mkv" for f in (run.folder, run.folder / "eval") if (f / "perception.mkv").exists()),
+    video = rundir.perception_file("mkv")
+    perception = next((f / video for f in rundir.evaluation_folders(run.folder) if (f / video).exists()),
                       None)
     if perception is not None:
-        copy = out / MEDIA / run.folder.parent.name / run.folder.name / "perception.mp4"
+        copy = out / MEDIA / run.folder.parent.name / run.folder.name / rundir.perception_file("mp4")
         import av
 
         try:
@@ -141,7 +143,7 @@ def run_section(run, out: Path, echo=print) -> list[str]:
         except av.FFmpegError as exc:  # a broken video of one run is named, the page is still written
             echo(f"unreadable, shown as missing: {perception}: not a video ({type(exc).__name__}: {exc})")
             lines.append(f"<p>{html.escape(perception.name)}: unreadable</p>")
-    trials = sorted(run.folder.glob("trial_*.mp4"), key=lambda p: (len(p.name), p.name))
+    trials = sorted(run.folder.glob(rundir.TRIAL_VIDEO_PATTERN), key=lambda p: (len(p.name), p.name))
     lines += [_video(p, out, f"Atari-HEAD {p.stem.replace('_', ' ')}: attention and gaze") for p in trials]
     return lines + ["</div></div>"]
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import yaml
 
 from fl_saliency.agents.base import check_action_count
-from fl_saliency.agents.checkpoint import CONFIG_FILE, MODEL_FILE, read_experiment
+from fl_saliency.agents.checkpoint import read_experiment
 from fl_saliency.agents.choice import AGENT_HELP, AgentOptions, chosen_path, is_experiment
+from fl_saliency.common import rundir
 from fl_saliency.common.errors import FlSaliencyError
 from fl_saliency.common.io import ensure_output_dir, is_disk_full, remove_matching
 from fl_saliency.common.settings import check_settings, setting
@@ -30,8 +31,6 @@ from fl_saliency.common.settings import check_settings, setting
 CARD_FILE = "README.md"
 REPLAY_FILE = "replay.mp4"
 LIBRARY = "fl-saliency"
-SALIENCY_JSON = "saliency.json"
-SALIENCY_PICKLE = "saliency.pkl"
 USAGE_COMMAND = "fl-saliency evaluate --experiment-dir . --raw-obs"
 
 
@@ -61,10 +60,9 @@ def evaluation_dir(path: Path, experiment: bool) -> Path:
     """Where an agent's evaluation is: an experiment folder itself (a sweep's runs) or its ``eval/`` (evaluate's
     default); for an agent file NAME.EXT, NAME_eval beside it (evaluate's default)."""
     from fl_saliency.evaluation.evaluate import default_eval_dir
-    from fl_saliency.report.tables import read_rewards
 
-    for folder in (path, path / "eval") if experiment else (default_eval_dir(path),):
-        if read_rewards(folder) is not None:
+    for folder in rundir.evaluation_folders(path) if experiment else (default_eval_dir(path),):
+        if rundir.read_rewards(folder) is not None:
             return folder
     if experiment:
         raise FlSaliencyError(f"{path} has no evaluation (results.json in it or in eval/); "
@@ -75,15 +73,14 @@ def evaluation_dir(path: Path, experiment: bool) -> Path:
 
 def saliency_overall(folders: list[Path]) -> dict | None:
     """The saliency metrics over all maps ({metric: {mean, std, count, ...}}) from saliency.json (its first
-    method's) or saliency.pkl; only those with a finite mean and std over at least one map."""
+    method's entry under ``methods``) or saliency.pkl; only those with a finite mean and std over at least one map."""
     from fl_saliency.scoring.benchmark import metric_summary
-    from fl_saliency.report.tables import read_benchmark, read_saliency
 
     for folder in folders:
-        if (folder / SALIENCY_JSON).is_file():
-            overall = next(iter(read_benchmark(folder / SALIENCY_JSON)["methods"].values()), {})
-        elif (folder / SALIENCY_PICKLE).is_file():
-            overall = metric_summary(read_saliency(folder / SALIENCY_PICKLE))["overall"]
+        if (folder / rundir.SALIENCY_JSON).is_file():
+            overall = rundir.read_method_scores(folder / rundir.SALIENCY_JSON)
+        elif (folder / rundir.SALIENCY_FILE).is_file():
+            overall = metric_summary(rundir.read_saliency(folder / rundir.SALIENCY_FILE))["overall"]
         else:
             continue
         finite = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -91,18 +88,6 @@ def saliency_overall(folders: list[Path]) -> dict | None:
                 if finite(stats.get("count")) and stats["count"] >= 1 and finite(stats.get("mean"))
                 and finite(stats.get("std"))}
     return None
-
-
-def read_evaluation_summary(eval_dir: Path) -> dict:
-    """The evaluation's summary.json (evaluate writes it beside results.json), or {} where there is none
-    to read (a sweep's or the paper's runs)."""
-    import json
-
-    try:
-        summary = json.loads((eval_dir / "summary.json").read_bytes())
-    except (OSError, ValueError):
-        return {}
-    return summary if isinstance(summary, dict) else {}
 
 
 def model_index(name: str, env_name: str, rewards: dict, saliency: dict | None) -> list[dict]:
@@ -179,7 +164,7 @@ def model_card(network: str, env_name: str, rewards: dict, saliency: dict | None
 
 
 def videos_of(eval_dir: Path) -> list[Path]:
-    return sorted(eval_dir.glob("perception.*"))
+    return sorted(eval_dir.glob(rundir.perception_file("*")))
 
 
 def write_replay(eval_dir: Path, settings: ExportSettings, target: Path, env_name: str | None = None) -> None:
@@ -197,7 +182,7 @@ def write_replay(eval_dir: Path, settings: ExportSettings, target: Path, env_nam
         evaluate(EvalSettings(experiment_dir=settings.experiment_dir, agent=settings.agent, env_name=env_name,
                               agent_options=settings.agent_options, output_dir=Path(tmp), num_env=1, max_eplen=settings.replay_steps, raw_obs=True,
                               device="cpu"), echo=lambda text: None)
-        browser_copy(next(Path(tmp).glob("perception.*")), target)
+        browser_copy(next(Path(tmp).glob(rundir.perception_file("*"))), target)
 
 
 def export(settings: ExportSettings, echo=print) -> Path:
@@ -221,12 +206,9 @@ def export(settings: ExportSettings, echo=print) -> Path:
         # refuses a file that is no agent, in one line
         agent, network = load_agent(path, **settings.agent_options.load_options()).describe(), None
     eval_dir = evaluation_dir(experiment_dir, experiment)
-    from fl_saliency.evaluation.evaluate import value_statistics
-    from fl_saliency.report.tables import read_rewards
-
-    rewards = value_statistics(read_rewards(eval_dir))
+    rewards = rundir.value_statistics(rundir.read_rewards(eval_dir))
     saliency = saliency_overall([eval_dir, experiment_dir] if experiment else [eval_dir])
-    evaluated = read_evaluation_summary(eval_dir)
+    evaluated = rundir.read_evaluation_summary(eval_dir)
     if agent is not None:
         env_name = settings.env_name or agent["env_name"] or evaluated.get("env_name")
         if not env_name:
@@ -244,8 +226,8 @@ def export(settings: ExportSettings, echo=print) -> Path:
     try:
         stage.mkdir()
         if experiment:
-            shutil.copyfile(experiment_dir / MODEL_FILE, stage / MODEL_FILE)
-            shutil.copyfile(experiment_dir / CONFIG_FILE, stage / CONFIG_FILE)
+            for name in (rundir.MODEL_FILE, rundir.CONFIG_FILE):
+                shutil.copyfile(experiment_dir / name, stage / name)
         else:
             shutil.copyfile(path, stage / path.name)
         write_replay(eval_dir, settings, stage / REPLAY_FILE, None if experiment else env_name)

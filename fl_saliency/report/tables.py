@@ -1,29 +1,15 @@
-"""A sweep folder (ours or the paper's released models) against the paper's tables: report.md and plots.
-
-Reads ``D/<Game>.<network>/<seed>/``: ``results.json`` (or the paper's ``eval.pkl``),
-``saliency.pkl`` (the original's records, both historical formats), ``saliency.json`` (every
-saliency method and reference), ``faithfulness.json`` (fl-saliency faithfulness), and the learning
-curve from ``logs/progress.csv`` or the TensorBoard events (the paper's runs ship only those). A piece that
-is missing shows as missing (—), never as zero; a file that cannot be read is named in one line
-and in the report, and the rest of the sweep is reported.
-"""
+"""The paper's tables (2, 3 and 4) beside ours, and how the report writes numbers: missing as —, a spread
+over seeds, a mean with its interval, a value that is not finite marked for a footnote."""
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import numbers
-import tempfile
-import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from fl_saliency.agents.checkpoint import CheckpointError, load_restricted
-from fl_saliency.common.errors import FlSaliencyError, require_extra
-from fl_saliency.common.io import atomic_write, ensure_output_dir
+from fl_saliency.common.errors import FlSaliencyError
+from fl_saliency.common.rundir import SALIENCY_METRICS
+from fl_saliency.report.runs import Run
 
 # docs/spec/protocol.md, section 6.
 PAPER_TABLE_2 = {"cnn": 1_686_693, "cnn_daqn": 130_726, "cnn_rsppo": 1_720_999, "cnn_sparse_fls": 1_836_710,
@@ -46,310 +32,14 @@ PAPER_TABLE_4_NSS = {network: dict(zip(_T4_GAMES, values)) for network, values i
     "cnn_sparse_fls_pool": (0.747, 0.251, 0.621, 0.286, 1.569),
     "cnn_dense_fls": (1.385, 0.629, -0.136, 0.797, -0.230),
 }.items()}
-SALIENCY_METRICS = ("nss", "kldiv", "sauc")
 MISSING = "—"
-
-
-class UnreadableFile(FlSaliencyError):
-    """A run's file that is not what its name says (shown as missing in the report)."""
-
-
-@dataclass
-class Run:
-    game: str
-    network: str
-    seed: str
-    folder: Path
-    mean_score: float | None = None
-    saliency: dict[str, float] = field(default_factory=dict)
-    # From saliency.json: {"methods" | "references": {name: {metric: {mean, ci_low, ci_high, ...}}}}
-    benchmark: dict[str, dict[str, dict]] | None = None
-    faithfulness: dict | None = None  # read_faithfulness's summary of faithfulness.json
-    curve: tuple[np.ndarray, np.ndarray] | None = None  # (total_timesteps, eprewmean)
-    problems: list[str] = field(default_factory=list)  # one line per unreadable file
-
-
-def _describe(value) -> str:
-    if isinstance(value, (list, tuple)) and value:
-        return f"a {type(value).__name__} of {type(value[0]).__name__}"
-    return f"a {type(value).__name__}"
-
-
-def _episode_rewards(values, path: Path) -> list[float]:
-    """A 1-D list (or array) of finite numbers, at least one, else UnreadableFile naming what it is."""
-    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind in "iuf":
-        rewards = values.astype(np.float64).tolist()
-    elif isinstance(values, (list, tuple)) and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
-        rewards = [float(v) for v in values]
-    else:
-        raise UnreadableFile(f"{path}: its rewards are {_describe(values)}, not a list of episode rewards")
-    if not rewards:
-        raise UnreadableFile(f"{path}: holds no episode rewards (an evaluation plays at least one game)")
-    if not np.isfinite(rewards).all():
-        bad = sorted({str(r) for r in rewards if not np.isfinite(r)})
-        raise UnreadableFile(f"{path}: its rewards include {', '.join(bad)}, not scores of played games")
-    return rewards
-
-
-def read_rewards(folder: Path) -> list[float] | None:
-    """Episode rewards from ``results.json`` (ours and run_baselines.py's) or the released runs' ``eval.pkl``.
-
-    No code of the original writes ``eval.pkl``; it is read as a dict with ``rewards`` (as
-    results.json) or as the list of episode rewards itself.
-    """
-    results = folder / "results.json"
-    if results.exists():
-        try:
-            data = json.loads(results.read_bytes())
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise UnreadableFile(f"{results}: not JSON ({exc})") from None
-        if not isinstance(data, dict) or "rewards" not in data:
-            raise UnreadableFile(f"{results}: holds {_describe(data)}, not an evaluation result (an object with 'rewards')")
-        return _episode_rewards(data["rewards"], results)
-    pickled = folder / "eval.pkl"
-    if pickled.exists():
-        try:
-            data = load_restricted(pickled, "evaluation file")
-        except CheckpointError as exc:
-            raise UnreadableFile(str(exc)) from None
-        if isinstance(data, dict):
-            if "rewards" not in data:
-                raise UnreadableFile(f"{pickled}: a dict without 'rewards' (keys: {', '.join(map(str, data))})")
-            data = data["rewards"]
-        return _episode_rewards(data, pickled)
-    return None
-
-
-def read_saliency(path: Path) -> list[dict]:
-    """The records of a ``saliency.pkl`` as ``{trial_number, metrics}``, from either of the original's formats.
-
-    benchmark_atari_head.py writes a list of ``{trial_number, metrics}``; its first version wrote
-    ``{TrialNumber, Game, model, network, metrics}`` records. ``metrics`` maps nss, kldiv and sauc
-    to per-map arrays (NaN where undefined).
-    """
-    try:
-        records = load_restricted(path, "saliency file")
-    except CheckpointError as exc:
-        raise UnreadableFile(str(exc)) from None
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise UnreadableFile(f"{path}: holds {_describe(records)}, not a list of per-trial saliency records")
-    normalised = []
-    for record in records:
-        number = record.get("trial_number", record.get("TrialNumber"))
-        metrics = record.get("metrics")
-        if not isinstance(number, numbers.Integral) or not isinstance(metrics, dict) \
-                or not all(m in metrics for m in SALIENCY_METRICS):
-            raise UnreadableFile(f"{path}: a record without a trial number and {'/'.join(SALIENCY_METRICS)} metrics "
-                                 f"(keys: {', '.join(map(str, record))})")
-        try:
-            arrays = {m: np.asarray(metrics[m], np.float64).reshape(-1) for m in SALIENCY_METRICS}
-        except (TypeError, ValueError) as exc:
-            raise UnreadableFile(f"{path}: trial {number}'s metrics are not numbers ({exc})") from None
-        normalised.append({"trial_number": int(number), "metrics": arrays})
-    return normalised
-
-
-def _check_number(value, what: str) -> None:
-    """A number or null (JSON's undefined), else TypeError naming ``what``."""
-    if not isinstance(value, (numbers.Real, type(None))) or isinstance(value, bool):
-        raise TypeError(f"a {what} that is {_describe(value)}")
-
-
-def _check_stats(stats: dict) -> None:
-    for key in ("mean", "ci_low", "ci_high"):
-        _check_number(stats.get(key), key)
-
-
-def read_benchmark(path: Path) -> dict[str, dict[str, dict]]:
-    """The overall scores of each method and reference of a ``saliency.json`` (run_benchmark's layout;
-    one written before methods existed holds its single method's scores at the top level)."""
-    try:
-        data = json.loads(path.read_bytes())
-        methods = data.get("methods") or {data.get("method", "attention"): {"overall": data["overall"]}}
-        scored = {kind: {name: result["overall"] for name, result in group.items()}
-                  for kind, group in (("methods", methods), ("references", data.get("references") or {}))}
-        for group in scored.values():
-            for overall in group.values():
-                for stats in overall.values():
-                    _check_stats(stats)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnreadableFile(f"{path}: not JSON ({exc})") from None
-    except (AttributeError, KeyError, TypeError) as exc:
-        raise UnreadableFile(f"{path}: not the saliency command's summary ({type(exc).__name__}: {exc})") from None
-    return scored
-
-
-def read_faithfulness(path: Path) -> dict:
-    """What the report shows of a ``faithfulness.json`` (fl_saliency/scoring/faithfulness.py): {maps, threshold,
-    methods: {name: {deletion_auc, insertion_auc (mean and CI), spearman (after every layer is
-    randomised; None where undefined), flagged}}}."""
-    try:
-        data = json.loads(path.read_bytes())
-        methods = {}
-        for name, result in data["methods"].items():
-            for key in ("deletion_auc", "insertion_auc"):
-                _check_stats(result[key])
-            # None: run with --no-randomisation
-            randomisation = result["randomisation"] or {"spearman": [], "flagged": None}
-            spearman = randomisation["spearman"][-1] if randomisation["spearman"] else None
-            _check_number(spearman, "Spearman correlation")
-            if not isinstance(randomisation["flagged"], bool) and result["randomisation"] is not None:
-                raise TypeError(f"a flagged that is {_describe(randomisation['flagged'])}")
-            methods[name] = {"deletion_auc": result["deletion_auc"], "insertion_auc": result["insertion_auc"],
-                             "spearman": spearman, "flagged": randomisation["flagged"]}
-        summary = {"maps": data["maps"], "threshold": data["randomisation_threshold"], "methods": methods}
-        _check_number(summary["maps"], "maps")
-        _check_number(summary["threshold"], "randomisation_threshold")
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise UnreadableFile(f"{path}: not JSON ({exc})") from None
-    except (AttributeError, KeyError, TypeError) as exc:
-        raise UnreadableFile(f"{path}: not the faithfulness command's summary ({type(exc).__name__}: {exc})") from None
-    return summary
-
-
-def read_progress(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(total_timesteps, eprewmean) of every row of a Baselines ``progress.csv``; an empty eprewmean is NaN."""
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UnreadableFile(f"{path}: not a CSV file ({exc})") from None
-    if rows and not {"total_timesteps", "eprewmean"} <= rows[0].keys():
-        raise UnreadableFile(f"{path}: no total_timesteps and eprewmean columns")
-
-    def number(row: dict, key: str) -> float:
-        cell = row[key]
-        try:
-            return math.nan if cell in (None, "") else float(cell)
-        except ValueError:
-            raise UnreadableFile(f"{path}: {key} {cell!r} is not a number") from None
-
-    return (np.array([number(r, "total_timesteps") for r in rows], np.float64),
-            np.array([number(r, "eprewmean") for r in rows], np.float64))
-
-
-def _scalar(value) -> float:
-    if value.HasField("tensor"):  # TF2-style summaries keep scalars as tensors
-        from tensorboard.util import tensor_util
-
-        return float(tensor_util.make_ndarray(value.tensor))
-    return float(value.simple_value)
-
-
-def read_events(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """(total_timesteps, eprewmean) from TensorBoard event files, later files first where they overlap.
-
-    The x-axis is the ``total_timesteps`` scalar logged with each row, not the event's step: the
-    original's logger numbers its rows (the update), ours uses the agent steps.
-    """
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-
-    points: dict[float, float] = {}
-    for path in paths:
-        rows: dict[int, dict[str, float]] = {}
-        try:
-            for event in EventFileLoader(str(path)).Load():
-                for value in event.summary.value:
-                    tag = value.tag.rsplit("/", 1)[-1]
-                    if tag in ("total_timesteps", "eprewmean"):
-                        rows.setdefault(event.step, {})[tag] = _scalar(value)
-        except Exception as exc:  # a corrupt file of a run is reported, not raised
-            raise UnreadableFile(f"{path}: not a TensorBoard event file ({type(exc).__name__}: {exc})") from None
-        if any("eprewmean" in r for r in rows.values()) and not any("total_timesteps" in r for r in rows.values()):
-            raise UnreadableFile(f"{path}: eprewmean without a total_timesteps scalar, so no agent-step axis")
-        points.update((r["total_timesteps"], r["eprewmean"]) for r in rows.values() if len(r) == 2)
-    steps = np.array(sorted(points), np.float64)
-    return steps, np.array([points[s] for s in steps], np.float64)
-
-
-def read_curve(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """The run's learning curve (agent steps, eprewmean) without the rows before its first game, or None."""
-    progress = folder / "logs" / "progress.csv"
-    if progress.exists():
-        steps, values = read_progress(progress)
-    else:
-        events = sorted(folder.glob("events.out.tfevents.*")) + sorted((folder / "tb").glob("events.out.tfevents.*"))
-        if not events:
-            return None
-        steps, values = read_events(events)
-    played = ~np.isnan(values) & ~np.isnan(steps)
-    return (steps[played], values[played]) if played.any() else None
-
-
-def read_run(game: str, network: str, folder: Path) -> Run:
-    """What one run folder holds; each unreadable file is one line in ``problems``, its piece missing."""
-    run = Run(game, network, folder.name, folder)
-    try:
-        rewards = read_rewards(folder)
-        run.mean_score = float(np.mean(rewards)) if rewards else None
-    except UnreadableFile as exc:
-        run.problems.append(str(exc))
-    if (folder / "saliency.pkl").exists():
-        from fl_saliency.scoring.benchmark import metric_summary
-
-        try:
-            overall = metric_summary(read_saliency(folder / "saliency.pkl"))["overall"]
-            run.saliency = {metric: stats["mean"] for metric, stats in overall.items() if stats["count"]}
-        except UnreadableFile as exc:
-            run.problems.append(str(exc))
-    if (folder / "saliency.json").exists():
-        try:
-            run.benchmark = read_benchmark(folder / "saliency.json")
-        except UnreadableFile as exc:
-            run.problems.append(str(exc))
-    from fl_saliency.scoring.faithfulness import FAITHFULNESS_FILE
-
-    if (folder / FAITHFULNESS_FILE).exists():
-        try:
-            run.faithfulness = read_faithfulness(folder / FAITHFULNESS_FILE)
-        except UnreadableFile as exc:
-            run.problems.append(str(exc))
-    try:
-        run.curve = read_curve(folder)
-    except UnreadableFile as exc:
-        run.problems.append(str(exc))
-    return run
-
-
-def read_train_run(folder: Path) -> Run:
-    """One ``train`` output folder (config.json at its top); its evaluation, saliency and faithfulness
-    summaries may also be in ``eval/``, evaluate's default output folder."""
-    from fl_saliency.agents.checkpoint import CONFIG_FILE, load_config
-    from fl_saliency.envs.games import parse_game
-
-    experiment = load_config(folder / CONFIG_FILE)
-    run = read_run(parse_game(experiment.env_name), experiment.network, folder)
-    if (folder / "eval").is_dir():
-        evaluated = read_run(run.game, run.network, folder / "eval")
-        run.mean_score = run.mean_score if run.mean_score is not None else evaluated.mean_score
-        run.saliency = run.saliency or evaluated.saliency
-        run.benchmark = run.benchmark or evaluated.benchmark
-        run.faithfulness = run.faithfulness or evaluated.faithfulness
-        run.problems += evaluated.problems
-    return run
-
-
-def read_sweep(root: Path) -> list[Run]:
-    """Every ``<Game>.<network>/<seed>/`` run folder under ``root`` and what it holds; or ``root`` itself, a
-    single ``train`` run."""
-    if not root.is_dir():
-        raise FlSaliencyError(f"sweep folder not found: {root}")
-    runs = [read_run(*group.name.split(".", 1), folder)
-            for group in sorted(p for p in root.iterdir() if p.is_dir() and "." in p.name)
-            for folder in sorted(p for p in group.iterdir() if p.is_dir())]
-    if not runs and (root / "config.json").is_file():
-        runs = [read_train_run(root)]
-    if not runs:
-        raise FlSaliencyError(f"{root} is neither a train run folder (config.json) nor a sweep folder "
-                              f"(<Game>.<network>/<seed>/ run folders)")
-    return runs
 
 
 def _number(value: float) -> str:
     return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"  # scores in full, never 4e+03
 
 
-def _mean_spread(values: list[float]) -> str:
+def mean_spread(values: list[float]) -> str:
     if not values:
         return MISSING
     if len(values) == 1:
@@ -357,53 +47,13 @@ def _mean_spread(values: list[float]) -> str:
     return f"{_number(float(np.mean(values)))} ± {_number(float(np.std(values)))}"
 
 
-def _fmt(value) -> str:
+def fmt(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return MISSING
     return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
 
 
-def plot_learning_curves(curves: dict[str, list[tuple[np.ndarray, np.ndarray]]], title: str, path: Path) -> Path:
-    """One PNG: per label, the mean over its seeds' (agent steps, eprewmean) curves and their min-max band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, seed_curves in curves.items():
-        steps = np.unique(np.concatenate([c[0] for c in seed_curves]))
-        ys = np.stack([np.interp(steps, c[0], c[1], left=np.nan, right=np.nan) for c in seed_curves])
-        with warnings.catch_warnings():  # all-NaN columns (before a seed's first game) stay NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nanmean(ys, axis=0)
-        line, = ax.plot(steps, mean, label=f"{label} ({len(seed_curves)} seed{'s' if len(seed_curves) > 1 else ''})")
-        if len(seed_curves) > 1:
-            ax.fill_between(steps, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=line.get_color(), alpha=0.2)
-    ax.set(title=title, xlabel="agent steps", ylabel="eprewmean")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def plot_curves(runs: list[Run], out: Path) -> list[Path]:
-    """One PNG per game: eprewmean against agent steps, mean and min-max band over seeds per network."""
-    paths = []
-    for game in sorted({r.game for r in runs}):
-        by_network: dict[str, list] = {}
-        for run in runs:
-            if run.game == game and run.curve is not None:
-                by_network.setdefault(run.network, []).append(run.curve)
-        if by_network:
-            paths.append(plot_learning_curves(dict(sorted(by_network.items())),
-                                              f"{game}: mean episode score (last 100 games)", out / f"curves_{game}.png"))
-    return paths
-
-
-def _estimate(estimate) -> str:
+def fmt_estimate(estimate) -> str:
     if estimate.interval is None:
         return f"{estimate.point:.3g}"
     return f"{estimate.point:.3g} [{estimate.interval[0]:.3g}, {estimate.interval[1]:.3g}]"
@@ -419,7 +69,7 @@ NOT_FINITE_NOTE = (f"{NOT_FINITE} The file holds NaN or Infinity here (a metric 
                    f"overflow): shown as {MISSING}, or as the mean alone when only its interval is not finite.")
 
 
-def _with_interval(stats: dict | None) -> str:
+def with_interval(stats: dict | None) -> str:
     """``mean [low, high]``; a value that is not finite (JSON's NaN, Infinity) is shown as missing, marked
     NOT_FINITE for the section's footnote (NOT_FINITE_NOTE)."""
     if not stats or stats.get("mean") is None:
@@ -434,283 +84,47 @@ def _with_interval(stats: dict | None) -> str:
     return f"{stats['mean']:.3g} [{low:.3g}, {high:.3g}]"
 
 
-def _finite(value) -> bool:
+def finite(value) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def _footnoted(lines: list[str]) -> list[str]:
+def footnoted(lines: list[str]) -> list[str]:
     """A section's lines, with NOT_FINITE_NOTE after them if one of its cells is marked."""
     return lines + [NOT_FINITE_NOTE, ""] if any(NOT_FINITE in line for line in lines if line.startswith("|")) else lines
 
 
-def _scored_rows(runs: list[Run]) -> list[tuple[str, str, str, dict]]:
-    """(run label, kind, name, overall) of each method, then each reference, of each run."""
-    return [(f"{run.network}/{run.seed}", kind[:-1], name, overall)
-            for run in runs for kind in ("methods", "references") for name, overall in run.benchmark[kind].items()]
-
-
-def plot_methods(game: str, runs: list[Run], path: Path) -> Path:
-    """One PNG: per metric, each run's methods as points with their 95% CI, its references as horizontal lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = _scored_rows(runs)
-    metrics = [m for m in METRIC_LABELS if any(m in overall for *_, overall in rows)]
-    methods = [(label, name, overall) for label, kind, name, overall in rows if kind == "method"]
-    references = sorted({name for _, kind, name, _ in rows if kind == "reference"})
-    colours = dict(zip(references, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    columns = min(4, len(metrics))
-    fig, axes = plt.subplots(-(-len(metrics) // columns), columns, squeeze=False,
-                             figsize=(3.2 * columns, 0.5 + 2.8 * -(-len(metrics) // columns)))
-    several = len(runs) > 1
-    for ax, metric in zip(axes.flat, metrics):
-        for x, (label, name, overall) in enumerate(methods):
-            stats = overall.get(metric) or {}
-            if not _finite(stats.get("mean")):
-                continue
-            low, high = stats.get("ci_low"), stats.get("ci_high")
-            error = [[stats["mean"] - low], [high - stats["mean"]]] if _finite(low) and _finite(high) else None
-            ax.errorbar([x], [stats["mean"]], yerr=error, fmt="o", color="black", capsize=3)
-        for label, kind, name, overall in rows:
-            stats = overall.get(metric) or {}
-            if kind == "reference" and _finite(stats.get("mean")):
-                ax.axhline(stats["mean"], color=colours[name], linestyle="--", linewidth=1)
-        ax.set_xticks(range(len(methods)), [f"{label} {name}" if several else name for label, name, _ in methods],
-                      rotation=45, ha="right", fontsize=8)
-        ax.set_xlim(-0.6, len(methods) - 0.4)
-        ax.set_title(METRIC_LABELS[metric], fontsize=10)
-        ax.grid(alpha=0.3, axis="y")
-    for ax in list(axes.flat)[len(metrics):]:
-        ax.axis("off")
-    handles = [plt.Line2D([], [], color=colours[name], linestyle="--", label=name) for name in references]
-    handles.append(plt.Line2D([], [], color="black", marker="o", linestyle="", label="method (95% CI)"))
-    fig.tight_layout()
-    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), fontsize=8,
-               frameon=False)
-    fig.suptitle(f"{game}: saliency methods against gaze", y=1.06)
-    with atomic_write(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def methods_section(runs: list[Run], out: Path) -> list[str]:
-    """Per game, the methods x metrics table of its runs' saliency.json (references included) and its plot."""
-    lines = ["## Saliency methods and references against gaze (saliency.json)", "",
-             "Each run's overall mean over all scored maps with its 95% percentile bootstrap interval over maps; "
-             "one row per method and reference of each run (network/seed), since intervals of different runs do "
-             "not average. Arrows: which way is closer to the gaze.", ""]
-    games = sorted({r.game for r in runs if r.benchmark})
-    if not games:
-        return lines + [f"{MISSING} (no run has a saliency.json)"]
-    for game in games:
-        scored = [r for r in runs if r.game == game and r.benchmark]
-        rows = _scored_rows(scored)
-        metrics = [m for m in METRIC_LABELS if any(m in overall for *_, overall in rows)]
-        lines += [f"### {game}", "", "| run | kind | name | " + " | ".join(METRIC_LABELS[m] for m in metrics) + " |",
-                  "|---|---|---|" + "---:|" * len(metrics)]
-        lines += [f"| {label} | {kind} | {name} | " + " | ".join(_with_interval(overall.get(m)) for m in metrics) + " |"
-                  for label, kind, name, overall in rows]
-        lines.append("")
-        if metrics:
-            plot = plot_methods(game, scored, out / f"saliency_methods_{game}.png")
-            lines += [f"![{plot.stem}]({plot.name})", ""]
-    return _footnoted(lines)
-
-
-def faithfulness_section(runs: list[Run]) -> list[str]:
-    """Per game, each run's methods from its faithfulness.json: deletion and insertion AUC, randomisation check."""
-    lines = ["## Faithfulness to the agent (faithfulness.json)", "",
-             "Per method of each run (network/seed), on its first `maps` Atari-HEAD observations: the area under "
-             "the policy's probability of its action as the pixels are blurred (deletion) or restored from the "
-             "blurred observation (insertion) in the map's order, most salient first, with its 95% bootstrap "
-             "interval over maps (a faithful map: low deletion, high insertion AUC); and the mean Spearman "
-             "correlation of the maps with those of the network once every layer is re-initialised. A method "
-             "whose correlation stays above the threshold barely depends on the weights and is flagged.", ""]
-    games = sorted({r.game for r in runs if r.faithfulness})
-    if not games:
-        return lines + [f"{MISSING} (no run has a faithfulness.json)"]
-    for game in games:
-        lines += [f"### {game}", "", "| run | method | maps | deletion AUC ↓ | insertion AUC ↑ | "
-                  "Spearman, all layers randomised | flagged |", "|---|---|---:|---:|---:|---:|---|"]
-        for run in (r for r in runs if r.game == game and r.faithfulness):
-            summary = run.faithfulness
-            for name, result in summary["methods"].items():
-                flagged = ("not run" if result["flagged"] is None
-                           else f"yes (> {summary['threshold']:g})" if result["flagged"] else "no")
-                spearman = (MISSING if result["spearman"] is None else f"{result['spearman']:.3f}"
-                            if math.isfinite(result["spearman"]) else f"{MISSING} {NOT_FINITE}")
-                lines.append(f"| {run.network}/{run.seed} | {name} | {summary['maps']} | "
-                             f"{_with_interval(result['deletion_auc'])} | {_with_interval(result['insertion_auc'])} | "
-                             f"{spearman} | {flagged} |")
-        lines.append("")
-    return _footnoted(lines)
-
-
-def aggregate_section(groups: dict[tuple[str, str], list[Run]], out: Path) -> list[str]:
-    """Markdown of the rliable aggregates (scores and saliency) across games; writes their plots into ``out``."""
-    from fl_saliency.report import aggregate as agg
-
-    score_cells = {key: [r.mean_score for r in group if r.mean_score is not None] for key, group in groups.items()}
-    normalised, unknown = agg.normalised_score_cells(score_cells)
-    matrices = agg.build_matrices(normalised)
-    lines = ["## Aggregates across games (rliable)", "",
-             "Human-normalised scores, (score - random) / (human - random), with the random and human scores of "
-             "Mnih et al. 2015 / Wang et al. 2016 as used by Agarwal et al. 2021 (fl_saliency/report/atari_scores.py); "
-             f"95% stratified bootstrap intervals ({agg.REPS} resamples of the runs within each game, seed {agg.SEED}). "
-             f"An interval needs at least {agg.MIN_RUNS} runs of every game; with fewer the point estimate stands alone.",
-             ""]
-    if unknown:
-        lines += [f"Left out (no random and human scores): {', '.join(unknown)}.", ""]
-    if not matrices:
-        return lines + [f"{MISSING} (no evaluated run)"]
-    estimates = agg.aggregates(matrices)
-    lines += ["| network | games | runs per game | " + " | ".join(agg.SCORE_AGGREGATES) + " | note |",
-              "|---|---|---:|" + "---:|" * len(agg.SCORE_AGGREGATES) + "---|"]
-    for network, matrix in matrices.items():
-        lines.append(f"| {network} | {', '.join(matrix.games)} | {matrix.scores.shape[0]} | "
-                     + " | ".join(_estimate(estimates[network][name]) for name in agg.SCORE_AGGREGATES)
-                     + f" | {matrix.note} |")
-    plots = [agg.plot_aggregates(estimates, "human-normalised score", out / "aggregates.png"),
-             agg.plot_profiles(agg.performance_profiles(matrices), out / "performance_profiles.png")]
-    improvements = agg.improvement_over(matrices)
-    if improvements:
-        lines += ["", f"### Probability of improvement over {agg.BASELINE}", "",
-                  f"P(a run of the network scores above a run of {agg.BASELINE} on the same game), averaged over "
-                  "the games both played.", "", f"| network | games | P(network > {agg.BASELINE}) |", "|---|---|---:|"]
-        lines += [f"| {network} | {', '.join(games)} | {_estimate(estimate)} |"
-                  for network, (games, estimate) in improvements.items()]
-    lines += ["", "### Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
-    lines += ["", "## Saliency aggregates across games (rliable)", "",
-              "Per run, the mean of each metric over every scored map; aggregated over runs and games as above "
-              "(higher NSS and sAUC, lower KL: closer to the gaze).", ""]
-    scored = False
-    for metric in SALIENCY_METRICS:
-        cells = {key: [r.saliency[metric] for r in group if metric in r.saliency] for key, group in groups.items()}
-        metric_matrices = agg.build_matrices(cells)
-        if not metric_matrices:
-            continue
-        scored = True
-        metric_estimates = agg.aggregates(metric_matrices, agg.SALIENCY_AGGREGATES)
-        lines += [f"| {metric} | games | runs per game | " + " | ".join(agg.SALIENCY_AGGREGATES) + " | note |",
-                  "|---|---|---:|" + "---:|" * len(agg.SALIENCY_AGGREGATES) + "---|"]
-        for network, matrix in metric_matrices.items():
-            lines.append(f"| {network} | {', '.join(matrix.games)} | {matrix.scores.shape[0]} | "
-                         + " | ".join(_estimate(metric_estimates[network][n]) for n in agg.SALIENCY_AGGREGATES)
-                         + f" | {matrix.note} |")
-        plot = agg.plot_aggregates(metric_estimates, metric, out / f"saliency_{metric}.png")
-        lines += ["", f"![{plot.stem}]({plot.name})", ""]
-    return lines if scored else lines + [f"{MISSING} (no scored run)"]
-
-
-def sweep_section(root: Path, problems: list[str], echo=print) -> list[str]:
-    """The totals of the sweep's manifest (sweep.json), if the sweep command wrote one; an unreadable one is
-    echoed and added to ``problems``."""
-    from fl_saliency.sweep.storage import Storage
-    from fl_saliency.sweep.manifest import read_manifest, totals
-
-    try:
-        manifest = read_manifest(Storage(root))
-        if manifest is None:
-            return []
-        t = totals(manifest["jobs"])
-    except (FlSaliencyError, AttributeError, KeyError, TypeError) as exc:
-        problem = str(exc) if isinstance(exc, FlSaliencyError) else (
-            f"{root / 'sweep.json'}: not a sweep manifest ({type(exc).__name__}: {exc})")
-        echo(f"unreadable, shown as missing: {problem}")
-        problems.append(problem)
-        return []
-    status = ", ".join(f"{n} {s}" for s, n in t["by_status"].items())
-    speed = _fmt(t["agent_steps_per_s"])
-    return ["## Sweep (sweep.json)", "", "| jobs | status | job hours | attempts | nodes | agent steps | "
-            "training agent steps/s |", "|---:|---|---:|---:|---:|---:|---:|",
-            f"| {t['jobs']} | {status} | {t['job_hours']:.3f} | {t['attempts']} | {len(t['nodes'])} | "
-            f"{t['agent_steps']} | {speed} |", ""]
-
-
-def require_report_extra(what: str = "fl-saliency report") -> None:
-    """The one line naming the extra to install when the report's plots, aggregates or storage are missing."""
-    require_extra("report", what, "matplotlib", "rliable", "pyarrow")
-
-
-def report_location(location: str, out: Path | None = None, echo=print) -> str:
-    """``write_report`` for a sweep folder or a storage URI; returns where report.md went.
-
-    A storage's runs are copied to a temporary folder (checkpoints, weights and videos left behind) and the report
-    is uploaded into the storage, unless ``out`` names a local folder for it.
-    """
-    from fl_saliency.common.io import is_uri
-    from fl_saliency.sweep.storage import Storage
-
-    require_report_extra()
-    if not is_uri(location):
-        return str(write_report(Path(location), out, echo))
-    storage = Storage(location)
-    with tempfile.TemporaryDirectory(prefix="fl-saliency-report.") as tmp:
-        local = Path(tmp) / "sweep"
-        if not storage.download("", local, skip=("checkpoint.pt", "model.pkl", "*.mkv", "*.mp4")):
-            raise FlSaliencyError(f"sweep storage {location} is empty or does not exist")
-        if out is not None:
-            return str(write_report(local, out, echo, title=location))
-        written = Path(tmp) / "report"
-        write_report(local, written, echo, title=location)
-        storage.upload(written, "", mirror=False)
-    return storage.uri("report.md")
-
-
-def write_report(root: Path, out: Path | None = None, echo=print, title: str | None = None) -> Path:
-    """Write ``report.md``, ``report.html`` and the PNG plots into ``out`` (the sweep folder by default).
-
-    Each unreadable file is echoed in one line and listed in the report; the rest is reported.
-    """
-    from fl_saliency.agents.networks import ActorCritic, parameter_count
-    from fl_saliency.report.html import write_html
-
-    require_report_extra()
-    runs = read_sweep(root)
-    out = ensure_output_dir(out or root)
-    problems = [problem for run in runs for problem in run.problems]
-    for problem in problems:
-        echo(f"unreadable, shown as missing: {problem}")
-    groups: dict[tuple[str, str], list[Run]] = {}
-    for run in runs:
-        groups.setdefault((run.game, run.network), []).append(run)
-    lines = [f"# fl-saliency report: {title or root}", "",
-             f"{len(runs)} runs in {len(groups)} (game, network) groups. Spread is the std over seeds; "
-             f"{MISSING} marks what a run does not have (not evaluated, not scored).", "",
-             "## Evaluation score (paper's Table 3)", "",
+def score_table(groups: dict[tuple[str, str], list[Run]]) -> list[str]:
+    """The evaluation scores of each (game, network) over its seeds beside the paper's Table 3."""
+    lines = ["## Evaluation score (paper's Table 3)", "",
              "| game | network | seeds | evaluated | mean score | paper |", "|---|---|---:|---:|---:|---:|"]
     for (game, network), group in sorted(groups.items()):
         scores = [r.mean_score for r in group if r.mean_score is not None]
-        lines.append(f"| {game} | {network} | {len(group)} | {len(scores)} | {_mean_spread(scores)} | "
-                     f"{_fmt(PAPER_TABLE_3.get(network, {}).get(game))} |")
-    lines += ["", "## Saliency against Atari-HEAD gaze (paper's Table 4: NSS)", "",
-              "| game | network | scored | NSS | KL | sAUC | paper NSS |", "|---|---|---:|---:|---:|---:|---:|"]
+        lines.append(f"| {game} | {network} | {len(group)} | {len(scores)} | {mean_spread(scores)} | "
+                     f"{fmt(PAPER_TABLE_3.get(network, {}).get(game))} |")
+    return lines
+
+
+def saliency_table(groups: dict[tuple[str, str], list[Run]]) -> list[str]:
+    """The original's three saliency metrics (saliency.pkl) of each (game, network) beside the paper's Table 4."""
+    lines = ["## Saliency against Atari-HEAD gaze (paper's Table 4: NSS)", "",
+             "| game | network | scored | NSS | KL | sAUC | paper NSS |", "|---|---|---:|---:|---:|---:|---:|"]
     for (game, network), group in sorted(groups.items()):
         scored = [r for r in group if r.saliency]
-        cells = [_mean_spread([r.saliency[m] for r in scored if m in r.saliency]) for m in SALIENCY_METRICS]
+        cells = [mean_spread([r.saliency[m] for r in scored if m in r.saliency]) for m in SALIENCY_METRICS]
         lines.append(f"| {game} | {network} | {len(scored)} | {' | '.join(cells)} | "
-                     f"{_fmt(PAPER_TABLE_4_NSS.get(network, {}).get(game))} |")
-    plots = plot_curves(runs, out)
-    lines += ["", "## Learning curves (paper's Fig. 3)", ""]
-    lines += [f"![{p.stem}]({p.name})" for p in plots] or [f"{MISSING} (no run has a learning curve)"]
-    lines += ["", "## Parameters, 4-action game (paper's Table 2)", "", "| network | ours | paper |", "|---|---:|---:|"]
-    for network in sorted({n for _, n in groups}):
+                     f"{fmt(PAPER_TABLE_4_NSS.get(network, {}).get(game))} |")
+    return lines
+
+
+def parameter_table(networks: list[str]) -> list[str]:
+    """Our parameter count of each network on a 4-action game beside the paper's Table 2."""
+    from fl_saliency.agents.networks import ActorCritic, parameter_count
+
+    lines = ["## Parameters, 4-action game (paper's Table 2)", "", "| network | ours | paper |", "|---|---:|---:|"]
+    for network in networks:
         try:
             ours = parameter_count(ActorCritic(network, 4, initialise=False))
         except FlSaliencyError:
             ours = None
-        lines.append(f"| {network} | {_fmt(ours)} | {_fmt(PAPER_TABLE_2.get(network))} |")
-    lines += [""] + methods_section(runs, out)
-    lines += [""] + faithfulness_section(runs)
-    lines += [""] + aggregate_section(groups, out)
-    lines += [""] + sweep_section(root, problems, echo)
-    if problems:
-        lines += ["", "## Unreadable files (shown as missing above)", ""] + [f"- {problem}" for problem in problems]
-    path = out / "report.md"
-    with atomic_write(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    write_html(lines, runs, out, echo)
-    return path
+        lines.append(f"| {network} | {fmt(ours)} | {fmt(PAPER_TABLE_2.get(network))} |")
+    return lines

@@ -27,6 +27,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from fl_saliency.common.rundir import (SALIENCY_CSV, SALIENCY_JSON, method_saliency_files, saliency_file,
+                                       trial_video_file)
 from fl_saliency.scoring import gaze_metrics as metrics, references
 from fl_saliency.scoring.atari_head.dataset import AtariHeadDataset, DatasetError, Trial, check_frame_counts
 from fl_saliency.scoring.atari_head.env import agent_observations
@@ -46,8 +48,6 @@ from fl_saliency.methods import METHODS, check_agent_methods, check_methods, gre
 from fl_saliency.scoring.gaze_metrics import METRICS, ORIGINAL_METRICS, SAUC_MODES, parse_metrics
 from fl_saliency.scoring.references import REFERENCES
 
-SALIENCY_FILE = "saliency.pkl"
-SUMMARY_JSON, SUMMARY_CSV = "saliency.json", "saliency.csv"
 # What a killed run leaves: the temporaries of the files above, of saliency.<method>.pkl and of the trial videos.
 LEFTOVERS = (".saliency.*.tmp", ".trial_*.mp4.tmp.mp4")
 CONFIDENCE, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED = 0.95, 1000, 0
@@ -100,10 +100,6 @@ class SaliencySettings:
     @property
     def resolution(self) -> str:
         return "processed" if self.processed_obs else "raw"
-
-
-def saliency_file(method: str) -> str:
-    return SALIENCY_FILE if method == "attention" else f"saliency.{method}.pkl"
 
 
 def trial_maps(model: Agent, frames, methods: Sequence[str], batch_size: int,
@@ -185,7 +181,7 @@ def score_trial(model: Agent, dataset: AtariHeadDataset, trial: Trial, settings:
         result[method] = score_maps(saliency_maps(m, model, peak, settings.resolution, on_grid=on_grid), gaze,
                                     settings.resolution, settings.sauc_mode, finite, baseline)
         if settings.video and method == (settings.video_method or settings.method[0]):
-            write_trial_video(settings.output_dir / f"trial_{trial.number}.mp4", dataset, trial,
+            write_trial_video(settings.output_dir / trial_video_file(trial.number), dataset, trial,
                               saliency_maps(m, model, peak, "raw", on_grid=on_grid), gaze)
     return result
 
@@ -317,7 +313,7 @@ def run_benchmark(settings: SaliencySettings, echo=print) -> dict:
 
 def _score(settings: SaliencySettings, echo) -> dict:
     out = settings.output_dir
-    written = [*map(saliency_file, settings.method), SUMMARY_JSON, SUMMARY_CSV]
+    written = [*map(saliency_file, settings.method), SALIENCY_JSON, SALIENCY_CSV]
     finished = [name for name in written if (out / name).exists()]
     if finished and not settings.force:
         raise FlSaliencyError(f"{out} already holds {finished[0]}; pass --force to overwrite it")
@@ -375,8 +371,8 @@ def _score(settings: SaliencySettings, echo) -> dict:
     }
     # One set: a failure (a full disk) leaves none of them, so that running the command again is not refused.
     with atomic_files(out) as files:
-        files.write_json(SUMMARY_JSON, summary)
-        with files.open(SUMMARY_CSV) as f:
+        files.write_json(SALIENCY_JSON, summary)
+        with files.open(SALIENCY_CSV) as f:
             f.write(summary_csv(summary, settings.resolution))
         for method, method_records in records.items():  # last: the files a rerun is refused for
             original = [{"trial_number": r["trial_number"], "metrics": {m: r["metrics"][m] for m in ORIGINAL_METRICS}}
@@ -384,7 +380,7 @@ def _score(settings: SaliencySettings, echo) -> dict:
             with files.open(saliency_file(method), "wb") as f:
                 pickle.dump(original, f)
     # Those of methods a replaced (--force) run scored, no longer in saliency.json.
-    stale = [path for path in [out / SALIENCY_FILE, *out.glob("saliency.*.pkl")]
+    stale = [path for path in method_saliency_files(out)
              if path.is_file() and path.name not in written]
     for path in stale:
         path.unlink()

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from fl_saliency.common.rundir import FAITHFULNESS_FILE
 from fl_saliency.agents.choice import AgentOptions, chosen_path, load_chosen, scored_game
 from fl_saliency.agents.experiment import ExperimentAgent
 from fl_saliency.agents.networks import ActorCritic, scale_observation
@@ -56,7 +57,6 @@ BLUR_SIGMA = 5.0
 RANDOMISATION_THRESHOLD = 0.9
 RANDOMISATION_SEED = 2018  # not 0: a model initialised with seed 0 and never trained would be re-drawn as itself
 PERTURBED_INPUTS_PER_PASS = 256
-FAITHFULNESS_FILE = "faithfulness.json"
 
 
 def changed_masks(maps: torch.Tensor, step: int = STEP) -> torch.Tensor:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from fl_saliency.common import rundir
 from fl_saliency.common.io import ensure_output_dir
-from fl_saliency.report.tables import require_report_extra, write_report
+from fl_saliency.report import require_report_extra
+from fl_saliency.report.markdown import write_report
 from fl_saliency.sweep.grid import SweepSettings, run_job
 
 # 8 updates: about 75 s of training at the ~110 agent steps/s of a quiet 2-core machine (README: Quick start).
@@ -50,8 +52,8 @@ def run_demo(output_dir: Path, echo=print) -> Path:
     import json
 
     run = job.folder
-    scores = json.loads((run / "summary.json").read_text())["rewards"]
-    saliency = json.loads((run / "saliency.json").read_text())
+    scores = json.loads((run / rundir.SUMMARY_FILE).read_text())["rewards"]
+    saliency = json.loads((run / rundir.SALIENCY_JSON).read_text())
     echo(f"      evaluation: mean score {scores['mean']:.1f} over {scores['n']} games (the paper's agents train "
          f"for 5e7 steps)")
     for kind in ("methods", "references"):
@@ -61,9 +63,10 @@ def run_demo(output_dir: Path, echo=print) -> Path:
     echo("[3/4] writing the report")
     report = write_report(output_dir)
     echo("[4/4] outputs:")
-    for label, path in [("model (Baselines format)", run / "model.pkl"), ("training logs", run / "logs"),
-                        ("TensorBoard", run / "tb"), ("evaluation", run / "results.json"),
-                        ("attention video", run / "perception.mkv"), ("saliency scores", run / "saliency.json"),
+    for label, path in [("model (Baselines format)", run / rundir.MODEL_FILE), ("training logs", run / rundir.LOGS_DIR),
+                        ("TensorBoard", run / rundir.TB_DIR), ("evaluation", run / rundir.RESULTS_FILE),
+                        ("attention video", run / rundir.perception_file("mkv")),
+                        ("saliency scores", run / rundir.SALIENCY_JSON),
                         ("report", report), ("report page (browser)", report.with_name("report.html"))]:
         echo(f"      {label:<26} {path}")
     return report

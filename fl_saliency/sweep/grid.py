@@ -187,10 +187,10 @@ def run_job(job: Job, on_stage: Callable[[dict], None] | None = None, gpu_ids: l
     storage (so a job rerun on another node resumes from the last uploaded checkpoint) and uploads it after
     every checkpoint and stage. ``on_stage`` hears of each finished stage (its seconds; agent steps/s for training).
     """
-    from fl_saliency.scoring.benchmark import SALIENCY_FILE, run_benchmark
-    from fl_saliency.agents.checkpoint import MODEL_FILE
-    from fl_saliency.evaluation.evaluate import RESULTS_FILE, evaluate
-    from fl_saliency.ppo.train import CHECKPOINT_FILE, load_checkpoint, train
+    from fl_saliency.common.rundir import CHECKPOINT_FILE, MODEL_FILE, RESULTS_FILE, SALIENCY_FILE
+    from fl_saliency.scoring.benchmark import run_benchmark
+    from fl_saliency.evaluation.evaluate import evaluate
+    from fl_saliency.ppo.train import load_checkpoint, train
 
     start = time.perf_counter()
     done = []

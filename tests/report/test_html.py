@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from fl_saliency.report.tables import write_report
+from fl_saliency.report.markdown import write_report
 from fl_saliency.report.html import MEDIA, markdown_to_html
 from fl_saliency.evaluation.perception_video import read_frames
 from helpers import write_video

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fl_saliency.report.tables import write_report
+from fl_saliency.report.markdown import write_report
 from fl_saliency.sweep.grid import Job, SweepSettings, plan, run_job, sweep
 from fl_saliency.ppo.train import load_checkpoint
 from helpers import TINY_FLAGS, run_main, tiny_ppo
