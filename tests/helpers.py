@@ -93,8 +93,12 @@ HOLDER = """
 import os, sys, time
 from fl_saliency.common.io import locked_output_dir
 with locked_output_dir(sys.argv[1]):
-    if sys.argv[2] == "fork" and os.fork() == 0:
-        time.sleep(600)
+    if sys.argv[2] == "fork":
+        started, say_started = os.pipe()
+        if os.fork() == 0:  # the child runs its fork hooks (dropping the lock) before it says so
+            os.write(say_started, b"x")
+            time.sleep(600)
+        os.read(started, 1)
     print("locked", flush=True)
     time.sleep(600)
 """
