@@ -60,3 +60,19 @@ def test_the_package_reads_as_the_pipeline_in_at_most_ten_modules():
 
     top = sorted(m.name for m in pkgutil.iter_modules(fl_saliency.__path__))
     assert top == ["agents", "cli", "common", "envs", "evaluation", "methods", "ppo", "report", "scoring", "sweep"]
+
+
+@pytest.mark.parametrize("register, name, function, message", [
+    ("register_method", "gradient", lambda *a: None, "'gradient' is a built-in saliency method; register yours"),
+    ("register_method", "my method", lambda *a: None, "a saliency method name is letters, digits or '_', '-', got"),
+    ("register_method", "mine", "not a function", "saliency method 'mine' is not callable"),
+    ("register_metric", "nss", lambda *a: 0.0, "'nss' is a built-in gaze metric; register yours"),
+    ("register_metric", "a/b", lambda *a: 0.0, "a gaze metric name is letters, digits or '_', '-', '.', got 'a/b'"),
+])
+def test_a_bad_registration_is_one_line_and_changes_nothing(register, name, function, message):
+    from fl_saliency.common.errors import FlSaliencyError
+
+    before = (dict(fl_saliency.METHODS), dict(fl_saliency.METRICS))
+    with pytest.raises(FlSaliencyError, match=message):
+        getattr(fl_saliency, register)(name, function)
+    assert (fl_saliency.METHODS, fl_saliency.METRICS) == before

@@ -188,3 +188,15 @@ def import_callable(spec: str):
     if not callable(function):
         raise ValueError(f"{module_name} has no function {attribute!r}")
     return function
+
+
+def register(registry: dict, builtin, kind: str, name: str, function, allowed: str = "_-") -> None:
+    """Add a user's ``function`` to ``registry`` under ``name`` (a saliency method, a gaze metric): one line for a
+    built-in name, a name unfit for file names and columns (letters, digits and ``allowed``), or no function."""
+    if name in builtin:
+        raise FlSaliencyError(f"{name!r} is a built-in {kind}; register yours under another name")
+    if not name or not all(c.isalnum() or c in allowed for c in name):
+        raise FlSaliencyError(f"a {kind} name is letters, digits or {', '.join(map(repr, allowed))}, got {name!r}")
+    if not callable(function):
+        raise FlSaliencyError(f"{kind} {name!r} is not callable")
+    registry[name] = function

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from fl_saliency.common.errors import FlSaliencyError
-from fl_saliency.common.settings import import_callable
+from fl_saliency.common.settings import import_callable, register
 from fl_saliency.methods.attention import network_attention, require_attention
 from fl_saliency.methods.gradients import gradcam, gradient, integrated_gradients, last_conv, smoothgrad
 from fl_saliency.methods.perturbation import perturbation_actor, perturbation_critic, require_value
@@ -57,13 +57,7 @@ def register_method(name: str, method: Method) -> None:
         True
         >>> del METHODS["brightness"]
     """
-    if name in BUILTIN_METHODS:
-        raise FlSaliencyError(f"{name!r} is a built-in saliency method; register yours under another name")
-    if not name or not all(c.isalnum() or c in "_-" for c in name):
-        raise FlSaliencyError(f"a method name is letters, digits, '_' or '-', got {name!r}")
-    if not callable(method):
-        raise FlSaliencyError(f"saliency method {name!r} is not callable")
-    METHODS[name] = method
+    register(METHODS, BUILTIN_METHODS, "saliency method", name, method)
 
 
 def parse_methods(text: str) -> list[str]:

@@ -385,6 +385,7 @@ METRICS: dict[str, GazeMetric] = {
     "auc_judd": _auc_judd, "cc": _cc, "sim": _sim, "mit_kldiv": _mit_kldiv, "info_gain": _info_gain,
 }
 """Every gaze metric by name, built-in and registered (``register_metric``), in scoring order."""
+BUILTIN_METRICS = tuple(METRICS)
 
 
 def register_metric(name: str, metric: GazeMetric) -> None:
@@ -404,13 +405,9 @@ def register_metric(name: str, metric: GazeMetric) -> None:
         True
         >>> del METRICS["peak_hit"]
     """
-    if name in ORIGINAL_METRICS or name in ("auc_judd", "cc", "sim", "mit_kldiv", "info_gain"):
-        raise FlSaliencyError(f"{name!r} is a built-in gaze metric; register yours under another name")
-    if not name or not all(c.isalnum() or c in "_-." for c in name):
-        raise FlSaliencyError(f"a metric name is letters, digits, '_', '-' or '.', got {name!r}")
-    if not callable(metric):
-        raise FlSaliencyError(f"metric {name!r} is not callable")
-    METRICS[name] = metric
+    from fl_saliency.common.settings import register
+
+    register(METRICS, BUILTIN_METRICS, "gaze metric", name, metric, allowed="_-.")
 
 
 def other_maps_for_sauc(fixation_counts_per_map: Sequence[int] | np.ndarray, seed: int | None = 42,

@@ -5,23 +5,11 @@ import os
 import re
 
 import pytest
-import torch
 
-from fl_saliency.agents.checkpoint import save_config, save_model
-from fl_saliency.agents.networks import ActorCritic
 from helpers import hold_lock, run_main
 
 TINY = ["--num-env", "2", "--nsteps", "16", "--nminibatches", "2", "--noptepochs", "1", "--num-timesteps", "32",
         "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("exp")
-    torch.manual_seed(0)
-    save_model(ActorCritic("cnn_sparse_fls", 4), folder / "model.pkl")
-    save_config({"network": "cnn_sparse_fls", "env_name": "BreakoutNoFrameskip-v4"}, folder / "config.json")
-    return folder
 
 
 def command(name, out, experiment):
