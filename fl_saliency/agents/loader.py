@@ -89,6 +89,11 @@ def _load_file(path: Path, what: str, network, normalize_images, scaled_input, c
         # torch.save and torch.jit.save both write zips; only TorchScript's hold code.
         if any("/code/" in name for name in names):
             return load_torchscript(what, scaled_input=scaled_input, channels_last=channels_last)
+    with open(path, "rb") as f:
+        first = f.read(1)
+        if first != b"\x80" and not zipfile.is_zipfile(f):  # neither a (legacy) torch pickle nor a zip
+            raise FlSaliencyError(f"{what} is not an agent fl-saliency reads ({KINDS}): it is neither a zip "
+                                  "nor a file of torch.save")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and weights-only refusals differ by torch version; all mean "not ours"

@@ -73,3 +73,11 @@ def test_bad_checkpoints_are_one_line(tmp_path):
     (tmp_path / "text.pt").write_text("not a checkpoint")
     one_line(tmp_path / "text.pt", "text.pt is not an agent fl-saliency reads")
     one_line(tmp_path / "missing.pt", "agent not found: .*missing.pt")
+
+
+def test_a_file_that_is_neither_a_zip_nor_of_torch_save_is_named_so(tmp_path):
+    (tmp_path / "noise.zip").write_bytes(bytes(range(256)) * 4)
+    one_line(tmp_path / "noise.zip", "noise.zip is not an agent fl-saliency reads .*: it is neither a zip nor a file "
+             "of torch.save")
+    torch.save({"a": torch.zeros(2)}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    one_line(tmp_path / "legacy.pt", r"legacy.pt is a state dict of an unknown layout \(keys: a\)")  # read, then refused
