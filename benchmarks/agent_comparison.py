@@ -141,7 +141,10 @@ def main():
         parser.error(f"--steps must be a multiple of {CLEANRL_BATCH}: ppo_atari runs whole iterations of that many")
     if args.cleanrl_dir and not (args.cleanrl_dir / "cleanrl" / "ppo_atari.py").is_file():
         parser.error(f"{args.cleanrl_dir} has no cleanrl/ppo_atari.py: pass a clone of vwxyzjn/cleanrl")
-    if not args.cleanrl_dir:
+    if args.cleanrl_dir:
+        print(f"# CleanRL PPO: CleanRL's own {args.cleanrl_dir / 'cleanrl' / 'ppo_atari.py'}, unchanged, run by "
+              f"{args.cleanrl_python}; its agent saved with torch.save(agent.state_dict(), path)", flush=True)
+    else:
         print("# no --cleanrl-dir: CleanRL's PPO is left out", flush=True)
 
     head = args.out / "atari_head"
