@@ -76,3 +76,21 @@ def test_a_bad_registration_is_one_line_and_changes_nothing(register, name, func
     with pytest.raises(FlSaliencyError, match=message):
         getattr(fl_saliency, register)(name, function)
     assert (fl_saliency.METHODS, fl_saliency.METRICS) == before
+
+
+def test_score_refuses_bad_arguments_in_one_line_and_leaves_the_registry_alone():
+    import numpy as np
+
+    from fl_saliency.common.errors import FlSaliencyError
+
+    maps, fixations = np.random.default_rng(0).random((2, 8, 8)), np.zeros((2, 8, 8), int)
+    fixations[:, 3, 3] = 1
+    for kwargs, message in [({"metric": "sauc", "sauc_mode": "bogus"}, "unknown sauc_mode 'bogus'"),
+                            ({"sigma": -1.0}, "sigma is the blur in pixels, above 0; got -1.0"),
+                            ({"metric": "nope"}, "unknown gaze metric 'nope'")]:
+        with pytest.raises(FlSaliencyError, match=message):
+            fl_saliency.score(maps, fixations, **kwargs)
+    before = dict(fl_saliency.METRICS)
+    hits = fl_saliency.score(maps, fixations, lambda s, g: float(g.fixations.ravel()[s.argmax()] > 0))
+    np.testing.assert_array_equal(hits, [float(m.argmax() == 3 * 8 + 3) for m in maps])
+    assert fl_saliency.METRICS == before  # a function is scored without being registered

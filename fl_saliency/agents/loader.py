@@ -76,7 +76,9 @@ def load_agent(path: str | os.PathLike, *, env_name: str | None = None, full_act
 
 
 def _load_file(path: Path, what: str, network, normalize_images, scaled_input, channels_last) -> Agent:
-    with open(path, "rb") as file:
+    from fl_saliency.agents.checkpoint import open_regular
+
+    with open_regular(path, "agent") as file:  # an unreadable file is one line too
         magic = file.read(4)
     if magic == ZIP_MAGIC:
         try:
@@ -89,11 +91,9 @@ def _load_file(path: Path, what: str, network, normalize_images, scaled_input, c
         # torch.save and torch.jit.save both write zips; only TorchScript's hold code.
         if any("/code/" in name for name in names):
             return load_torchscript(what, scaled_input=scaled_input, channels_last=channels_last)
-    with open(path, "rb") as f:
-        first = f.read(1)
-        if first != b"\x80" and not zipfile.is_zipfile(f):  # neither a (legacy) torch pickle nor a zip
-            raise FlSaliencyError(f"{what} is not an agent fl-saliency reads ({KINDS}): it is neither a zip "
-                                  "nor a file of torch.save")
+    if magic[:1] != b"\x80" and magic != ZIP_MAGIC:  # neither a (legacy) torch pickle nor a zip
+        raise FlSaliencyError(f"{what} is not an agent fl-saliency reads ({KINDS}): it is neither a zip nor a file "
+                              "of torch.save")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and weights-only refusals differ by torch version; all mean "not ours"

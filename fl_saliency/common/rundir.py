@@ -57,9 +57,12 @@ def saliency_file(method: str) -> str:
     return SALIENCY_FILE if method == "attention" else f"saliency.{method}.pkl"
 
 
+METHOD_SALIENCY_PATTERN = "saliency.*.pkl"  # saliency_file() of every method but attention, a user's too
+
+
 def method_saliency_files(folder: Path) -> list[Path]:
     """The saliency.pkl and saliency.<method>.pkl files in ``folder``."""
-    return [folder / SALIENCY_FILE, *folder.glob("saliency.*.pkl")]
+    return [folder / SALIENCY_FILE, *folder.glob(METHOD_SALIENCY_PATTERN)]
 
 
 def trial_video_file(number: int) -> str:
@@ -78,11 +81,9 @@ def run_outputs() -> tuple[str, ...]:
     """What the commands write into a run folder, by name (the sweep's layout puts the evaluation and the saliency
     scores beside the model; evaluate's default output is eval/), and what killed writes leave: train --force
     removes these and the subfolders they leave empty; a user's own files stay."""
-    from fl_saliency.methods import METHODS
-
     logs = (f"{LOGS_DIR}/0.*.monitor.csv", f"{LOGS_DIR}/{PROGRESS_FILE}", f"{LOGS_DIR}/{LOG_TEXT_FILE}",
             f"{TB_DIR}/{EVENTS_PATTERN}")
-    saliency = (*(saliency_file(method) for method in METHODS), SALIENCY_JSON, SALIENCY_CSV, TRIAL_VIDEO_PATTERN)
+    saliency = (SALIENCY_FILE, METHOD_SALIENCY_PATTERN, SALIENCY_JSON, SALIENCY_CSV, TRIAL_VIDEO_PATTERN)
     evaluation = evaluation_outputs()
     return (CONFIG_FILE, MODEL_FILE, CHECKPOINT_FILE, *logs, *evaluation, *saliency,
             *(f"{EVAL_DIR}/{name}" for name in evaluation),

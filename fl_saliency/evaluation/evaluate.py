@@ -26,7 +26,7 @@ from fl_saliency.common.rundir import (RESULTS_FILE, SUMMARY_FILE, VIDEOS_DIR, e
 from fl_saliency.common.io import TEMPORARY_PATTERNS, atomic_files, locked_output_dir, matching, remove_matching
 from fl_saliency.common.progress import progress_bar
 from fl_saliency.envs import backend_setting, make_pipelined_vec_env, workers_setting
-from fl_saliency.methods import METHODS, check_agent_methods
+from fl_saliency.methods import METHODS, check_agent_methods, check_methods, parse_method
 from fl_saliency.ppo.algorithm import sample_actions
 from fl_saliency.envs.protocol import (Protocol, full_action_space_setting, protocol_of, protocol_of_config,
                                   repeat_action_probability_setting)
@@ -49,10 +49,11 @@ class EvalSettings:
     max_eplen: int | None = setting(108_000, min=1, help="truncate a game after this many steps")
     raw_obs: bool = setting(False, help="video of the 210x160 screens with a saliency map (--video-method)")
     processed_obs: bool = setting(False, help="video of the 84x84 network input with a saliency map (--video-method)")
-    video_method: str | None = setting(None, choices=tuple(METHODS), metavar="M",
+    video_method: str | None = setting(None, metavar="M", parse=parse_method,
                                        help="the saliency method the video overlays, explaining the actions taken: "
-                                            f"{', '.join(METHODS)} (default: the network's own attention for this "
-                                            "project's networks, gradient for any other agent)")
+                                            f"{', '.join(METHODS)} or package.module:function (default: the "
+                                            "network's own attention for this project's networks, gradient for any "
+                                            "other agent)")
     progress: bool = setting(False, help="show a progress bar (without a terminal: a line every 30 s)")
     deterministic: bool = setting(False, help="argmax actions (the original samples from the policy's softmax; "
                                               "agents of Q-values or unnamed scores always act greedily)")
@@ -84,8 +85,10 @@ class EvalSettings:
             raise FlSaliencyError(f"--video-env {self.video_env} is not one of the {self.num_env} environments")
         if self.video_env is not None and not self.video:
             warn(f"--video-env {self.video_env} has no effect without a video (--raw-obs or --processed-obs)")
-        if self.video_method is not None and not self.video:
-            warn(f"--video-method {self.video_method} has no effect without a video (--raw-obs or --processed-obs)")
+        if self.video_method is not None:
+            check_methods([self.video_method])
+            if not self.video:
+                warn(f"--video-method {self.video_method} has no effect without a video (--raw-obs or --processed-obs)")
 
     @property
     def agent_path(self) -> Path:

@@ -2,7 +2,7 @@
 
 ``obs`` is a uint8 batch (N, 4, 84, 84) on the model's device, ``actions`` the actions (N,) the
 maps explain; a map is float32 (N, 84, 84) on the input's grid, larger = more salient. Nothing
-here knows of Atari-HEAD: the benchmark (atari_head/benchmark.py) feeds the frames and scores the maps.
+here knows of Atari-HEAD: the benchmark (scoring/benchmark.py) feeds the frames and scores the maps.
 """
 
 from __future__ import annotations
@@ -77,6 +77,14 @@ def parse_methods(text: str) -> list[str]:
         names.append(name)
     check_methods(names, error=ValueError)
     return names
+
+
+def parse_method(text: str) -> str:
+    """One method name (``parse_methods``'s rules); ValueError for a list."""
+    names = parse_methods(text)
+    if len(names) != 1:
+        raise ValueError(f"one saliency method, not {len(names)}: {text}")
+    return names[0]
 
 
 def check_methods(names, error: type[Exception] = FlSaliencyError) -> None:

@@ -484,24 +484,24 @@ def parse_metrics(text: str) -> list[str]:
 
 
 def score_each(maps: Iterable[np.ndarray], fixations_of: Callable[[int], np.ndarray], counts: Sequence[int],
-               sigma: float, names: Sequence[str] | None = None, baseline: np.ndarray | None = None,
+               sigma: float, metrics: dict[str, GazeMetric] | None = None, baseline: np.ndarray | None = None,
                sauc_mode: str = "exact") -> dict[str, np.ndarray]:
-    """Each metric of ``names`` (default: all of ``METRICS``) for each of K maps, float64 (K,), NaN
+    """Each metric of ``metrics`` (default: all of ``METRICS``) for each of K maps, float64 (K,), NaN
     where undefined. Map k is scored against ``fixations_of(k)``, the fixation counts of its frame
     (``counts[k]`` their total; 0 skips the map: no fixation, or a map known to be non-finite), and
     its shuffled AUC against the summed fixations of the other maps ``other_maps_for_sauc`` draws.
     The maps are consumed one at a time and a fixation map is asked for only when needed."""
-    names = list(METRICS) if names is None else list(names)
+    metrics = METRICS if metrics is None else metrics
     others = other_maps_for_sauc(counts)
-    result = {name: np.full(len(counts), np.nan) for name in names}
+    result = {name: np.full(len(counts), np.nan) for name in metrics}
     for k, smap in enumerate(maps):
         if counts[k] == 0:
             continue
         # None: a trial of one map, where the original's sAUC crashed
         other = None if others[k] is None else sum(fixations_of(j) for j in others[k])
         gaze = Gaze(fixations_of(k), sigma, other, baseline, sauc_mode)
-        for name in names:
-            result[name][k] = METRICS[name](smap, gaze)
+        for name, metric in metrics.items():
+            result[name][k] = metric(smap, gaze)
     return result
 
 
@@ -538,18 +538,12 @@ def score(maps: np.ndarray, fixations: np.ndarray, metric: str | GazeMetric = "n
     maps, fixations = np.asarray(maps), np.asarray(fixations)
     if maps.ndim != 3 or maps.shape != fixations.shape:
         raise FlSaliencyError(f"maps {maps.shape} and fixations {fixations.shape} must both be (N, H, W)")
-    if callable(metric):
-        name = "metric"
-        while name in METRICS:
-            name += "_"
-        METRICS[name] = metric
-    elif metric in METRICS:
-        name = metric
-    else:
+    if not callable(metric) and metric not in METRICS:
         raise FlSaliencyError(f"unknown gaze metric {metric!r}; choose from: {', '.join(METRICS)}")
-    try:
-        counts = [int(_dense_counts(f, f.shape).sum()) for f in fixations]
-        return score_each(maps, fixations.__getitem__, counts, sigma, [name], baseline, sauc_mode)[name]
-    finally:
-        if callable(metric):
-            del METRICS[name]
+    if sauc_mode not in SHUFFLED_AUC:
+        raise FlSaliencyError(f"unknown sauc_mode {sauc_mode!r}; choose from: {', '.join(SHUFFLED_AUC)}")
+    if not sigma > 0:
+        raise FlSaliencyError(f"sigma is the blur in pixels, above 0; got {sigma}")
+    function = metric if callable(metric) else METRICS[metric]
+    counts = [int(_dense_counts(f, f.shape).sum()) for f in fixations]
+    return score_each(maps, fixations.__getitem__, counts, sigma, {"metric": function}, baseline, sauc_mode)["metric"]

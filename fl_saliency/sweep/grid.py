@@ -24,14 +24,13 @@ from fl_saliency.envs import backend_setting
 from fl_saliency.common.errors import FlSaliencyError, require_extra
 from fl_saliency.evaluation.evaluate import EvalSettings
 from fl_saliency.envs.games import parse_env_id, rom_id, v5_id
-from fl_saliency.common.io import locked_output_dir
 from fl_saliency.agents.inference import precision_setting
 from fl_saliency.ppo.algorithm import PPOConfig
 from fl_saliency.common.progress import progress_bar
 from fl_saliency.envs.protocol import full_action_space_setting, repeat_action_probability_setting
 from fl_saliency.common.settings import check_settings, same_as, setting
 from fl_saliency.common.stopping import reclaim_stop_signals
-from fl_saliency.common.io import is_uri
+from fl_saliency.common.io import is_uri, locked_output_dir
 from fl_saliency.sweep.storage import Storage, scratch_folder
 from fl_saliency.sweep.manifest import Manifest, read_manifest
 from fl_saliency.ppo.train import TrainSettings, check_num_timesteps

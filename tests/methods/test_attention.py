@@ -36,3 +36,11 @@ def test_method_names():
 
 def test_greedy_actions():
     assert greedy_actions(torch.tensor([[0.0, 2.0, 1.0], [3.0, -1.0, 0.0]])).tolist() == [1, 0]
+
+
+def test_one_method_is_parsed_as_such():
+    from fl_saliency.methods import parse_method
+
+    assert parse_method("gradient") == "gradient"
+    with pytest.raises(ValueError, match="one saliency method, not 2: gradient,rise"):
+        parse_method("gradient,rise")
